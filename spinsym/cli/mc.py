@@ -1,0 +1,1 @@
+"""simulate / analyze / plot observables (filled in by the foundation issue)."""

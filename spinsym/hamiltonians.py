@@ -1,0 +1,134 @@
+"""Model parameters and THE energy function of each model.
+
+Conventions (REFERENCE.md §2): arrays are indexed ``s[..., y, x]`` on an L × L torus.
+
+Ising:  H = -Jx Σ_x-bonds s_i s_j - Jy Σ_y-bonds s_i s_j - J2 Σ_diag-bonds s_i s_j - h Σ_i s_i
+XY:     H = -Jx Σ_x-bonds cos(θ_i-θ_j) - Jy Σ_y-bonds cos(θ_i-θ_j) - J2 Σ_diag cos(θ_i-θ_j)
+            - h Σ_i cos θ_i
+
+Each bond is counted once: site (y, x) owns the x-bond to (y, x+1), the y-bond to (y+1, x)
+and the two diagonal bonds to (y+1, x+1) and (y+1, x-1).  On a torus this gives N bonds of
+each nearest-neighbour kind and 2N diagonal bonds.
+
+The energy functions are written once for numpy arrays *and* torch tensors (anything with a
+``roll`` method), batched over leading axes, and accept scalar couplings or per-site coupling
+fields broadcastable to ``(..., L, L)`` (a bond field value sits on the site that owns the
+bond).  Monte Carlo, exact solvers, training losses and evaluation all call these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import ParameterError
+
+MODELS = ("ising", "xy")
+
+
+@dataclass(frozen=True)
+class Couplings:
+    """Homogeneous couplings of the Ising or XY family."""
+
+    Jx: float = 1.0
+    Jy: float = 1.0
+    J2: float = 0.0
+    h: float = 0.0
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"coupling {name} must be a number, got {value!r}") from None
+            if not math.isfinite(v):
+                raise ParameterError(f"coupling {name} must be finite, got {value!r}")
+            object.__setattr__(self, name, v)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def nearest_neighbour_only(self) -> bool:
+        return self.J2 == 0.0
+
+    def rotated90(self) -> "Couplings":
+        """Couplings after a 90° rotation of the lattice (Jx and Jy swap)."""
+        return Couplings(self.Jy, self.Jx, self.J2, self.h)
+
+    def spin_flipped(self) -> "Couplings":
+        """Couplings after the global spin flip (h -> -h)."""
+        return Couplings(self.Jx, self.Jy, self.J2, -self.h)
+
+
+def check_model(model: str) -> str:
+    if model not in MODELS:
+        raise ParameterError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    return model
+
+
+def _roll(a, shift: int, axis: int):
+    """np.roll for numpy arrays, Tensor.roll for torch tensors (no torch import here)."""
+    if isinstance(a, np.ndarray):
+        return np.roll(a, shift, axis=axis)
+    return a.roll(shift, axis)
+
+
+def _neighbours(a):
+    """Values at the bond partners owned by each site: (x+1), (y+1), (y+1, x+1), (y+1, x-1)."""
+    right = _roll(a, -1, -1)
+    down = _roll(a, -1, -2)
+    down_right = _roll(down, -1, -1)
+    down_left = _roll(down, 1, -1)
+    return right, down, down_right, down_left
+
+
+def _as_float(a):
+    if isinstance(a, np.ndarray):
+        return a.astype(np.float64, copy=False)
+    if not a.is_floating_point():
+        return a.double()
+    return a
+
+
+def _site_sum(a):
+    return a.sum(-1).sum(-1)
+
+
+def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
+    """Total Ising energy of configurations ``s[..., L, L]`` (spins ±1, or mean spins in [-1, 1]).
+
+    Multilinear in the spins, so for a factorized distribution with means ``m`` the expected
+    energy is ``ising_energy(m, ...)`` (used as the training loss).
+    """
+    s = _as_float(s)
+    right, down, down_right, down_left = _neighbours(s)
+    local = Jx * (s * right) + Jy * (s * down) + J2 * (s * (down_right + down_left)) + h * s
+    return -_site_sum(local)
+
+
+def xy_energy(theta, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
+    """Total XY energy of angle configurations ``theta[..., L, L]``."""
+    theta = _as_float(theta)
+    right, down, down_right, down_left = _neighbours(theta)
+    if isinstance(theta, np.ndarray):
+        cos = np.cos
+    else:
+        cos = type(theta).cos
+    local = (Jx * cos(theta - right) + Jy * cos(theta - down)
+             + J2 * (cos(theta - down_right) + cos(theta - down_left)) + h * cos(theta))
+    return -_site_sum(local)
+
+
+def energy(model: str, config, couplings: Couplings):
+    """Total energy of ``config[..., L, L]`` for ``model`` ('ising' or 'xy')."""
+    fn = ising_energy if check_model(model) == "ising" else xy_energy
+    c = couplings
+    return fn(config, c.Jx, c.Jy, c.J2, c.h)
+
+
+def energy_per_site(model: str, config, couplings: Couplings):
+    L = config.shape[-1]
+    return energy(model, config, couplings) / (L * L)

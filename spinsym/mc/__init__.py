@@ -1,0 +1,1 @@
+"""Monte Carlo: Numba kernels (one module per family) and the multi-temperature driver."""
