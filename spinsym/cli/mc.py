@@ -1,1 +1,105 @@
-"""simulate / analyze / plot observables (filled in by the foundation issue)."""
+"""Commands of the physics half: simulate, analyze, plot observables / snapshots."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from .app import app, plot_app
+
+
+@app.command()
+def simulate(
+    model: str = typer.Argument(..., help="ising or xy"),
+    L: int = typer.Option(8, "--L", help="Linear lattice size (L × L torus)."),
+    T: str = typer.Option("2.0,2.269,2.5", "--T", help="Comma-separated temperatures."),
+    Jx: float = typer.Option(1.0, "--Jx", help="Coupling along x."),
+    Jy: float = typer.Option(1.0, "--Jy", help="Coupling along y."),
+    J2: float = typer.Option(0.0, "--J2", help="Diagonal (next-nearest) coupling."),
+    h: float = typer.Option(0.0, "--h", help="Magnetic field (along θ = 0 for xy)."),
+    algorithm: str = typer.Option("metropolis", "--algorithm",
+                                  help="metropolis, heatbath, wolff, swendsen-wang (ising); "
+                                       "metropolis, wolff (xy)."),
+    sweeps: int = typer.Option(10000, "--sweeps", help="Measurement sweeps per temperature."),
+    thermalize: int = typer.Option(1000, "--thermalize", help="Sweeps discarded first."),
+    every: int = typer.Option(10, "--every", help="Store a configuration every K sweeps."),
+    seed: int = typer.Option(0, "--seed", help="Root seed (one stream per temperature)."),
+    overrelax: int = typer.Option(0, "--overrelax",
+                                  help="xy metropolis: over-relaxation passes per sweep."),
+    threads: int = typer.Option(0, "--threads", help="Worker threads (0: one per core)."),
+    out: str = typer.Option(..., "--out", help="Output HDF5 file."),
+):
+    """Run Monte Carlo at each temperature and write the configurations to an HDF5 file."""
+    from ..hamiltonians import Couplings
+    from ..mc.run import SimulationConfig, simulate as run_simulation
+    from ..data import check_out_path
+
+    cfg = SimulationConfig(model=model, L=L, temperatures=T,
+                           couplings=Couplings(Jx, Jy, J2, h), algorithm=algorithm,
+                           sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
+                           overrelax=overrelax, threads=threads)
+    check_out_path(out)
+    total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
+    if sys.stderr.isatty():
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+
+        columns = (TextColumn(f"{model} L={cfg.L} {cfg.algorithm}"), BarColumn(),
+                   MofNCompleteColumn(), TextColumn("sweeps"), TimeRemainingColumn())
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task("simulate", total=total)
+            path = run_simulation(cfg, out, progress=lambda n: bar.advance(task, n))
+    else:
+        path = run_simulation(cfg, out)
+    typer.echo(f"wrote {path}: {model} L={cfg.L}, {len(cfg.temperatures)} temperatures, "
+               f"{cfg.n_samples} samples each ({cfg.algorithm})")
+
+
+@app.command()
+def analyze(
+    path: str = typer.Argument(..., help="HDF5 file written by simulate or sample."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+):
+    """Observables with error bars (τ_int, jackknife) for every temperature of a file."""
+    from ..analysis import analyze_file, format_table
+
+    results = analyze_file(path)
+    if as_json:
+        typer.echo(json.dumps({"file": path, "results": results}, indent=1))
+    else:
+        typer.echo(format_table(results))
+
+
+@plot_app.command("observables")
+def plot_observables(
+    path: str = typer.Argument(..., help="HDF5 file written by simulate or sample."),
+    out: str = typer.Option(..., "--out", help="Output PNG."),
+    snapshots: Optional[str] = typer.Option(None, "--snapshots",
+                                            help="Also write a snapshot panel to this PNG."),
+):
+    """Energy, order parameter, specific heat, susceptibility and Binder cumulant versus T."""
+    from ..analysis import analyze_file
+    from ..data import read
+    from ..plot.observables import plot_observables as draw, plot_snapshots
+
+    dataset = read(path)
+    results = analyze_file(path)
+    typer.echo(f"wrote {draw(dataset, results, out)}")
+    if snapshots:
+        typer.echo(f"wrote {plot_snapshots(dataset, snapshots)}")
+
+
+@plot_app.command("snapshots")
+def plot_snapshots_cmd(
+    path: str = typer.Argument(..., help="HDF5 file written by simulate or sample."),
+    out: str = typer.Option(..., "--out", help="Output PNG."),
+    per_temperature: int = typer.Option(3, "--per-T", help="Snapshots per temperature."),
+):
+    """A panel of configuration snapshots (last samples of each temperature)."""
+    from ..data import read
+    from ..plot.observables import plot_snapshots
+
+    typer.echo(f"wrote {plot_snapshots(read(path), out, per_temperature)}")

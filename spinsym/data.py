@@ -1,0 +1,243 @@
+"""The one HDF5 schema for spin configurations (Monte Carlo output and sampler output).
+
+Layout (schema ``spinsym/configs-v1``)::
+
+    /                       attrs: schema, spinsym_version, model, L, created
+    /T_000, /T_001, ...     one group per temperature (in the order given), attrs:
+                              model, L, Jx, Jy, J2, h, T, algorithm, sweeps, thermalize,
+                              every, seed, stream, spinsym_version, n_samples (+ extra
+                              algorithm statistics such as acceptance, step, tau_hint)
+        configs             int8 (n, L, L) Ising spins ±1, or float32 (n, L, L) XY angles in [0, 2π)
+        energy              float64 (n,)   total energy of each configuration (hamiltonians.energy)
+        magnetization       float64 (n,)   Ising: signed m = Σs/N;  (n, 2) XY: (Σcos θ, Σsin θ)/N
+
+Arrays are indexed ``configs[k, y, x]``.  Files are written to a temporary name in the
+destination folder and renamed when complete, so a file at the final path is always whole.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .errors import DataError, ParameterError
+from .hamiltonians import MODELS, Couplings
+
+SCHEMA = "spinsym/configs-v1"
+GROUP_ATTRS = ("model", "L", "Jx", "Jy", "J2", "h", "T", "algorithm", "sweeps", "thermalize",
+               "every", "seed")
+
+
+def config_dtype(model: str):
+    return np.int8 if model == "ising" else np.float32
+
+
+def magnetization(model: str, configs: np.ndarray) -> np.ndarray:
+    """Per-sample magnetization stored beside the configurations (see module docstring)."""
+    n = configs.shape[-1] * configs.shape[-2]
+    if model == "ising":
+        return configs.reshape(configs.shape[0], -1).sum(axis=1, dtype=np.float64) / n
+    th = configs.reshape(configs.shape[0], -1).astype(np.float64)
+    return np.stack([np.cos(th).sum(axis=1), np.sin(th).sum(axis=1)], axis=1) / n
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def check_out_path(path: str) -> str:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ParameterError(f"output directory does not exist: {directory}")
+    if os.path.isdir(path):
+        raise ParameterError(f"output path is a directory: {path}")
+    return path
+
+
+class AtomicH5Writer:
+    """Create an HDF5 file under a temporary name; ``commit()`` renames it into place.
+
+    Used as a context manager: leaving the block without ``commit()`` (an exception, Ctrl-C)
+    deletes the temporary file, so nothing half-written is ever left at the final path.
+    Datasets grow as blocks of samples arrive (:meth:`append`).
+    """
+
+    def __init__(self, path: str, model: str, L: int):
+        self.path = check_out_path(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                        dir=directory)
+        os.close(fd)
+        self.model, self.L = model, int(L)
+        self.file = h5py.File(self.tmp, "w")
+        self.file.attrs.update(schema=SCHEMA, spinsym_version=__version__, model=model, L=self.L,
+                               created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self._committed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self._committed:
+            self.abort()
+        return False
+
+    def group(self, index: int, attrs: dict) -> h5py.Group:
+        g = self.file.create_group(f"T_{index:03d}")
+        L, dtype = self.L, config_dtype(self.model)
+        chunk = max(1, min(1024, (1 << 20) // (L * L)))
+        g.create_dataset("configs", shape=(0, L, L), maxshape=(None, L, L), dtype=dtype,
+                         chunks=(chunk, L, L))
+        mshape = (0,) if self.model == "ising" else (0, 2)
+        g.create_dataset("energy", shape=(0,), maxshape=(None,), dtype=np.float64,
+                         chunks=(max(chunk, 256),))
+        g.create_dataset("magnetization", shape=mshape, maxshape=(None,) + mshape[1:],
+                         dtype=np.float64, chunks=(max(chunk, 256),) + mshape[1:])
+        g.attrs.update({"spinsym_version": __version__, "n_samples": 0, **attrs})
+        return g
+
+    def append(self, index: int, configs: np.ndarray, energy: np.ndarray):
+        g = self.file[f"T_{index:03d}"]
+        n0, n = g["configs"].shape[0], configs.shape[0]
+        mag = magnetization(self.model, configs)
+        for name, arr in (("configs", configs.astype(config_dtype(self.model), copy=False)),
+                          ("energy", energy), ("magnetization", mag)):
+            ds = g[name]
+            ds.resize(n0 + n, axis=0)
+            ds[n0:n0 + n] = arr
+        g.attrs["n_samples"] = n0 + n
+
+    def set_attrs(self, index: int, **attrs):
+        self.file[f"T_{index:03d}"].attrs.update(attrs)
+
+    def commit(self) -> str:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        self._committed = True
+        return self.path
+
+    def abort(self):
+        try:
+            self.file.close()
+        except Exception:
+            pass
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class TemperatureData:
+    """One temperature group: attributes and (lazily read) arrays."""
+
+    path: str
+    name: str
+    attrs: dict = field(repr=False)
+
+    @property
+    def T(self) -> float:
+        return float(self.attrs["T"])
+
+    @property
+    def model(self) -> str:
+        return str(self.attrs["model"])
+
+    @property
+    def couplings(self) -> Couplings:
+        a = self.attrs
+        return Couplings(a["Jx"], a["Jy"], a["J2"], a["h"])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.attrs["n_samples"])
+
+    def _read(self, name, sl=slice(None)):
+        with h5py.File(self.path, "r") as f:
+            return f[self.name][name][sl]
+
+    def configs(self, sl=slice(None)) -> np.ndarray:
+        return self._read("configs", sl)
+
+    def energy(self) -> np.ndarray:
+        return self._read("energy")
+
+    def magnetization(self) -> np.ndarray:
+        return self._read("magnetization")
+
+
+@dataclass
+class SpinDataset:
+    path: str
+    model: str
+    L: int
+    attrs: dict
+    temperatures: list
+
+    def __len__(self):
+        return len(self.temperatures)
+
+    def __iter__(self):
+        return iter(self.temperatures)
+
+
+def read(path: str) -> SpinDataset:
+    """Open and validate a spinsym HDF5 file (DataError with one clear line otherwise)."""
+    if not os.path.exists(path):
+        raise DataError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise DataError(f"is a directory, not an HDF5 file: {path}")
+    try:
+        ok = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if not ok:
+        raise DataError(f"not an HDF5 file (corrupt or wrong format): {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            root = dict(f.attrs)
+            if root.get("schema") != SCHEMA:
+                raise DataError(f"foreign HDF5 file (no {SCHEMA} schema): {path}")
+            model, L = str(root.get("model")), int(root.get("L", 0))
+            if model not in MODELS or L < 2:
+                raise DataError(f"corrupt spinsym file (bad model or L attributes): {path}")
+            temps = []
+            for name in sorted(k for k in f.keys() if k.startswith("T_")):
+                g = f[name]
+                attrs = dict(g.attrs)
+                missing = [a for a in GROUP_ATTRS if a not in attrs]
+                if missing or not all(d in g for d in ("configs", "energy", "magnetization")):
+                    raise DataError(f"corrupt spinsym file: group {name} lacks "
+                                    f"{', '.join(missing) or 'datasets'}: {path}")
+                n = g["configs"].shape[0]
+                if g["configs"].shape[1:] != (L, L) or g["energy"].shape[0] != n \
+                        or g["magnetization"].shape[0] != n:
+                    raise DataError(f"corrupt spinsym file: inconsistent shapes in {name}: {path}")
+                attrs["n_samples"] = n
+                temps.append(TemperatureData(path, name, _plain(attrs)))
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(f"corrupt spinsym file {path}: {exc}") from None
+    if not temps:
+        raise DataError(f"spinsym file holds no temperature groups: {path}")
+    return SpinDataset(path, model, L, _plain(root), temps)
+
+
+def _plain(attrs: dict) -> dict:
+    out = {}
+    for k, v in attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, np.ndarray):
+            v = v.tolist()
+        out[k] = v
+    return out

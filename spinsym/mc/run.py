@@ -1,0 +1,267 @@
+"""The Monte Carlo driver: validated configuration, one chain per temperature, parallel scan.
+
+``simulate(config, out_path)`` thermalizes and samples every temperature of ``config`` and
+streams the samples into the HDF5 schema of :mod:`spinsym.data`.  Temperatures run on a
+thread pool (the Numba kernels release the GIL), so a scan uses every core.  Each
+temperature's chain gets its own streams spawned from one root ``SeedSequence(seed)``: the
+output is identical bit for bit whatever the number of threads or their timing.
+
+Interruption (Ctrl-C) sets a stop flag that the workers check between blocks of at most a
+fraction of a second; the temporary file is deleted and nothing is left at the output path.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..hamiltonians import Couplings, check_model, energy
+from ..lattice import check_size
+from .rng import state_from_seedsequence
+
+ALGORITHMS = {
+    "ising": ("metropolis", "heatbath", "wolff", "swendsen-wang"),
+    "xy": ("metropolis", "wolff"),
+}
+#: algorithms that update sublattices in parallel and so need an even L
+SUBLATTICE_ALGORITHMS = {("ising", "metropolis"), ("ising", "heatbath")}
+#: cluster algorithms: zero field only
+CLUSTER_ALGORITHMS = {"wolff", "swendsen-wang"}
+#: site updates per block between stop-flag checks and progress updates
+BLOCK_UPDATES = 1 << 24
+
+
+def parse_temperatures(text) -> tuple:
+    """'2.0,2.269,2.5' -> (2.0, 2.269, 2.5); every T must be a positive finite number."""
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    temps = []
+    for item in items:
+        try:
+            T = float(item)
+        except (TypeError, ValueError):
+            raise ParameterError(f"temperature {str(item).strip()!r} is not a number") from None
+        if not math.isfinite(T) or T <= 0:
+            raise ParameterError(f"temperatures must be positive and finite, got {T:g}")
+        temps.append(T)
+    if not temps:
+        raise ParameterError("no temperatures given")
+    return tuple(temps)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    model: str
+    L: int
+    temperatures: tuple
+    couplings: Couplings = field(default_factory=Couplings)
+    algorithm: str = "metropolis"
+    sweeps: int = 10000
+    thermalize: int = 1000
+    every: int = 10
+    seed: int = 0
+    overrelax: int = 0
+    threads: int = 0  # 0: one per core
+
+    def __post_init__(self):
+        check_model(self.model)
+        algos = ALGORITHMS[self.model]
+        if self.algorithm not in algos:
+            raise ParameterError(f"unknown algorithm {self.algorithm!r} for {self.model}; "
+                                 f"choose one of {', '.join(algos)}")
+        even = (self.model, self.algorithm) in SUBLATTICE_ALGORITHMS
+        object.__setattr__(self, "L", check_size(self.L, even=even))
+        object.__setattr__(self, "temperatures", parse_temperatures(self.temperatures))
+        for name in ("sweeps", "thermalize", "every", "seed", "overrelax", "threads"):
+            value = getattr(self, name)
+            if int(value) != value or value < 0:
+                raise ParameterError(f"{name} must be a non-negative integer, got {value}")
+        if self.every < 1:
+            raise ParameterError("every must be at least 1")
+        if self.sweeps < self.every:
+            raise ParameterError(f"sweeps ({self.sweeps}) must be at least every ({self.every})")
+        if self.algorithm in CLUSTER_ALGORITHMS and self.couplings.h != 0:
+            raise ParameterError(f"{self.algorithm} needs h = 0 (got h = {self.couplings.h:g}); "
+                                 "use metropolis or heatbath in a field")
+        if self.overrelax and self.model != "xy":
+            raise ParameterError("over-relaxation is only available for the xy model")
+
+    @property
+    def n_samples(self) -> int:
+        return self.sweeps // self.every
+
+    def group_attrs(self, index: int) -> dict:
+        c = self.couplings
+        return dict(model=self.model, L=self.L, Jx=c.Jx, Jy=c.Jy, J2=c.J2, h=c.h,
+                    T=self.temperatures[index], algorithm=self.algorithm, sweeps=self.sweeps,
+                    thermalize=self.thermalize, every=self.every, seed=self.seed, stream=index,
+                    overrelax=self.overrelax)
+
+
+class Chain:
+    """One Markov chain at one temperature, with its own random streams."""
+
+    def __init__(self, config: SimulationConfig, index: int, ss: np.random.SeedSequence):
+        self.config = config
+        self.T = config.temperatures[index]
+        self.beta = 1.0 / self.T
+        init_ss, chain_ss = ss.spawn(2)
+        rng = np.random.default_rng(init_ss)
+        L = config.L
+        if config.model == "ising":
+            self.state_array = (2 * rng.integers(0, 2, size=(L, L)) - 1).astype(np.int8)
+        else:
+            self.state_array = rng.uniform(0.0, 2.0 * np.pi, size=(L, L))
+        self.rng_state = state_from_seedsequence(chain_ss)
+        self.step = np.array([1.0])  # XY Metropolis proposal width (adapted while thermalizing)
+        self.counter = 0  # accepted moves / flipped spins during measurement
+        self.sweeps_done = 0
+        self._kernel = _kernel(config.model, config.algorithm)
+
+    def run(self, n_out: int, every: int, adapt: bool = False, measure: bool = True) -> np.ndarray:
+        c, cfg = self.config.couplings, self.config
+        out = np.empty((n_out,) + self.state_array.shape, dtype=self.state_array.dtype)
+        if cfg.model == "ising" and cfg.algorithm in CLUSTER_ALGORITHMS:
+            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
+                                 every, out)
+        elif cfg.model == "ising":
+            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
+                                 c.h, every, out)
+        elif cfg.algorithm == "wolff":
+            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
+                                 every, out)
+        else:
+            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
+                                 c.h, every, out, self.step, cfg.overrelax, adapt)
+        if measure:
+            self.counter += int(count)
+            self.sweeps_done += n_out * every
+        return out
+
+    def statistics(self) -> dict:
+        """Algorithm statistics recorded in the group attributes."""
+        N = self.config.L ** 2
+        per_update = self.counter / max(1, self.sweeps_done * N)
+        key = "acceptance" if self.config.algorithm in ("metropolis", "heatbath") else \
+            ("flipped_fraction" if self.config.algorithm == "wolff" else "clusters_per_site")
+        stats = {key: per_update}
+        if self.config.model == "xy" and self.config.algorithm == "metropolis":
+            stats["step"] = float(self.step[0])
+        return stats
+
+
+def _kernel(model: str, algorithm: str):
+    if model == "ising":
+        if algorithm in CLUSTER_ALGORITHMS:
+            from . import cluster
+            return cluster.wolff_chain if algorithm == "wolff" else cluster.swendsen_wang_chain
+        from . import ising
+        return ising.metropolis_chain if algorithm == "metropolis" else ising.heatbath_chain
+    from . import xy
+    return xy.wolff_chain if algorithm == "wolff" else xy.metropolis_chain
+
+
+def stored(model: str, configs: np.ndarray) -> np.ndarray:
+    """Configurations as stored (int8 spins, float32 angles); energies are computed from these."""
+    return configs if model == "ising" else configs.astype(np.float32)
+
+
+def _block(total_sweeps_left: int, every: int, N: int) -> int:
+    """Measurements per block so that one block is about BLOCK_UPDATES site updates."""
+    return max(1, min(total_sweeps_left // every, BLOCK_UPDATES // max(1, every * N)))
+
+
+def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
+    """Run every temperature of ``config`` and write ``out_path`` atomically.
+
+    ``progress(n_sweeps)`` is called from the main thread as sweeps complete.
+    """
+    from ..data import AtomicH5Writer  # h5py only where files are written
+
+    nT = len(config.temperatures)
+    children = np.random.SeedSequence(config.seed).spawn(nT)
+    threads = config.threads or os.cpu_count() or 1
+    threads = max(1, min(threads, nT))
+    stop = threading.Event()
+    messages: queue.Queue = queue.Queue(maxsize=4 * threads)
+    next_index = iter(range(nT))
+    index_lock = threading.Lock()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                messages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            while not stop.is_set():
+                with index_lock:
+                    i = next(next_index, None)
+                if i is None:
+                    return
+                _run_temperature(config, i, children[i], stop, put)
+        except BaseException as exc:  # report to the main thread
+            put(("error", None, exc))
+        finally:
+            put(("exit", None, None))
+
+    with AtomicH5Writer(out_path, config.model, config.L) as writer:
+        for i in range(nT):
+            writer.group(i, config.group_attrs(i))
+        pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        try:
+            alive = threads
+            while alive:
+                try:
+                    kind, i, payload = messages.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if kind == "data":
+                    writer.append(i, *payload)
+                elif kind == "progress":
+                    if progress is not None:
+                        progress(payload)
+                elif kind == "done":
+                    writer.set_attrs(i, **payload)
+                elif kind == "error":
+                    raise payload
+                elif kind == "exit":
+                    alive -= 1
+        finally:
+            stop.set()
+            for t in pool:
+                t.join()
+        return writer.commit()
+
+
+def _run_temperature(config: SimulationConfig, i: int, ss, stop: threading.Event, put):
+    chain = Chain(config, i, ss)
+    N = config.L ** 2
+    left = config.thermalize
+    while left > 0 and not stop.is_set():
+        n = min(left, max(1, BLOCK_UPDATES // N))
+        chain.run(1, n, adapt=True, measure=False)
+        left -= n
+        put(("progress", i, n))
+    left = config.n_samples * config.every
+    while left > 0 and not stop.is_set():
+        nb = _block(left, config.every, N)
+        configs = stored(config.model, chain.run(nb, config.every))
+        energies = np.asarray(energy(config.model, configs, config.couplings), dtype=np.float64)
+        if not put(("data", i, (configs, energies))):
+            return
+        left -= nb * config.every
+        put(("progress", i, nb * config.every))
+    if not stop.is_set():
+        put(("done", i, chain.statistics()))

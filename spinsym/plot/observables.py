@@ -1,0 +1,130 @@
+"""Order parameters and thermodynamics versus temperature, with exact curves; snapshots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .style import SPIN_CMAP, plt, save_figure
+
+# exact curves are drawn on this many temperatures
+_GRID = 60
+
+
+def _series(results, key):
+    T = np.array([r["T"] for r in results])
+    mean = np.array([r[key]["mean"] for r in results])
+    err = np.array([r[key]["err"] for r in results])
+    order = np.argsort(T)
+    return T[order], mean[order], err[order]
+
+
+def order_parameter_key(results) -> tuple:
+    """The order parameter to show: the largest ⟨·²⟩ at the lowest temperature."""
+    if "helicity" in results[0]:
+        return "abs_m", "|m|"
+    low = min(results, key=lambda r: r["T"])
+    options = [("abs_m", "m2", "|m|"), ("staggered_abs", "staggered_m2", "|m_s| (Néel)"),
+               ("stripe_abs", "stripe_m2", "|m_stripe|")]
+    best = max(options, key=lambda o: low[o[1]]["mean"])
+    return best[0], best[2]
+
+
+def exact_curves(model, L, couplings, T_min, T_max) -> dict:
+    """Exact finite-lattice curves where we have them: transfer matrix (Ising, L ≤ 10), Kaufman
+    (isotropic zero-field Ising, any even L); XY: spin-wave and high-temperature limits."""
+    from .. import exact
+
+    grid = np.linspace(T_min, T_max, _GRID)
+    c = couplings
+    if model == "ising":
+        if L <= 8:
+            rows = [exact.transfer_matrix_ising(L, c, T) for T in grid]
+            return {"source": "transfer matrix", "T": grid,
+                    **{k: np.array([r[k] for r in rows]) for k in
+                       ("energy_per_site", "specific_heat", "abs_m", "m2", "binder",
+                        "susceptibility") if k in rows[0]}}
+        if c.Jx == c.Jy and c.J2 == 0 and c.h == 0 and c.Jx > 0 and L % 2 == 0:
+            rows = [exact.kaufman_ising(L, T, c.Jx) for T in grid]
+            return {"source": "Kaufman", "T": grid,
+                    "energy_per_site": np.array([r["energy_per_site"] for r in rows]),
+                    "specific_heat": np.array([r["specific_heat"] for r in rows])}
+        return {}
+    if c.Jx == c.Jy == 1 and c.J2 == 0 and c.h == 0:
+        low = grid[grid <= 0.6]
+        high = grid[grid >= 1.5]
+        return {"source": "limits", "xy_low": (low, [exact.xy_energy_low_T(T) for T in low]),
+                "xy_high": (high, [exact.xy_energy_high_T(T) for T in high])}
+    return {}
+
+
+def plot_observables(dataset, results, out: str) -> str:
+    """Energy, order parameter, specific heat, susceptibility and Binder cumulant versus T."""
+    model, L = dataset.model, dataset.L
+    couplings = dataset.temperatures[0].couplings
+    Ts = [r["T"] for r in results]
+    pad = 0.05 * (max(Ts) - min(Ts) or 1.0)
+    exact = exact_curves(model, L, couplings, max(1e-2, min(Ts) - pad), max(Ts) + pad)
+    op_key, op_label = order_parameter_key(results)
+    panels = [("energy_per_site", "energy per site e"), (op_key, op_label),
+              ("specific_heat", "specific heat c"), ("susceptibility", "susceptibility χ"),
+              ("binder", "Binder cumulant U")]
+    if model == "xy":
+        panels.append(("helicity", "helicity modulus Υ"))
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6.2))
+    axes = axes.ravel()
+    algos = sorted({r["algorithm"] for r in results})
+    for ax, (key, label) in zip(axes, panels):
+        T, mean, err = _series(results, key)
+        ax.errorbar(T, mean, yerr=err, fmt="o", ms=3.5, capsize=2, label=f"MC ({', '.join(algos)})")
+        if exact.get("source") in ("transfer matrix", "Kaufman") and key in exact:
+            ax.plot(exact["T"], exact[key], "k-", lw=1, label=f"exact ({exact['source']}, L={L})")
+        if key == "energy_per_site" and "xy_low" in exact:
+            ax.plot(*exact["xy_low"], "k--", lw=1, label="spin waves −2+T/2")
+            ax.plot(*exact["xy_high"], "k:", lw=1, label="high T −2I₁/I₀")
+        if key == "helicity":
+            grid = np.linspace(min(T), max(T), 50)
+            ax.plot(grid, 2 * grid / np.pi, "k:", lw=1, label="2T/π (BKT jump)")
+        if model == "ising" and couplings.Jx == couplings.Jy > 0 and couplings.J2 == 0 \
+                and couplings.h == 0:
+            from ..exact import ONSAGER_TC
+            ax.axvline(ONSAGER_TC * couplings.Jx, color="0.6", lw=0.8, ls="--")
+        ax.set_xlabel("T")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    for ax in axes[len(panels):]:
+        ax.axis("off")
+    c = couplings
+    fig.suptitle(f"{model}, L = {L}, Jx = {c.Jx:g}, Jy = {c.Jy:g}, J2 = {c.J2:g}, h = {c.h:g}")
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def plot_snapshots(dataset, out: str, per_temperature: int = 3) -> str:
+    """The last ``per_temperature`` configurations of each temperature (rows: temperatures)."""
+    groups = sorted(dataset.temperatures, key=lambda g: g.T)
+    if len(groups) > 8:  # keep the panel readable: evenly spaced temperatures
+        groups = [groups[i] for i in np.linspace(0, len(groups) - 1, 8).round().astype(int)]
+    n = max(1, per_temperature)
+    fig, axes = plt.subplots(len(groups), n, figsize=(1.8 * n + 0.6, 1.8 * len(groups)),
+                             squeeze=False)
+    for row, g in zip(axes, groups):
+        k = g.n_samples
+        configs = g.configs(slice(max(0, k - n), k))
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if j >= len(configs):
+                ax.axis("off")
+                continue
+            if dataset.model == "ising":
+                ax.imshow(configs[j], cmap=SPIN_CMAP, vmin=-1, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow(configs[j], cmap="hsv", vmin=0, vmax=2 * np.pi,
+                          interpolation="nearest")
+            if j == 0:
+                ax.set_ylabel(f"T = {g.T:.3g}")
+    fig.suptitle(f"{dataset.model} snapshots, L = {dataset.L}"
+                 + (" (colour: angle)" if dataset.model == "xy" else " (red +1, blue −1)"))
+    fig.tight_layout()
+    return save_figure(fig, out)

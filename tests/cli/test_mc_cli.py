@@ -1,0 +1,137 @@
+"""simulate / analyze / plot from the command line: contract, bad input, atomic output."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+SMALL = ["--L", "4", "--T", "2.0,3.0", "--sweeps", "200", "--thermalize", "20", "--every", "2"]
+
+
+def _leftovers(folder):
+    return [f for f in os.listdir(folder) if f.endswith(".tmp")]
+
+
+def test_version_and_help(cli):
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("spinsym ")
+    proc = cli("--help")
+    assert proc.returncode == 0
+    for command in ("simulate", "analyze", "plot"):
+        assert command in proc.stdout
+
+
+def test_simulate_analyze_json(cli, tmp_path):
+    out = tmp_path / "scan.h5"
+    proc = cli("simulate", "ising", *SMALL, "--seed", "3", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("analyze", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)["results"]
+    assert [r["T"] for r in results] == [2.0, 3.0]
+    for r in results:
+        for key in ("energy_per_site", "m", "abs_m", "m2", "specific_heat", "susceptibility",
+                    "binder"):
+            assert set(r[key]) >= {"mean", "err"}
+            assert np.isfinite(r[key]["mean"]) and r[key]["err"] >= 0
+        assert set(r["tau_int"]) >= {"energy", "abs_m"}
+        assert r["n_samples"] == 100
+    table = cli("analyze", out)
+    assert table.returncode == 0 and "energy_per_site" in table.stdout
+    assert _leftovers(tmp_path) == []
+
+
+def test_same_seed_same_file_contents(cli, tmp_path):
+    a, b, c = tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / "c.h5"
+    for path, seed, threads in ((a, 5, 1), (b, 5, 2), (c, 6, 2)):
+        assert cli("simulate", "ising", *SMALL, "--seed", seed, "--threads", threads,
+                   "--out", path).returncode == 0
+    with h5py.File(a) as fa, h5py.File(b) as fb, h5py.File(c) as fc:
+        for g in ("T_000", "T_001"):
+            assert np.array_equal(fa[g]["configs"][...], fb[g]["configs"][...])
+            assert np.array_equal(fa[g]["energy"][...], fb[g]["energy"][...])
+            assert not np.array_equal(fa[g]["configs"][...], fc[g]["configs"][...])
+        attrs = dict(fa["T_001"].attrs)
+        for key in ("model", "L", "Jx", "Jy", "J2", "h", "T", "algorithm", "sweeps",
+                    "thermalize", "every", "seed", "spinsym_version"):
+            assert key in attrs
+        assert attrs["T"] == 3.0 and attrs["seed"] == 5 and attrs["every"] == 2
+
+
+@pytest.mark.parametrize("args, words", [
+    (["simulate", "potts", "--out", "{d}/x.h5"], ["unknown model"]),
+    (["simulate", "ising", "--algorithm", "magic", "--out", "{d}/x.h5"], ["unknown algorithm"]),
+    (["simulate", "ising", "--L", "1", "--out", "{d}/x.h5"], ["at least 2"]),
+    (["simulate", "ising", "--L", "7", "--out", "{d}/x.h5"], ["even"]),
+    (["simulate", "ising", "--T", "0", "--out", "{d}/x.h5"], ["positive"]),
+    (["simulate", "ising", "--T", "-1.5", "--out", "{d}/x.h5"], ["positive"]),
+    (["simulate", "ising", "--T", "2,abc", "--out", "{d}/x.h5"], ["not a number"]),
+    (["simulate", "ising", "--sweeps", "-5", "--out", "{d}/x.h5"], ["sweeps"]),
+    (["simulate", "ising", "--thermalize", "-1", "--out", "{d}/x.h5"], ["thermalize"]),
+    (["simulate", "ising", "--algorithm", "wolff", "--h", "0.5", "--out", "{d}/x.h5"], ["h = 0"]),
+    (["simulate", "xy", "--algorithm", "heatbath", "--out", "{d}/x.h5"], ["unknown algorithm"]),
+    (["simulate", "ising", "--out", "{d}/no/such/dir/x.h5"], ["directory does not exist"]),
+])
+def test_simulate_bad_input(cli, clean_error, tmp_path, args, words):
+    proc = cli(*[a.format(d=tmp_path) for a in args])
+    clean_error(proc, *words)
+    assert os.listdir(tmp_path) == []
+
+
+def test_odd_L_allowed_for_cluster_algorithms(cli, tmp_path):
+    out = tmp_path / "odd.h5"
+    proc = cli("simulate", "ising", "--L", "5", "--T", "2.5", "--algorithm", "wolff",
+               "--sweeps", "20", "--thermalize", "5", "--every", "1", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_analyze_bad_files(cli, clean_error, tmp_path):
+    clean_error(cli("analyze", tmp_path / "missing.h5"), "no such file")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"this is not hdf5 at all" * 10)
+    clean_error(cli("analyze", junk), "not an hdf5 file")
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    clean_error(cli("analyze", foreign), "foreign")
+    # a truncated spinsym file is corrupt, not a crash
+    good = tmp_path / "good.h5"
+    assert cli("simulate", "ising", *SMALL, "--out", good).returncode == 0
+    data = good.read_bytes()
+    bad = tmp_path / "truncated.h5"
+    bad.write_bytes(data[: len(data) // 2])
+    clean_error(cli("analyze", bad))
+
+
+def test_sigint_leaves_nothing_or_valid_file(tmp_path):
+    out = tmp_path / "long.h5"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "spinsym", "simulate", "ising", "--L", "64",
+                             "--T", "2.0,2.3,2.6", "--sweeps", "10000000", "--thermalize", "10",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    time.sleep(6)  # past start-up and compilation, into the sweeps
+    proc.send_signal(signal.SIGINT)
+    t0 = time.time()
+    _, err = proc.communicate(timeout=30)
+    assert time.time() - t0 < 10
+    assert proc.returncode != 0
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_plot_observables_and_snapshots(cli, tmp_path):
+    out = tmp_path / "scan.h5"
+    assert cli("simulate", "ising", *SMALL, "--out", out).returncode == 0
+    png, snaps = tmp_path / "fig.png", tmp_path / "snap.png"
+    proc = cli("plot", "observables", out, "--out", png, "--snapshots", snaps)
+    assert proc.returncode == 0, proc.stderr
+    for p in (png, snaps):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
