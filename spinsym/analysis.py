@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 from .data import read
 from .observables import summarize
+
+
+def _json_safe(obj):
+    """NaN/inf (e.g. a Binder cumulant when ⟨m²⟩ = 0 exactly) become None: strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 def analyze_dataset(dataset) -> list:
@@ -18,7 +31,7 @@ def analyze_dataset(dataset) -> list:
         for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step"):
             if key in attrs:
                 res[key] = float(attrs[key])
-        results.append(res)
+        results.append(_json_safe(res))
     return results
 
 
@@ -30,7 +43,9 @@ _TABLE_KEYS = ("energy_per_site", "abs_m", "m2", "specific_heat", "susceptibilit
 
 
 def _fmt(v: dict) -> str:
-    return f"{v['mean']:.5f}±{v['err']:.5f}"
+    if v["mean"] is None:
+        return "nan"
+    return f"{v['mean']:.5f}±{(v['err'] if v['err'] is not None else float('nan')):.5f}"
 
 
 def format_table(results: list) -> str:

@@ -68,7 +68,7 @@ def analyze(
 
     results = analyze_file(path)
     if as_json:
-        typer.echo(json.dumps({"file": path, "results": results}, indent=1))
+        typer.echo(json.dumps({"file": path, "results": results}, indent=1, allow_nan=False))
     else:
         typer.echo(format_table(results))
 
