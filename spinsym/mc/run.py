@@ -122,11 +122,22 @@ class Chain:
         self.counter = 0  # accepted moves / flipped spins during measurement
         self.sweeps_done = 0
         self._kernel = _kernel(config.model, config.algorithm)
+        # Wolff (Ising): a sweep is a fixed number of clusters, a function of (L, β, couplings)
+        # only, computed once per chain (stopping on the flipped count would bias the samples)
+        self.clusters_per_sweep = 0
+        if config.model == "ising" and config.algorithm == "wolff":
+            from .cluster import wolff_clusters_per_sweep
+            c = config.couplings
+            self.clusters_per_sweep = int(wolff_clusters_per_sweep(config.L, self.beta, c.Jx,
+                                                                   c.Jy, c.J2))
 
     def run(self, n_out: int, every: int, adapt: bool = False, measure: bool = True) -> np.ndarray:
         c, cfg = self.config.couplings, self.config
         out = np.empty((n_out,) + self.state_array.shape, dtype=self.state_array.dtype)
-        if cfg.model == "ising" and cfg.algorithm in CLUSTER_ALGORITHMS:
+        if cfg.model == "ising" and cfg.algorithm == "wolff":
+            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
+                                 every, out, self.clusters_per_sweep)
+        elif cfg.model == "ising" and cfg.algorithm == "swendsen-wang":
             count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
                                  every, out)
         elif cfg.model == "ising":
@@ -152,6 +163,8 @@ class Chain:
         stats = {key: per_update}
         if self.config.model == "xy" and self.config.algorithm == "metropolis":
             stats["step"] = float(self.step[0])
+        if self.clusters_per_sweep:
+            stats["clusters_per_sweep"] = self.clusters_per_sweep
         return stats
 
 

@@ -7,13 +7,13 @@ import numpy as np
 from .style import SPIN_CMAP, plt, save_figure
 
 # exact curves are drawn on this many temperatures
-_GRID = 60
+_GRID = 40
 
 
 def _series(results, key):
     T = np.array([r["T"] for r in results])
-    mean = np.array([r[key]["mean"] for r in results])
-    err = np.array([r[key]["err"] for r in results])
+    mean = np.array([r[key]["mean"] for r in results], dtype=float)  # None (NaN) -> nan
+    err = np.array([r[key]["err"] for r in results], dtype=float)
     order = np.argsort(T)
     return T[order], mean[order], err[order]
 
@@ -25,7 +25,7 @@ def order_parameter_key(results) -> tuple:
     low = min(results, key=lambda r: r["T"])
     options = [("abs_m", "m2", "|m|"), ("staggered_abs", "staggered_m2", "|m_s| (Néel)"),
                ("stripe_abs", "stripe_m2", "|m_stripe|")]
-    best = max(options, key=lambda o: low[o[1]]["mean"])
+    best = max(options, key=lambda o: low[o[1]]["mean"] or 0.0)
     return best[0], best[2]
 
 
@@ -114,6 +114,8 @@ def plot_snapshots(dataset, out: str, per_temperature: int = 3) -> str:
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(True)
             if j >= len(configs):
                 ax.axis("off")
                 continue

@@ -1,0 +1,298 @@
+"""Single-spin-flip Ising kernels: sublattice-parallel Metropolis and heat bath (Numba).
+
+Conventions exactly as :func:`spinsym.hamiltonians.ising_energy` (REFERENCE.md §2): spins
+``s[y, x]`` (int8, ±1) on an L × L torus,
+
+    H = -Jx Σ s(y,x) s(y,x+1) - Jy Σ s(y,x) s(y+1,x)
+        - J2 Σ s(y,x) [s(y+1,x+1) + s(y+1,x-1)] - h Σ s,
+
+each bond counted once.  Flipping site i changes the energy by
+
+    ΔE = 2 s_i (Jx·sx + Jy·sy + J2·sd + h),
+
+with sx = s(y,x+1)+s(y,x-1), sy = s(y+1,x)+s(y-1,x) and sd the sum of the four diagonal
+neighbours.  This holds for every L >= 2: at L = 2 the +x and -x neighbours coincide and the
+two terms are the two distinct x-bonds of the convention (likewise for y, and the four
+diagonal terms are the four diagonal bonds between a site and its diagonal partner).
+
+Sweep order (one sweep = one update attempt per site):
+
+* J2 == 0: checkerboard, colour c = (x + y) mod 2 for c = 0 then 1;
+* J2 != 0: four 2 × 2 sublattices k = 2·(y mod 2) + (x mod 2) for k = 0, 1, 2, 3
+  (diagonal neighbours share a checkerboard colour, so two colours are not enough);
+
+within a sublattice the sites are visited row by row (y, then x increasing).  Sites of one
+sublattice have no bond between them, so the visiting order inside a sublattice does not
+matter for the distribution (it only fixes the random stream).  Both need L even.
+
+Acceptance is read from a table indexed by the integer neighbour sums (no ``exp`` in the hot
+loop).  Metropolis draws a random number only when ΔE > 0 and accepts with exp(-βΔE); heat
+bath (Glauber) draws one random number per site and flips with probability 1/(1 + exp(βΔE)).
+Random numbers come from the chain's xoshiro256** state (:mod:`spinsym.mc.rng`); the state is
+advanced in place, so consecutive calls continue one stream.  A flip at site i happens iff
+``rng.uniform(state) < p_i`` with the same draws, in the same order, as a plain loop calling
+:func:`local_delta_e` and ``rng.uniform`` would make (tests/mc/test_ising.py checks this
+bit for bit).
+
+How the hot loop is made fast (≈0.5 flips/ns at L = 512 on one core, vs ≈0.03 for NumPy):
+
+* per row, phase 1 computes the table index of every site with plain contiguous loads
+  (SIMD-vectorized by LLVM, edges peeled, no modulo), into a small int16 buffer;
+* phase 2 walks the row's sites of the current sublattice: an integer threshold
+  ``ceil(p·2^53)`` (exactly equivalent to ``uniform < p``), the xoshiro state held in four
+  registers, and no branches: the next state is always computed but committed with a mask
+  only where a draw is due, and the new spin is ``s - 2·s·accept``;
+* unsigned indices where Numba would otherwise add negative-index wraparound code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .rng import _rotl
+
+_U = np.uint64
+
+# Table index of the neighbour sums: 225·s + 45·sx + 9·sy + sd + _OFF, with s ∈ {-1, 1},
+# sx, sy ∈ {-2, 0, 2}, sd ∈ {-4, -2, 0, 2, 4}: distinct for every combination.
+_OFF = 337
+_TSIZE = 675
+# Metropolis table entries for ΔE <= 0 (accept without drawing a random number).
+_ACCEPT = 2.0
+
+
+@njit(inline="always", cache=True)
+def _delta_e(s, sx, sy, sd, Jx, Jy, J2, h):
+    """Energy change of flipping a spin s with neighbour sums (sx, sy, sd)."""
+    return 2.0 * s * (Jx * sx + Jy * sy + J2 * sd + h)
+
+
+@njit(nogil=True, cache=True)
+def local_delta_e(spins, y, x, Jx, Jy, J2, h):
+    """Energy change of flipping ``spins[y, x]`` (the formula the kernels' tables use)."""
+    L0, L1 = spins.shape
+    y = np.int64(y)
+    x = np.int64(x)
+    yp = (y + 1) % L0
+    ym = (y - 1 + L0) % L0
+    xp = (x + 1) % L1
+    xm = (x - 1 + L1) % L1
+    s = np.int64(spins[y, x])
+    sx = np.int64(spins[y, xp]) + np.int64(spins[y, xm])
+    sy = np.int64(spins[yp, x]) + np.int64(spins[ym, x])
+    sd = (np.int64(spins[yp, xp]) + np.int64(spins[yp, xm])
+          + np.int64(spins[ym, xp]) + np.int64(spins[ym, xm]))
+    return _delta_e(s, sx, sy, sd, Jx, Jy, J2, h)
+
+
+@njit(inline="always", cache=True)
+def _i(v):
+    return np.int64(v)
+
+
+@njit(inline="always", cache=True)
+def _index(s, sx, sy, sd):
+    return 225 * s + 45 * sx + 9 * sy + sd + _OFF
+
+
+@njit(nogil=True, cache=True)
+def _table(beta, Jx, Jy, J2, h, heatbath):
+    """Flip table over all neighbour sums.
+
+    Metropolis: exp(-βΔE) where ΔE > 0, and ``_ACCEPT`` (> 1) where ΔE <= 0.
+    Heat bath: 1 / (1 + exp(βΔE)), evaluated without overflow.
+    """
+    t = np.zeros(_TSIZE, dtype=np.float64)
+    for s in (-1, 1):
+        for sx in (-2, 0, 2):
+            for sy in (-2, 0, 2):
+                for sd in (-4, -2, 0, 2, 4):
+                    de = _delta_e(s, sx, sy, sd, Jx, Jy, J2, h)
+                    if heatbath:
+                        if de > 0.0:
+                            e = math.exp(-beta * de)
+                            p = e / (1.0 + e)
+                        else:
+                            p = 1.0 / (1.0 + math.exp(beta * de))
+                    else:
+                        p = math.exp(-beta * de) if de > 0.0 else _ACCEPT
+                    t[_index(s, sx, sy, sd)] = p
+    return t
+
+
+@njit(nogil=True, cache=True)
+def _thresholds(beta, Jx, Jy, J2, h, heatbath):
+    """Integer form of :func:`_table`: flip iff ``(next_u64 >> 11) < t`` for t >= 0.
+
+    ``uniform(state) < p`` is exactly ``(next_u64 >> 11) < ceil(p·2^53)``; a negative entry
+    (Metropolis, ΔE <= 0) means accept without drawing.
+    """
+    p = _table(beta, Jx, Jy, J2, h, heatbath)
+    t = np.empty(_TSIZE, dtype=np.int64)
+    for i in range(_TSIZE):
+        t[i] = -1 if p[i] > 1.5 else np.int64(math.ceil(p[i] * 9007199254740992.0))
+    return t
+
+
+@njit(inline="always", cache=True)
+def _next_regs(s0, s1, s2, s3):
+    """:func:`spinsym.mc.rng.next_u64` on a state held in four scalars (registers).
+
+    The same xoshiro256** step, bit for bit; the hot loops keep the chain's state in
+    registers and write it back to the ``uint64[4]`` array when they return.
+    """
+    result = _rotl(s1 * _U(5), 7) * _U(9)
+    t = s1 << _U(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
+@njit(inline="always", cache=True)
+def _update_row(r, buf, x0, th, s0, s1, s2, s3):
+    """Phase 2 of a row: sites x0, x0+2, ... with table indices in ``buf``.
+
+    Branch-free: the next xoshiro state is always computed but only committed (masked)
+    where the entry asks for a draw (t >= 0), so the stream is exactly one draw per site
+    with t >= 0.  Returns the accepted count and the state.
+    """
+    n = _U(r.shape[0])
+    x = _U(x0)
+    acc = np.int64(0)
+    while x < n:
+        t = th[_U(buf[x])]
+        nodraw = t < 0
+        m = _U(np.int64(nodraw) - 1)  # all ones when a number is drawn
+        res, n0, n1, n2, n3 = _next_regs(s0, s1, s2, s3)
+        s0 ^= (s0 ^ n0) & m
+        s1 ^= (s1 ^ n1) & m
+        s2 ^= (s2 ^ n2) & m
+        s3 ^= (s3 ^ n3) & m
+        ok = np.int64(np.int64(res >> _U(11)) < t) | np.int64(nodraw)
+        s = np.int64(r[x])
+        r[x] = np.int8(s - 2 * s * ok)
+        acc += ok
+        x += _U(2)
+    return acc, s0, s1, s2, s3
+
+
+@njit(nogil=True, cache=True)
+def _sweeps_checkerboard(spins, state, th, yp, ym, buf, nsweep):
+    """``nsweep`` checkerboard sweeps (nearest-neighbour couplings only)."""
+    L0, L1 = spins.shape
+    e = L1 - 1
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    acc = np.int64(0)
+    for _ in range(nsweep):
+        for c in range(2):
+            for y in range(L0):
+                r = spins[y]
+                ru = spins[ym[y]]
+                rd = spins[yp[y]]
+                # phase 1 (vectorizable): table index of every site of the row
+                buf[0] = _index(_i(r[0]), _i(r[e]) + _i(r[1]), _i(ru[0]) + _i(rd[0]), 0)
+                for x in range(1, e):
+                    buf[x] = _index(_i(r[x]), _i(r[x - 1]) + _i(r[x + 1]),
+                                    _i(ru[x]) + _i(rd[x]), 0)
+                buf[e] = _index(_i(r[e]), _i(r[e - 1]) + _i(r[0]), _i(ru[e]) + _i(rd[e]), 0)
+                # phase 2: the sites of colour c in this row
+                a, s0, s1, s2, s3 = _update_row(r, buf, (y + c) & 1, th, s0, s1, s2, s3)
+                acc += a
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+    return acc
+
+
+@njit(inline="always", cache=True)
+def _sd(ru, rd, a, b):
+    return _i(ru[a]) + _i(ru[b]) + _i(rd[a]) + _i(rd[b])
+
+
+@njit(nogil=True, cache=True)
+def _sweeps_four(spins, state, th, yp, ym, buf, nsweep):
+    """``nsweep`` sweeps over the four 2 × 2 sublattices (needed when J2 != 0)."""
+    L0, L1 = spins.shape
+    e = L1 - 1
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    acc = np.int64(0)
+    for _ in range(nsweep):
+        for k in range(4):
+            for y in range(k >> 1, L0, 2):
+                r = spins[y]
+                ru = spins[ym[y]]
+                rd = spins[yp[y]]
+                buf[0] = _index(_i(r[0]), _i(r[e]) + _i(r[1]), _i(ru[0]) + _i(rd[0]),
+                                _sd(ru, rd, e, 1))
+                for x in range(1, e):
+                    buf[x] = _index(_i(r[x]), _i(r[x - 1]) + _i(r[x + 1]),
+                                    _i(ru[x]) + _i(rd[x]), _sd(ru, rd, x - 1, x + 1))
+                buf[e] = _index(_i(r[e]), _i(r[e - 1]) + _i(r[0]), _i(ru[e]) + _i(rd[e]),
+                                _sd(ru, rd, e - 1, 0))
+                a, s0, s1, s2, s3 = _update_row(r, buf, k & 1, th, s0, s1, s2, s3)
+                acc += a
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+    return acc
+
+
+@njit(nogil=True, cache=True)
+def _neighbour_index(L):
+    plus = np.empty(L, dtype=np.int64)
+    minus = np.empty(L, dtype=np.int64)
+    for i in range(L):
+        plus[i] = i + 1 if i + 1 < L else 0
+        minus[i] = i - 1 if i > 0 else L - 1
+    return plus, minus
+
+
+@njit(nogil=True, cache=True)
+def _chain(spins, state, th, four, every, out):
+    L0, L1 = spins.shape
+    if L0 % 2 or L1 % 2 or L0 < 2 or L1 < 2:
+        raise ValueError("sublattice updates need an even L >= 2")
+    if out.shape[1] != L0 or out.shape[2] != L1:
+        raise ValueError("out must have shape (n, L, L)")
+    yp, ym = _neighbour_index(L0)
+    buf = np.empty(L1, dtype=np.int16)  # table indices are < 2^15
+    acc = np.int64(0)
+    for i in range(out.shape[0]):
+        if four:
+            acc += _sweeps_four(spins, state, th, yp, ym, buf, every)
+        else:
+            acc += _sweeps_checkerboard(spins, state, th, yp, ym, buf, every)
+        out[i] = spins
+    return acc
+
+
+@njit(nogil=True, cache=True)
+def metropolis_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
+    """Metropolis: ``out.shape[0] * every`` sweeps, copying ``spins`` into out[i] after each
+    ``every`` sweeps.  Returns the number of accepted flips.  ``spins`` (int8, L × L, L even)
+    and ``state`` (xoshiro256** uint64[4]) are updated in place."""
+    th = _thresholds(beta, Jx, Jy, J2, h, False)
+    return _chain(spins, state, th, J2 != 0.0, every, out)
+
+
+@njit(nogil=True, cache=True)
+def heatbath_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
+    """Heat bath (Glauber): as :func:`metropolis_chain`, flipping with 1/(1 + exp(βΔE)) and
+    one random number per site.  Returns the number of accepted flips."""
+    th = _thresholds(beta, Jx, Jy, J2, h, True)
+    return _chain(spins, state, th, J2 != 0.0, every, out)
