@@ -419,7 +419,10 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
       βN(⟨m²⟩ − ⟨|m|⟩²), ``binder`` (Ising 1 − ⟨m⁴⟩/(3⟨m²⟩²), 0 when disordered and 2/3 when
       ordered; XY 2 − ⟨m⁴⟩/⟨m²⟩², 0 → 1): blocked jackknife (:func:`jackknife`).
     * Ising: ``staggered_abs`` = ⟨|m_s|⟩, ``staggered_m2`` = ⟨m_s²⟩, ``stripe_abs`` =
-      ⟨sqrt(m_x² + m_y²)⟩, ``stripe_m2`` = ⟨m_x² + m_y²⟩ of the stripe parameters.
+      ⟨sqrt(m_x² + m_y²)⟩, ``stripe_m2`` = ⟨m_x² + m_y²⟩ of the stripe parameters, and the
+      susceptibility and Binder cumulant of each (``staggered_susceptibility``,
+      ``staggered_binder`` as for m; ``stripe_susceptibility``, ``stripe_binder`` of the
+      two-component (m_x, m_y) as for XY: 2 − ⟨|m|⁴⟩/⟨|m|²⟩²).
     * XY: ``helicity`` Υ = ½(Υ_x + Υ_y), Υ_a = (1/N)[⟨Σ_a J cos Δθ⟩ − β⟨(Σ_a J sin Δθ)²⟩]
       (jackknife error; diagonal bonds included when J2 ≠ 0, see :func:`xy_series`), and
       ``vortex_density``.
@@ -477,10 +480,19 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
         out["binder"] = _jk(lambda b, c: 1.0 - c / (3.0 * b * b), m2, m4)
         stag, sx, sy = ser["staggered"], ser["stripe_x"], ser["stripe_y"]
         stripe2 = sx**2 + sy**2
-        out["staggered_abs"] = _me(np.abs(stag))
-        out["staggered_m2"] = _me(stag**2)
-        out["stripe_abs"] = _me(np.sqrt(stripe2))
+        stag_abs, stag2 = np.abs(stag), stag**2
+        out["staggered_abs"] = _me(stag_abs)
+        out["staggered_m2"] = _me(stag2)
+        out["staggered_susceptibility"] = _jk(lambda a, b: beta * N * (b - a * a), stag_abs,
+                                              stag2)
+        out["staggered_binder"] = _jk(lambda b, c: 1.0 - c / (3.0 * b * b), stag2, stag2**2)
+        stripe_abs = np.sqrt(stripe2)
+        out["stripe_abs"] = _me(stripe_abs)
         out["stripe_m2"] = _me(stripe2)
+        out["stripe_susceptibility"] = _jk(lambda a, b: beta * N * (b - a * a), stripe_abs,
+                                           stripe2)
+        # two-component order parameter (m_x, m_y): Binder as for XY, 0 disordered, 1 ordered
+        out["stripe_binder"] = _jk(lambda b, c: 2.0 - c / (b * b), stripe2, stripe2**2)
     else:
         out["binder"] = _jk(lambda b, c: 2.0 - c / (b * b), m2, m4)
         ups = 0.5 * (ser["helicity_cos_x"] - beta * ser["helicity_sin_x"] ** 2

@@ -125,11 +125,12 @@ class Chain:
         # Wolff (Ising): a sweep is a fixed number of clusters, a function of (L, β, couplings)
         # only, computed once per chain (stopping on the flipped count would bias the samples)
         self.clusters_per_sweep = 0
-        if config.model == "ising" and config.algorithm == "wolff":
-            from .cluster import wolff_clusters_per_sweep
+        if config.algorithm == "wolff":
+            from . import cluster, xy
+            module = cluster if config.model == "ising" else xy
             c = config.couplings
-            self.clusters_per_sweep = int(wolff_clusters_per_sweep(config.L, self.beta, c.Jx,
-                                                                   c.Jy, c.J2))
+            self.clusters_per_sweep = int(module.wolff_clusters_per_sweep(config.L, self.beta,
+                                                                          c.Jx, c.Jy, c.J2))
 
     def run(self, n_out: int, every: int, adapt: bool = False, measure: bool = True) -> np.ndarray:
         c, cfg = self.config.couplings, self.config
@@ -145,7 +146,7 @@ class Chain:
                                  c.h, every, out)
         elif cfg.algorithm == "wolff":
             count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
-                                 every, out)
+                                 every, out, self.clusters_per_sweep)
         else:
             count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
                                  c.h, every, out, self.step, cfg.overrelax, adapt)

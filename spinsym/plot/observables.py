@@ -18,15 +18,17 @@ def _series(results, key):
     return T[order], mean[order], err[order]
 
 
-def order_parameter_key(results) -> tuple:
-    """The order parameter to show: the largest ⟨·²⟩ at the lowest temperature."""
+def order_parameter(results) -> str:
+    """The order parameter to show: 'm', 'staggered' or 'stripe', whichever has the largest
+    ⟨·²⟩ at the lowest temperature (always 'm' for XY)."""
     if "helicity" in results[0]:
-        return "abs_m", "|m|"
+        return "m"
     low = min(results, key=lambda r: r["T"])
-    options = [("abs_m", "m2", "|m|"), ("staggered_abs", "staggered_m2", "|m_s| (Néel)"),
-               ("stripe_abs", "stripe_m2", "|m_stripe|")]
-    best = max(options, key=lambda o: low[o[1]]["mean"] or 0.0)
-    return best[0], best[2]
+    return max(("m", "staggered", "stripe"),
+               key=lambda o: low["m2" if o == "m" else f"{o}_m2"]["mean"] or 0.0)
+
+
+_OP_LABEL = {"m": "|m|", "staggered": "|m_s| (Néel)", "stripe": "|m_stripe|"}
 
 
 def exact_curves(model, L, couplings, T_min, T_max) -> dict:
@@ -64,10 +66,13 @@ def plot_observables(dataset, results, out: str) -> str:
     Ts = [r["T"] for r in results]
     pad = 0.05 * (max(Ts) - min(Ts) or 1.0)
     exact = exact_curves(model, L, couplings, max(1e-2, min(Ts) - pad), max(Ts) + pad)
-    op_key, op_label = order_parameter_key(results)
-    panels = [("energy_per_site", "energy per site e"), (op_key, op_label),
-              ("specific_heat", "specific heat c"), ("susceptibility", "susceptibility χ"),
-              ("binder", "Binder cumulant U")]
+    op = order_parameter(results)
+    prefix = "" if op == "m" else f"{op}_"
+    panels = [("energy_per_site", "energy per site e"),
+              ("abs_m" if op == "m" else f"{op}_abs", _OP_LABEL[op]),
+              ("specific_heat", "specific heat c"),
+              (f"{prefix}susceptibility", f"susceptibility χ of {_OP_LABEL[op]}"),
+              (f"{prefix}binder", f"Binder cumulant of {_OP_LABEL[op]}")]
     if model == "xy":
         panels.append(("helicity", "helicity modulus Υ"))
     fig, axes = plt.subplots(2, 3, figsize=(11, 6.2))
@@ -128,5 +133,5 @@ def plot_snapshots(dataset, out: str, per_temperature: int = 3) -> str:
                 ax.set_ylabel(f"T = {g.T:.3g}")
     fig.suptitle(f"{dataset.model} snapshots, L = {dataset.L}"
                  + (" (colour: angle)" if dataset.model == "xy" else " (red +1, blue −1)"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return save_figure(fig, out)
