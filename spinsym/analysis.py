@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 from .data import read
 from .observables import summarize
-
-
-def _json_safe(obj):
-    """NaN/inf (e.g. a Binder cumulant when ⟨m²⟩ = 0 exactly) become None: strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def analyze_dataset(dataset) -> list:
@@ -31,7 +18,7 @@ def analyze_dataset(dataset) -> list:
         for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step"):
             if key in attrs:
                 res[key] = float(attrs[key])
-        results.append(_json_safe(res))
+        results.append(res)
     return results
 
 

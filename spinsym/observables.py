@@ -504,4 +504,14 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
         "abs_m": float(tau_int(abs_m)[0]),
         "m2": float(tau_int(m2)[0]),
     }
-    return out
+    return _json_safe(out)
+
+
+def _json_safe(obj):
+    """NaN/inf (a Binder cumulant of an order parameter that is exactly 0 in every sample)
+    become None, so the summary is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    return obj
