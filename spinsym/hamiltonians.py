@@ -97,12 +97,26 @@ def _site_sum(a):
     return a.sum(-1).sum(-1)
 
 
+def _is_scalar(c) -> bool:
+    return np.ndim(c) == 0
+
+
 def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
     """Total Ising energy of configurations ``s[..., L, L]`` (spins ±1, or mean spins in [-1, 1]).
 
     Multilinear in the spins, so for a factorized distribution with means ``m`` the expected
     energy is ``ising_energy(m, ...)`` (used as the training loss).
+
+    With scalar couplings the four bond sums are formed first (exactly, in integers, for
+    integer numpy spins) and combined once; coupling fields are applied site by site.
     """
+    if isinstance(s, np.ndarray) and s.dtype.kind in "iu" and all(
+            _is_scalar(c) for c in (Jx, Jy, J2, h)):
+        s = s.astype(np.int8, copy=False)  # products of ±1 stay exact in int8
+        right, down, down_right, down_left = _neighbours(s)
+        sums = [(s * right), (s * down), (s * down_right + s * down_left), s]
+        Sx, Sy, Sd, Sm = (a.sum(axis=(-2, -1), dtype=np.int64) for a in sums)
+        return -(Jx * Sx + Jy * Sy + J2 * Sd + h * Sm).astype(np.float64)
     s = _as_float(s)
     right, down, down_right, down_left = _neighbours(s)
     local = Jx * (s * right) + Jy * (s * down) + J2 * (s * (down_right + down_left)) + h * s

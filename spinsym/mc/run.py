@@ -242,7 +242,10 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
                 except queue.Empty:
                     continue
                 if kind == "data":
-                    writer.append(i, *payload)
+                    # measured here, in the main thread, while the workers keep sweeping
+                    energies = np.asarray(energy(config.model, payload, config.couplings),
+                                          dtype=np.float64)
+                    writer.append(i, payload, energies)
                 elif kind == "progress":
                     if progress is not None:
                         progress(payload)
@@ -272,8 +275,7 @@ def _run_temperature(config: SimulationConfig, i: int, ss, stop: threading.Event
     while left > 0 and not stop.is_set():
         nb = _block(left, config.every, N)
         configs = stored(config.model, chain.run(nb, config.every))
-        energies = np.asarray(energy(config.model, configs, config.couplings), dtype=np.float64)
-        if not put(("data", i, (configs, energies))):
+        if not put(("data", i, configs)):
             return
         left -= nb * config.every
         put(("progress", i, nb * config.every))
