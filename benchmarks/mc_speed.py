@@ -63,7 +63,7 @@ def tau_at_tc(L: int, algorithm: str, sweeps: int, every: int, folder: str) -> d
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--L", type=int, default=512)
-    parser.add_argument("--sweeps", type=int, default=200)
+    parser.add_argument("--sweeps", type=int, default=1000)
     parser.add_argument("--every", type=int, default=10, help="measurement interval (sweeps)")
     parser.add_argument("--large", action="store_true", help="also tau_int at L = 128")
     args = parser.parse_args()
@@ -79,7 +79,7 @@ def main():
         print(f"  spinsym simulate        : {L * L / fast / 1e9:8.4f} flips/ns"
               f"   ratio {base / fast:6.1f}x")
         Lxy = min(L, 256)
-        xy = through_simulate("xy", Lxy, 0.9, max(20, args.sweeps // 4), args.every, folder)
+        xy = through_simulate("xy", Lxy, 0.9, max(args.every, args.sweeps // 4), args.every, folder)
         print(f"XY Metropolis, L = {Lxy}, T = 0.9: {Lxy * Lxy / xy / 1e9:8.4f} site updates/ns")
         sizes = [64] + ([128] if args.large else [])
         for Ls in sizes:
