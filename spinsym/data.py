@@ -18,7 +18,6 @@ destination folder and renamed when complete, so a file at the final path is alw
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -26,7 +25,8 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .errors import DataError, ParameterError
+from .errors import DataError
+from .fileio import check_out_path, temporary_name
 from .hamiltonians import MODELS, Couplings
 
 SCHEMA = "spinsym/configs-v1"
@@ -50,15 +50,6 @@ def magnetization(model: str, configs: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- writing
 
 
-def check_out_path(path: str) -> str:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ParameterError(f"output directory does not exist: {directory}")
-    if os.path.isdir(path):
-        raise ParameterError(f"output path is a directory: {path}")
-    return path
-
-
 class AtomicH5Writer:
     """Create an HDF5 file under a temporary name; ``commit()`` renames it into place.
 
@@ -69,10 +60,7 @@ class AtomicH5Writer:
 
     def __init__(self, path: str, model: str, L: int):
         self.path = check_out_path(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                        dir=directory)
-        os.close(fd)
+        self.tmp = temporary_name(path)
         self.model, self.L = model, int(L)
         self.file = h5py.File(self.tmp, "w")
         self.file.attrs.update(schema=SCHEMA, spinsym_version=__version__, model=model, L=self.L,

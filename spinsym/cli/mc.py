@@ -35,7 +35,7 @@ def simulate(
     """Run Monte Carlo at each temperature and write the configurations to an HDF5 file."""
     from ..hamiltonians import Couplings
     from ..mc.run import SimulationConfig, simulate as run_simulation
-    from ..data import check_out_path
+    from ..fileio import check_out_path
 
     cfg = SimulationConfig(model=model, L=L, temperatures=T,
                            couplings=Couplings(Jx, Jy, J2, h), algorithm=algorithm,

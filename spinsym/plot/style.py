@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..errors import ParameterError  # noqa: E402
+from ..fileio import atomic_path, check_out_path  # noqa: E402,F401
 
 SPIN_CMAP = "coolwarm"
 PHASE_CMAP = "twilight"
@@ -25,27 +22,11 @@ plt.rcParams.update({
 })
 
 
-def check_out_path(path: str) -> str:
-    """The output directory must exist (we never create directories silently)."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(directory):
-        raise ParameterError(f"output directory does not exist: {directory}")
-    return path
-
-
 def save_figure(fig, path: str) -> str:
     """Save ``fig`` as PNG to ``path`` atomically (temporary name in the same folder, then rename)."""
-    check_out_path(path)
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".spinsym-", suffix=".png.tmp", dir=directory)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
