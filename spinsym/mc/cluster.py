@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit
 
 from .rng import next_u64, randint, uniform
+from .neighbours import neighbour_index
 
 # The eight bond slots of a site, as (dy, dx) of the partner: 0 (0, +1), 1 (0, -1), 2 (+1, 0),
 # 3 (-1, 0), 4 (+1, +1), 5 (+1, -1), 6 (-1, -1), 7 (-1, +1).  Slots 0, 2, 4, 5 are the bonds
@@ -49,16 +50,6 @@ def _bond_params(beta, Jx, Jy, J2):
         prob[k] = -math.expm1(-2.0 * beta * abs(J))
         sign[k] = 1 if J > 0.0 else (-1 if J < 0.0 else 0)
     return prob, sign
-
-
-@njit(nogil=True, cache=True)
-def _neighbour_index(L):
-    plus = np.empty(L, dtype=np.int64)
-    minus = np.empty(L, dtype=np.int64)
-    for i in range(L):
-        plus[i] = i + 1 if i + 1 < L else 0
-        minus[i] = i - 1 if i > 0 else L - 1
-    return plus, minus
 
 
 @njit(nogil=True, cache=True)
@@ -149,8 +140,8 @@ def _clusters_per_sweep(L0, L1, beta, Jx, Jy, J2):
     """See :func:`wolff_clusters_per_sweep` (L0 × L1 torus)."""
     N = L0 * L1
     prob, sign = _bond_params(beta, Jx, Jy, J2)
-    yp, ym = _neighbour_index(L0)
-    xp, xm = _neighbour_index(L1)
+    yp, ym = neighbour_index(L0)
+    xp, xm = neighbour_index(L1)
     # start: every nearest-neighbour bond satisfied, s = (±1)^x (±1)^y
     fx = -1 if Jx < 0.0 else 1
     fy = -1 if Jy < 0.0 else 1
@@ -222,8 +213,8 @@ def wolff_chain(spins, state, beta, Jx, Jy, J2, every, out, clusters_per_sweep=0
     else:
         n_c = _clusters_per_sweep(L0, L1, beta, Jx, Jy, J2)
     prob, sign = _bond_params(beta, Jx, Jy, J2)
-    yp, ym = _neighbour_index(L0)
-    xp, xm = _neighbour_index(L1)
+    yp, ym = neighbour_index(L0)
+    xp, xm = neighbour_index(L1)
     s = _flat_copy(spins)
     mark = np.zeros(N, dtype=np.int64)
     stack = np.empty(N, dtype=np.int64)
@@ -310,8 +301,8 @@ def swendsen_wang_chain(spins, state, beta, Jx, Jy, J2, every, out):
         raise ValueError("out must have shape (n, L, L)")
     N = L0 * L1
     prob, sign = _bond_params(beta, Jx, Jy, J2)
-    yp, _ = _neighbour_index(L0)
-    xp, xm = _neighbour_index(L1)
+    yp, _ = neighbour_index(L0)
+    xp, xm = neighbour_index(L1)
     s = _flat_copy(spins)
     parent = np.empty(N, dtype=np.int64)
     decision = np.empty(N, dtype=np.int8)

@@ -53,6 +53,7 @@ import numpy as np
 from numba import njit
 
 from .rng import _rotl
+from .neighbours import neighbour_index
 
 _U = np.uint64
 
@@ -253,23 +254,13 @@ def _sweeps_four(spins, state, th, yp, ym, buf, nsweep):
 
 
 @njit(nogil=True, cache=True)
-def _neighbour_index(L):
-    plus = np.empty(L, dtype=np.int64)
-    minus = np.empty(L, dtype=np.int64)
-    for i in range(L):
-        plus[i] = i + 1 if i + 1 < L else 0
-        minus[i] = i - 1 if i > 0 else L - 1
-    return plus, minus
-
-
-@njit(nogil=True, cache=True)
 def _chain(spins, state, th, four, every, out):
     L0, L1 = spins.shape
     if L0 % 2 or L1 % 2 or L0 < 2 or L1 < 2:
         raise ValueError("sublattice updates need an even L >= 2")
     if out.shape[1] != L0 or out.shape[2] != L1:
         raise ValueError("out must have shape (n, L, L)")
-    yp, ym = _neighbour_index(L0)
+    yp, ym = neighbour_index(L0)
     buf = np.empty(L1, dtype=np.int16)  # table indices are < 2^15
     acc = np.int64(0)
     for i in range(out.shape[0]):
