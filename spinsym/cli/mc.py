@@ -30,6 +30,9 @@ def simulate(
     overrelax: int = typer.Option(0, "--overrelax",
                                   help="xy metropolis: over-relaxation passes per sweep."),
     threads: int = typer.Option(0, "--threads", help="Worker threads (0: one per core)."),
+    device: str = typer.Option("cpu", "--device",
+                               help="cpu, or cuda: ising metropolis/heatbath with J2 = 0, "
+                                    "all temperatures at once on an NVIDIA GPU."),
     out: str = typer.Option(..., "--out", help="Output HDF5 file."),
 ):
     """Run Monte Carlo at each temperature and write the configurations to an HDF5 file."""
@@ -41,6 +44,12 @@ def simulate(
                            couplings=Couplings(Jx, Jy, J2, h), algorithm=algorithm,
                            sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
                            overrelax=overrelax, threads=threads)
+    if device not in ("cpu", "cuda"):
+        from ..errors import ParameterError
+        raise ParameterError(f"unknown device {device!r}; choose cpu or cuda")
+    if device == "cuda":
+        from ..mc.gpu import check_config, simulate_gpu as run_simulation
+        check_config(cfg)
     check_out_path(out)
     total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
     if sys.stderr.isatty():

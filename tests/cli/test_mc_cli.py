@@ -77,6 +77,8 @@ def test_same_seed_same_file_contents(cli, tmp_path):
     (["simulate", "ising", "--algorithm", "wolff", "--h", "0.5", "--out", "{d}/x.h5"], ["h = 0"]),
     (["simulate", "xy", "--algorithm", "heatbath", "--out", "{d}/x.h5"], ["unknown algorithm"]),
     (["simulate", "ising", "--out", "{d}/no/such/dir/x.h5"], ["directory does not exist"]),
+    (["simulate", "ising", "--device", "tpu", "--out", "{d}/x.h5"], ["unknown device"]),
+    (["simulate", "ising", "--device", "cuda", "--J2", "0.5", "--out", "{d}/x.h5"], ["J2"]),
 ])
 def test_simulate_bad_input(cli, clean_error, tmp_path, args, words):
     proc = cli(*[a.format(d=tmp_path) for a in args])
