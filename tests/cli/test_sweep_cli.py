@@ -1,0 +1,109 @@
+"""spinsym sweep / plot binder / plot phase-diagram (sweep directory) from the command line."""
+
+import json
+import os
+
+import pytest
+
+TOML = """
+[sweep]
+model = "ising"
+algorithm = "wolff"
+L = [4, 6]
+T = { start = 1.9, stop = 2.7, num = 5 }
+sweeps = 1000
+thermalize = 50
+every = 2
+seeds = [1]
+[couplings]
+Jx = 1.0
+Jy = 1.0
+"""
+
+PHASE_TOML = """
+[sweep]
+model = "ising"
+algorithm = "wolff"
+L = 4
+T = [0.5, 4.0]
+sweeps = 200
+thermalize = 20
+every = 2
+[couplings]
+Jx = 1.0
+Jy = { start = -1.0, stop = 1.0, num = 3 }
+"""
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _write(tmp_path, text, name="sweep.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_sweep_resume_and_plot_binder(cli, tmp_path):
+    spec = _write(tmp_path, TOML)
+    out = tmp_path / "run"
+    proc = cli("sweep", spec, "--out", out, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "10 jobs, 0 already done, 10 ran, 0 failed" in proc.stdout
+    assert len(os.listdir(out / "jobs")) == 10 and (out / "index.json").exists()
+
+    os.unlink(next(p for p in (out / "jobs").iterdir()))
+    proc = cli("sweep", spec, "--out", out, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    status = [line.split()[-1] for line in proc.stdout.splitlines()[:-1]]
+    assert sorted(status) == ["done"] * 9 + ["todo"]
+    assert "10 jobs, 9 done, 1 to run" in proc.stdout
+    proc = cli("sweep", spec, "--out", out, "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "9 already done, 1 ran" in proc.stdout
+
+    fig = tmp_path / "binder.png"
+    proc = cli("plot", "binder", out, "--out", fig, "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["order"] == "m" and res["Tc"] == pytest.approx(2.269185314213022)
+    (c,) = res["crossings"]
+    assert c["L"] == [4, 6] and (c["T"] is None or 1.9 <= c["T"] <= 2.7)
+    assert fig.read_bytes()[:8] == PNG
+    proc = cli("plot", "binder", out, "--out", fig)
+    assert proc.returncode == 0 and "exact Tc = 2.26919" in proc.stdout
+
+
+def test_plot_phase_diagram_of_a_sweep_directory(cli, tmp_path):
+    spec = _write(tmp_path, PHASE_TOML)
+    out = tmp_path / "pd"
+    proc = cli("sweep", spec, "--out", out, "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    fig = tmp_path / "pd.png"
+    proc = cli("plot", "phase-diagram", out, "--out", fig)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 Jy/Jx × 2 T" in proc.stdout
+    assert fig.read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[sweep\n", ["not valid toml"]),
+    (TOML.replace("sweeps = 1000", "sweep = 1000"), ["unknown key", "sweep"]),
+    (TOML.replace('"wolff"', '"glauber"'), ["unknown algorithm", "glauber"]),
+    (TOML.replace("Jy = 1.0", "Jy = 1.0\nh = 0.2"), ["h = 0"]),
+    (TOML.replace("L = [4, 6]", "L = [4, 4]"), ["repeated"]),
+])
+def test_sweep_bad_spec(cli, clean_error, tmp_path, text, words):
+    proc = cli("sweep", _write(tmp_path, text), "--out", tmp_path / "x")
+    clean_error(proc, *words)
+    assert proc.returncode == 2 and not (tmp_path / "x").exists()
+
+
+def test_sweep_and_plot_bad_paths(cli, clean_error, tmp_path):
+    spec = _write(tmp_path, TOML)
+    clean_error(cli("sweep", tmp_path / "missing.toml", "--out", tmp_path / "x"),
+                "no such sweep file")
+    clean_error(cli("sweep", spec, "--out", tmp_path / "no" / "dir"), "does not exist")
+    clean_error(cli("sweep", spec, "--out", spec), "not a directory")
+    clean_error(cli("plot", "binder", spec, "--out", tmp_path / "b.png"), "sweep directory")
+    clean_error(cli("plot", "binder", tmp_path, "--out", tmp_path / "b.png"), "no index.json")
+    assert not (tmp_path / "b.png").exists()
