@@ -1,11 +1,18 @@
 """Monte Carlo speed and efficiency, run by hand: ``.venv/bin/python benchmarks/mc_speed.py``.
 
 1. Ising Metropolis through ``spinsym simulate`` (the same code path as the command, in
-   process, one thread, after a warm-up that compiles the kernels) at L = 512, against a plain
-   NumPy checkerboard Metropolis measured in the same run: spin-flip attempts per ns and ratio.
-2. XY Metropolis site updates per ns through the same path (L = 256).
+   process, one worker thread, after a warm-up that compiles the kernels) at L = 512, T = T_c,
+   against a plain NumPy checkerboard Metropolis measured in the same run: spin-flip attempts
+   per ns and the ratio, for ``--algorithm metropolis`` (the multi-spin kernel,
+   spinsym.mc.msc) and ``metropolis-scalar`` (spinsym.mc.ising).  Also the kernels alone, and
+   what the driver's writer thread spends per stored configuration (energy with
+   ``hamiltonians.energy``, magnetization and HDF5 append), which runs beside the worker.
+2. XY Metropolis site updates per ns through the same path (L = 256), and the kernel alone.
 3. Integrated autocorrelation times at T_c, L = 64 (and 128 with --large): Wolff versus
    Metropolis, per sweep, for the energy and |m|.
+
+The machine may be shared: every ratio is measured in the same run, and each timing is the
+best of ``--repeats``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from spinsym.analysis import analyze_file
 from spinsym.exact import ONSAGER_TC
 from spinsym.hamiltonians import Couplings
 from spinsym.lattice import checkerboard
-from spinsym.mc.run import SimulationConfig, simulate
+from spinsym.data import AtomicH5Writer
+from spinsym.hamiltonians import energy
+from spinsym.mc.run import Chain, SimulationConfig, simulate
 
 
 def numpy_checkerboard(L: int, beta: float, sweeps: int, seed: int = 0) -> float:
@@ -49,6 +58,41 @@ def through_simulate(model: str, L: int, T: float, sweeps: int, every: int, fold
     return (time.perf_counter() - t0) / sweeps
 
 
+def best(fn, repeats: int) -> float:
+    return min(fn() for _ in range(repeats))
+
+
+def kernel_alone(model: str, L: int, T: float, sweeps: int, every: int,
+                 algorithm: str = "metropolis", clock=time.perf_counter) -> float:
+    """Seconds per sweep of the kernel that ``simulate`` picks, without the driver (still
+    storing a configuration every ``every`` sweeps).  ``clock=time.thread_time`` counts only
+    the CPU time of this thread, which other jobs on a shared machine barely change."""
+    cfg = SimulationConfig(model=model, L=L, temperatures=(T,), algorithm=algorithm,
+                           sweeps=sweeps, thermalize=0, every=every, threads=1)
+    chain = Chain(cfg, 0, np.random.SeedSequence(0))
+    chain.run(1, 20, adapt=True, measure=False)
+    t0 = clock()
+    chain.run(sweeps // every, every)
+    return (clock() - t0) / sweeps
+
+
+def writer_cost(model: str, L: int, folder: str, n: int = 6) -> float:
+    """Seconds per stored configuration in the writer thread: energy, magnetization, HDF5."""
+    rng = np.random.default_rng(0)
+    if model == "ising":
+        configs = (2 * rng.integers(0, 2, size=(n, L, L)) - 1).astype(np.int8)
+    else:
+        configs = rng.uniform(0, 2 * np.pi, size=(n, L, L)).astype(np.float32)
+    path = os.path.join(folder, f"writer_{model}.h5")
+    with AtomicH5Writer(path, model, L) as writer:
+        writer.group(0, {"T": 1.0})
+        t0 = time.perf_counter()
+        for _ in range(3):
+            e = np.asarray(energy(model, configs, Couplings()), dtype=np.float64)
+            writer.append(0, configs, e)
+        return (time.perf_counter() - t0) / (3 * n)
+
+
 def tau_at_tc(L: int, algorithm: str, sweeps: int, every: int, folder: str) -> dict:
     """tau_int in sweeps (tau in samples times the measurement interval)."""
     cfg = SimulationConfig(model="ising", L=L, temperatures=(ONSAGER_TC,), algorithm=algorithm,
@@ -65,22 +109,47 @@ def main():
     parser.add_argument("--L", type=int, default=512)
     parser.add_argument("--sweeps", type=int, default=1000)
     parser.add_argument("--every", type=int, default=10, help="measurement interval (sweeps)")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many timings")
+    parser.add_argument("--no-tau", action="store_true", help="skip the tau_int part")
     parser.add_argument("--large", action="store_true", help="also tau_int at L = 128")
     args = parser.parse_args()
-    L, T = args.L, ONSAGER_TC
+    L, T, ev, rep = args.L, ONSAGER_TC, args.every, args.repeats
+    flips = lambda sec: L * L / sec / 1e9  # noqa: E731
     with tempfile.TemporaryDirectory() as folder:
-        through_simulate("ising", 16, T, 20, 10, folder)  # compile / load kernels
+        for algorithm in ("metropolis", "metropolis-scalar"):  # compile / load kernels
+            through_simulate("ising", 16, T, 20, 10, folder, algorithm)
         through_simulate("xy", 16, 0.9, 20, 10, folder)
-        base = numpy_checkerboard(L, 1 / T, max(5, args.sweeps // 20))
-        fast = through_simulate("ising", L, T, args.sweeps, args.every, folder)
-        print(f"Ising Metropolis, L = {L}, T = Tc, one worker thread, a configuration stored "
-              f"every {args.every} sweeps")
-        print(f"  plain NumPy checkerboard: {L * L / base / 1e9:8.4f} flips/ns")
-        print(f"  spinsym simulate        : {L * L / fast / 1e9:8.4f} flips/ns"
-              f"   ratio {base / fast:6.1f}x")
+        base = best(lambda: numpy_checkerboard(L, 1 / T, max(5, args.sweeps // 50)), rep)
+        print(f"Ising Metropolis, L = {L}, T = Tc, J = 1, one worker thread, a configuration "
+              f"stored every {ev} sweeps")
+        print(f"  plain NumPy checkerboard          : {flips(base):8.4f} flips/ns")
+        kernel = {}
+        for algorithm, label in (("metropolis", "multi-spin"), ("metropolis-scalar", "scalar")):
+            sim = best(lambda: through_simulate("ising", L, T, args.sweeps, ev, folder,
+                                                algorithm), rep)
+            ker = kernel[algorithm] = best(
+                lambda: kernel_alone("ising", L, T, args.sweeps, ev, algorithm), rep)
+            cpu = best(lambda: kernel_alone("ising", L, T, args.sweeps, ev, algorithm,
+                                            time.thread_time), rep)
+            print(f"  spinsym simulate, {label:10s}      : {flips(sim):8.4f} flips/ns   "
+                  f"ratio {base / sim:6.1f}x   (kernel alone {flips(ker):6.3f} flips/ns, "
+                  f"{base / ker:6.1f}x; CPU time {flips(cpu):6.3f})")
+        wc = writer_cost("ising", L, folder)
+        print(f"  writer thread per stored configuration: {wc * 1e3:.2f} ms "
+              f"(the multi-spin kernel's {ev} sweeps: {ev * kernel['metropolis'] * 1e3:.2f} ms)")
         Lxy = min(L, 256)
-        xy = through_simulate("xy", Lxy, 0.9, max(args.every, args.sweeps // 4), args.every, folder)
-        print(f"XY Metropolis, L = {Lxy}, T = 0.9: {Lxy * Lxy / xy / 1e9:8.4f} site updates/ns")
+        xsw = max(ev, args.sweeps // 4)
+        xy = best(lambda: through_simulate("xy", Lxy, 0.9, xsw, ev, folder), rep)
+        xk = best(lambda: kernel_alone("xy", Lxy, 0.9, xsw, ev), rep)
+        xc = best(lambda: kernel_alone("xy", Lxy, 0.9, xsw, ev, clock=time.thread_time), rep)
+        xw = writer_cost("xy", Lxy, folder)
+        ups = lambda sec: Lxy * Lxy / sec / 1e9  # noqa: E731
+        print(f"XY Metropolis, L = {Lxy}, T = 0.9, one worker thread, stored every {ev} sweeps")
+        print(f"  spinsym simulate: {ups(xy):8.4f} site updates/ns   (kernel alone "
+              f"{ups(xk):6.3f}; CPU time {ups(xc):6.3f}; writer thread {xw * 1e3:.2f} ms per "
+              f"stored configuration vs {ev * xk * 1e3:.2f} ms for {ev} sweeps)")
+        if args.no_tau:
+            return
         sizes = [64] + ([128] if args.large else [])
         for Ls in sizes:
             met = tau_at_tc(Ls, "metropolis", 400_000 if Ls == 64 else 1_000_000, 10, folder)

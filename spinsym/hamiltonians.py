@@ -101,21 +101,36 @@ def _is_scalar(c) -> bool:
     return np.ndim(c) == 0
 
 
+def _count_unequal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per configuration (last two axes), the number of sites where a and b differ."""
+    lead = a.shape[:-2]
+    a2 = a.reshape((-1,) + a.shape[-2:])
+    b2 = b.reshape(a2.shape)
+    if a2.shape[-1] * a2.shape[-2] >= 4096:  # large lattices: one fast count per configuration
+        counts = np.array([np.count_nonzero(x != y) for x, y in zip(a2, b2)], dtype=np.int64)
+    else:
+        counts = np.count_nonzero((a2 != b2).reshape(a2.shape[0], -1), axis=1).astype(np.int64)
+    return counts.reshape(lead)
+
+
 def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
     """Total Ising energy of configurations ``s[..., L, L]`` (spins ±1, or mean spins in [-1, 1]).
 
     Multilinear in the spins, so for a factorized distribution with means ``m`` the expected
     energy is ``ising_energy(m, ...)`` (used as the training loss).
 
-    With scalar couplings the four bond sums are formed first (exactly, in integers, for
-    integer numpy spins) and combined once; coupling fields are applied site by site.
+    Integer numpy arrays are spins ±1: with scalar couplings the four bond sums are then counted
+    exactly in integers (Σ s_i s_j = bonds − 2·unsatisfied bonds) and combined once.  Float
+    arrays, torch tensors and coupling fields are summed site by site.
     """
     if isinstance(s, np.ndarray) and s.dtype.kind in "iu" and all(
             _is_scalar(c) for c in (Jx, Jy, J2, h)):
-        s = s.astype(np.int8, copy=False)  # products of ±1 stay exact in int8
+        N = s.shape[-1] * s.shape[-2]
         right, down, down_right, down_left = _neighbours(s)
-        sums = [(s * right), (s * down), (s * down_right + s * down_left), s]
-        Sx, Sy, Sd, Sm = (a.sum(axis=(-2, -1), dtype=np.int64) for a in sums)
+        Sx = N - 2 * _count_unequal(s, right)
+        Sy = N - 2 * _count_unequal(s, down)
+        Sd = 2 * N - 2 * (_count_unequal(s, down_right) + _count_unequal(s, down_left))
+        Sm = N - 2 * _count_unequal(s, np.ones_like(s))
         return -(Jx * Sx + Jy * Sy + J2 * Sd + h * Sm).astype(np.float64)
     s = _as_float(s)
     right, down, down_right, down_left = _neighbours(s)

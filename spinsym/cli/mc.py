@@ -21,7 +21,9 @@ def simulate(
     J2: float = typer.Option(0.0, "--J2", help="Diagonal (next-nearest) coupling."),
     h: float = typer.Option(0.0, "--h", help="Magnetic field (along θ = 0 for xy)."),
     algorithm: str = typer.Option("metropolis", "--algorithm",
-                                  help="metropolis, heatbath, wolff, swendsen-wang (ising); "
+                                  help="metropolis, heatbath (fastest exact kernel: multi-spin "
+                                       "where it applies), metropolis-scalar, heatbath-scalar, "
+                                       "wolff, swendsen-wang (ising); "
                                        "metropolis, wolff (xy)."),
     sweeps: int = typer.Option(10000, "--sweeps", help="Measurement sweeps per temperature."),
     thermalize: int = typer.Option(1000, "--thermalize", help="Sweeps discarded first."),

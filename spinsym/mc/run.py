@@ -26,11 +26,15 @@ from ..lattice import check_size
 from .rng import state_from_seedsequence
 
 ALGORITHMS = {
-    "ising": ("metropolis", "heatbath", "wolff", "swendsen-wang"),
+    "ising": ("metropolis", "heatbath", "wolff", "swendsen-wang", "metropolis-scalar",
+              "heatbath-scalar"),
     "xy": ("metropolis", "wolff"),
 }
 #: algorithms that update sublattices in parallel and so need an even L
-SUBLATTICE_ALGORITHMS = {("ising", "metropolis"), ("ising", "heatbath")}
+SUBLATTICE_ALGORITHMS = {("ising", "metropolis"), ("ising", "heatbath"),
+                         ("ising", "metropolis-scalar"), ("ising", "heatbath-scalar")}
+#: single-spin-flip Ising algorithms (Metropolis or heat bath; multi-spin or scalar kernel)
+SINGLE_SPIN_ALGORITHMS = {"metropolis", "heatbath", "metropolis-scalar", "heatbath-scalar"}
 #: cluster algorithms: zero field only
 CLUSTER_ALGORITHMS = {"wolff", "swendsen-wang"}
 #: site updates per block between stop-flag checks and progress updates
@@ -121,7 +125,9 @@ class Chain:
         self.step = np.array([1.0])  # XY Metropolis proposal width (adapted while thermalizing)
         self.counter = 0  # accepted moves / flipped spins during measurement
         self.sweeps_done = 0
-        self._kernel = _kernel(config.model, config.algorithm)
+        self._kernel = _kernel(config.model, config.algorithm, config.L, config.couplings)
+        self.kernel_name = _kernel_name(config.model, config.algorithm, config.L,
+                                        config.couplings)
         # Wolff (Ising): a sweep is a fixed number of clusters, a function of (L, β, couplings)
         # only, computed once per chain (stopping on the flipped count would bias the samples)
         self.clusters_per_sweep = 0
@@ -159,9 +165,11 @@ class Chain:
         """Algorithm statistics recorded in the group attributes."""
         N = self.config.L ** 2
         per_update = self.counter / max(1, self.sweeps_done * N)
-        key = "acceptance" if self.config.algorithm in ("metropolis", "heatbath") else \
+        key = "acceptance" if self.config.algorithm in SINGLE_SPIN_ALGORITHMS else \
             ("flipped_fraction" if self.config.algorithm == "wolff" else "clusters_per_site")
         stats = {key: per_update}
+        if self.config.model == "ising" and self.config.algorithm in SINGLE_SPIN_ALGORITHMS:
+            stats["kernel"] = self.kernel_name
         if self.config.model == "xy" and self.config.algorithm == "metropolis":
             stats["step"] = float(self.step[0])
         if self.clusters_per_sweep:
@@ -169,13 +177,35 @@ class Chain:
         return stats
 
 
-def _kernel(model: str, algorithm: str):
+def _kernel_name(model: str, algorithm: str, L: int = 0, couplings: Couplings | None = None):
+    """'multispin' or 'scalar' for the single-spin-flip Ising algorithms, else the algorithm.
+
+    ``metropolis`` and ``heatbath`` run the multi-spin-coded kernel (:mod:`spinsym.mc.msc`,
+    the same acceptance probabilities as the scalar kernel) wherever it is the faster one:
+    see :func:`spinsym.mc.msc.preferred`; ``metropolis-scalar`` and ``heatbath-scalar`` always
+    run the scalar kernel (:mod:`spinsym.mc.ising`), for checking.
+    """
+    if model != "ising" or algorithm not in SINGLE_SPIN_ALGORITHMS:
+        return algorithm
+    if algorithm.endswith("-scalar"):
+        return "scalar"
+    from . import msc
+    c = couplings if couplings is not None else Couplings()
+    return "multispin" if msc.preferred(L, c.Jx, c.Jy, c.J2, c.h,
+                                        algorithm == "heatbath") else "scalar"
+
+
+def _kernel(model: str, algorithm: str, L: int = 0, couplings: Couplings | None = None):
     if model == "ising":
         if algorithm in CLUSTER_ALGORITHMS:
             from . import cluster
             return cluster.wolff_chain if algorithm == "wolff" else cluster.swendsen_wang_chain
+        heatbath = algorithm.startswith("heatbath")
+        if _kernel_name(model, algorithm, L, couplings) == "multispin":
+            from . import msc
+            return msc.heatbath_chain if heatbath else msc.metropolis_chain
         from . import ising
-        return ising.metropolis_chain if algorithm == "metropolis" else ising.heatbath_chain
+        return ising.heatbath_chain if heatbath else ising.metropolis_chain
     from . import xy
     return xy.wolff_chain if algorithm == "wolff" else xy.metropolis_chain
 

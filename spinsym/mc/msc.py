@@ -1,0 +1,570 @@
+"""Multi-spin-coded Ising Metropolis and heat bath: 64 sites of ONE lattice per uint64 word.
+
+Exactly the Markov chain family of :mod:`spinsym.mc.ising` (same energy convention, same
+acceptance probabilities to the last bit), only faster: a word holds up to 64 sites of one
+2 × 2 sublattice, the neighbour classes of all of them are computed with bitwise logic, and the
+Metropolis / heat-bath coin flips of the whole word are drawn together, bit-plane by bit-plane.
+
+Storage (packed, only inside a call; the interface is the scalar kernels' int8 (L, L) array).
+L even, n = L/2.  Sublattice k = 2·(y mod 2) + (x mod 2) is an n × n array of sites
+(i, j) = (y // 2, x // 2).  Each sublattice row of n sites is stored in W words of B lanes,
+B = the largest divisor of n that is at most 64 and W = n / B, *strided*: lane b of word w is
+column j = b·W + w.  Then column j ± 1 of the partner sublattice is the same lane of word
+w ± 1, except at the row ends, where it is word 0 (word W-1) rotated by one lane within the B
+lanes: no shuffles and no gathers, for every even L (L = 512: B = 64, W = 4; L = 8: B = 4,
+W = 1; L = 2: B = W = 1, where x+1 and x-1 name the same site, two distinct bonds, as in the
+energy convention).  Bit value 1 means s = -1.  Unused lanes (b >= B) stay 0 and are masked
+out of every update.
+
+Sweep: the four sublattices k = 0, 1, 2, 3 in turn (valid for any J2; with J2 = 0 the pairs
+{0, 3} and {1, 2} are the two checkerboard colours), rows i increasing, words w increasing.
+Sites of one sublattice share no bond, so updating the 64 lanes of a word at once is the same
+as updating them one after the other.
+
+Local class of each lane, bitwise: with a = s XOR s_neighbour (1 on an unsatisfied bond), the
+number of unsatisfied x-bonds bx ∈ {0, 1, 2}, y-bonds by ∈ {0, 1, 2}, diagonal bonds
+bd ∈ {0..4} (only when J2 != 0) and the spin s (only when h != 0), as one-hot masks.  The flip
+energy of a class is computed with the scalar kernel's own formula and table
+(:func:`spinsym.mc.ising._thresholds`): the neighbour sums are sx = s·(2 - 2bx),
+sy = s·(2 - 2by), sd = s·(4 - 2bd), so every class gets *the same* 53-bit integer threshold t
+as the scalar kernel: flip with probability exactly t / 2^53 (Metropolis: t = -1 means
+ΔE <= 0, flip without a draw; t >= 2^53, i.e. p rounded to 1, also flips without a draw).
+Classes with equal t are merged into groups.
+
+Coin flips (exact, 53-bit): every lane that needs a draw compares its own uniform 53-bit
+number U with its own threshold t, most significant bit first.  Plane q draws one xoshiro256**
+word (one fresh random bit per lane) and forms the lanes' q-th threshold bit from the group
+masks; a lane is decided at the first plane where its random bit differs from its threshold
+bit (flip iff that bit of t is 1, i.e. U < t); lanes equal on all 53 planes have U = t and do
+not flip.  The loop stops as soon as every lane is decided: about log2(#lanes) + 2 planes per
+word, i.e. ~7 xoshiro calls per 64 sites.  Lanes never share a random bit, so the 64 coin
+flips are independent, each with probability exactly t/2^53, as in the scalar kernel (whose
+test ``(next_u64 >> 11) < t`` has the same law).  The random stream differs from the scalar
+kernel's, so the two give different (equally distributed) chains for one seed.
+
+Two code paths share the classes, thresholds and random stream (so they give identical
+chains): isotropic nearest-neighbour couplings with h = 0 (``_sweeps_iso``: the class is the
+number b of unsatisfied bonds, two values of b need a draw, masks in registers) and everything
+else (``_sweeps``: one-hot feature masks, classes merged into groups of equal threshold).
+
+Speed, one thread, T = Tc-like, flips per ns on the shared 2-core development machine
+(benchmarks/mc_speed.py; same-run scalar kernel in brackets): isotropic J, L = 512: 2.0-3.3
+(0.32-0.48); anisotropic or with a field, J2 = 0: 0.8-1.1 (0.45); J2 != 0, h = 0: 0.55-0.75
+(0.45); J2 != 0 and h != 0 (45 classes need draws): 0.2-0.4 (0.44), so the driver keeps the
+scalar kernel there (:func:`preferred`: at most ``MAX_DRAWN_CLASSES`` classes that need a
+draw; heat bath draws for every class, so it runs here when J2 = 0).  Packing and unpacking
+(only when a configuration is stored) take ~0.04 ms each at L = 512 (8 × 8 bit transposes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.core import types
+from numba.extending import intrinsic
+
+from .ising import _index, _next_regs, _thresholds
+
+_U = np.uint64
+_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+_PLANES = 53  # thresholds are 53-bit integers (as the scalar kernels' uniform)
+_TWO53 = np.int64(1) << np.int64(53)
+_ALL = 5  # index of the all-ones mask in the one-hot tables (feature not used)
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+def lanes(L: int) -> tuple:
+    """(B, W): lanes used per word and words per sublattice row for an even L."""
+    n = L // 2
+    B = max(b for b in range(1, min(n, 64) + 1) if n % b == 0)
+    return B, n // B
+
+
+def supported(L: int) -> bool:
+    """Whether the multi-spin kernel is used (the driver's choice) at this even L.
+
+    Every even L works; only where a word would hold fewer than 16 sites of a long row
+    (n = L/2 > 64 with no divisor in 16..64, e.g. L = 2·67) is the scalar kernel faster.
+    """
+    if L < 2 or L % 2:
+        return False
+    B, _ = lanes(L)
+    return B == L // 2 or B >= 16
+
+
+#: the multi-spin kernel is preferred while at most this many local classes need a draw
+MAX_DRAWN_CLASSES = 24
+
+
+def drawn_classes(Jx: float, Jy: float, J2: float, h: float, heatbath: bool = False) -> int:
+    """Number of local classes (bx, by[, bd][, s]) whose flip needs a random draw at a
+    generic temperature: those with ΔE > 0 for Metropolis, all of them for heat bath."""
+    count = 0
+    for bx in range(3):
+        for by in range(3):
+            for bd in (range(5) if J2 != 0.0 else (2,)):
+                for s in ((1, -1) if h != 0.0 else (1,)):
+                    de = 2.0 * (Jx * (2 - 2 * bx) + Jy * (2 - 2 * by) + J2 * (4 - 2 * bd)
+                                + h * s)
+                    count += heatbath or de > 0.0
+    return count
+
+
+def preferred(L: int, Jx: float, Jy: float, J2: float, h: float, heatbath: bool = False) -> bool:
+    """Whether ``--algorithm metropolis`` / ``heatbath`` use the multi-spin kernel.
+
+    It needs an even L with at least 16 sites per word (or a whole row in a word), and it
+    is faster than the scalar kernel unless many local classes need a draw (anisotropic
+    couplings with J2 != 0 and a field, or heat bath with J2 != 0): see
+    ``MAX_DRAWN_CLASSES`` and benchmarks/mc_speed.py.
+    """
+    return supported(L) and drawn_classes(Jx, Jy, J2, h, heatbath) <= MAX_DRAWN_CLASSES
+
+
+@njit(nogil=True, cache=True)
+def _layout(L):
+    n = L // 2
+    B = 1
+    for b in range(1, min(n, 64) + 1):
+        if n % b == 0:
+            B = b
+    return n, B, n // B
+
+
+@njit(inline="always", cache=True)
+def _transpose8(x):
+    """Transpose the 8 × 8 bit matrix in x (row i = byte i, column j = bit j of the byte)."""
+    x = ((x & _U(0xAA55AA55AA55AA55)) | ((x & _U(0x00AA00AA00AA00AA)) << _U(7))
+         | ((x >> _U(7)) & _U(0x00AA00AA00AA00AA)))
+    x = ((x & _U(0xCCCC3333CCCC3333)) | ((x & _U(0x0000CCCC0000CCCC)) << _U(14))
+         | ((x >> _U(14)) & _U(0x0000CCCC0000CCCC)))
+    x = ((x & _U(0xF0F0F0F00F0F0F0F)) | ((x & _U(0x00000000F0F0F0F0)) << _U(28))
+         | ((x >> _U(28)) & _U(0x00000000F0F0F0F0)))
+    return x
+
+
+def _byte_table():
+    """_SPREAD[v]: 8 int8 spins (bytes 0x01 = +1, 0xFF = -1) for the 8 bits of v (1 = -1)."""
+    t = np.zeros(256, np.uint64)
+    for v in range(256):
+        w = 0
+        for k in range(8):
+            w |= (0xFF if (v >> k) & 1 else 0x01) << (8 * k)
+        t[v] = w
+    return t
+
+
+_SPREAD = _byte_table()
+_LOW_BITS = np.uint64(0x0101010101010101)
+_GATHER = np.uint64(0x0102040810204080)  # (t * _GATHER) >> 56 packs bits 0, 8, .., 56 of t
+
+
+@njit(nogil=True, cache=True)
+def _fast_layout(L):
+    """Whether pack/unpack can use the 8 × 8 bit-transpose path (B and 2W multiples of 8)."""
+    n, B, W = _layout(L)
+    return B % 8 == 0 and (2 * W) % 8 == 0
+
+
+@njit(nogil=True, cache=True)
+def pack(spins, packed):
+    """int8 (L, L) spins -> packed uint64 (4, n, W) (bit 1 for s = -1); see :func:`unpack`."""
+    L = spins.shape[0]
+    n, B, W = _layout(L)
+    stride = 2 * W
+    flat = spins.reshape(L * L)
+    if _fast_layout(L):
+        words = flat.view(np.uint64)
+        G = stride // 8  # groups of 8 columns of the (B, 2W) view of a row
+        for y in range(L):
+            i = y >> 1
+            base = y * (L // 8)
+            k0 = 2 * (y & 1)
+            for g in range(G):
+                for c in range(8):
+                    cc = 8 * g + c
+                    packed[k0 + (cc & 1), i, cc >> 1] = 0
+                for j in range(B // 8):
+                    m = _U(0)
+                    for b in range(8):
+                        v = (words[base + (8 * j + b) * G + g] >> _U(7)) & _LOW_BITS
+                        m |= ((v * _GATHER) >> _U(56)) << _U(8 * b)
+                    m = _transpose8(m)
+                    for c in range(8):
+                        cc = 8 * g + c
+                        byte = (m >> _U(8 * c)) & _U(0xFF)
+                        packed[k0 + (cc & 1), i, cc >> 1] |= byte << _U(8 * j)
+        return
+    for y in range(L):
+        i = y >> 1
+        base = y * L
+        for px in range(2):
+            r = packed[2 * (y & 1) + px, i]
+            for w in range(W):
+                o = base + 2 * w + px
+                v = _U(0)
+                for b in range(B):
+                    v |= _U(flat[o + stride * b] < 0) << _U(b)
+                r[w] = v
+
+
+@njit(nogil=True, cache=True)
+def unpack(packed, spins):
+    """packed uint64 (4, n, W) -> int8 (L, L) spins.
+
+    Lane b of word w of sublattice (py, px), row i, is column x = 2W·b + 2w + px of row
+    y = 2i + py: each word fills one column of the row seen as a (B, 2W) byte matrix.  When
+    B and 2W are multiples of 8 (L = 512: B = 64, 2W = 8), blocks of 8 lanes × 8 columns are
+    turned around with an 8 × 8 bit transpose and written 8 spins at a time.
+    """
+    L = spins.shape[0]
+    n, B, W = _layout(L)
+    stride = 2 * W
+    flat = spins.reshape(L * L)
+    if _fast_layout(L):
+        words = flat.view(np.uint64)
+        G = stride // 8
+        for y in range(L):
+            i = y >> 1
+            base = y * (L // 8)
+            k0 = 2 * (y & 1)
+            for g in range(G):
+                for j in range(B // 8):
+                    m = _U(0)
+                    for c in range(8):
+                        cc = 8 * g + c
+                        byte = (packed[k0 + (cc & 1), i, cc >> 1] >> _U(8 * j)) & _U(0xFF)
+                        m |= byte << _U(8 * c)
+                    m = _transpose8(m)
+                    for b in range(8):
+                        words[base + (8 * j + b) * G + g] = _SPREAD[(m >> _U(8 * b)) & _U(0xFF)]
+        return
+    for y in range(L):
+        i = y >> 1
+        base = y * L
+        for px in range(2):
+            r = packed[2 * (y & 1) + px, i]
+            for w in range(W):
+                v = r[w]
+                o = base + 2 * w + px
+                for b in range(B):
+                    flat[o + stride * b] = np.int8(1 - 2 * np.int64((v >> _U(b)) & _U(1)))
+
+
+@njit(nogil=True, cache=True)
+def _classes(beta, Jx, Jy, J2, h, heatbath):
+    """Classes that need a draw, their groups, and the groups' threshold bit planes.
+
+    Returns (cx, cy, cd, cs, cg, planes): class c is the lanes with one-hot indices
+    (bx, by, bd, s) = (cx[c], cy[c], cd[c], cs[c]) (``_ALL``: feature unused) and belongs to
+    group cg[c]; planes[g, q] is all ones iff bit 52 - q of group g's threshold is 1.
+    """
+    th = _thresholds(beta, Jx, Jy, J2, h, heatbath)
+    dlist = np.arange(5) if J2 != 0.0 else np.full(1, _ALL)
+    slist = np.arange(2) if h != 0.0 else np.full(1, _ALL)
+    ncls = 3 * 3 * len(dlist) * len(slist)
+    cx = np.empty(ncls, np.int64)
+    cy = np.empty(ncls, np.int64)
+    cd = np.empty(ncls, np.int64)
+    cs = np.empty(ncls, np.int64)
+    cg = np.empty(ncls, np.int64)
+    tg = np.empty(ncls, np.int64)
+    nc = 0
+    ng = 0
+    for bx in range(3):
+        for by in range(3):
+            for bd in dlist:
+                for si in slist:
+                    s = -1 if si == 1 else 1  # one-hot 0: s = +1 (bit 0); 1: s = -1
+                    nbd = 2 if bd == _ALL else bd  # J2 = 0: sd plays no role
+                    t = th[_index(s, s * (2 - 2 * bx), s * (2 - 2 * by), s * (4 - 2 * nbd))]
+                    if t < 0 or t >= _TWO53:
+                        continue  # flips without a draw
+                    g = -1
+                    for k in range(ng):
+                        if tg[k] == t:
+                            g = k
+                    if g < 0:
+                        g = ng
+                        tg[ng] = t
+                        ng += 1
+                    cx[nc] = bx
+                    cy[nc] = by
+                    cd[nc] = bd
+                    cs[nc] = si
+                    cg[nc] = g
+                    nc += 1
+    planes = np.zeros((max(ng, 1), _PLANES), np.uint64)
+    for g in range(ng):
+        for q in range(_PLANES):
+            if (tg[g] >> np.int64(_PLANES - 1 - q)) & np.int64(1):
+                planes[g, q] = _ONES
+    return cx[:nc], cy[:nc], cd[:nc], cs[:nc], cg[:nc], planes, ng
+
+
+@njit(inline="always", cache=True)
+def _right(r, w, W, B):
+    """Lanes of column j + 1 for word w of row array r (strided layout)."""
+    if w + 1 < W:
+        return r[w + 1]
+    v = r[0]
+    return (v >> _U(1)) | ((v & _U(1)) << _U(B - 1))
+
+
+@njit(inline="always", cache=True)
+def _left(r, w, W, B, maskB):
+    """Lanes of column j - 1 for word w of row array r."""
+    if w > 0:
+        return r[w - 1]
+    v = r[W - 1]
+    return ((v << _U(1)) & maskB) | (v >> _U(B - 1))
+
+
+@njit(nogil=True, cache=True)
+def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s):
+    """``nsweep`` sweeps of the packed lattice P (4, n, W); returns the number of flips."""
+    n = P.shape[1]
+    W = P.shape[2]
+    B = n // W
+    maskB = _ONES if B == 64 else (_U(1) << _U(B)) - _U(1)
+    X = np.empty(6, np.uint64)
+    Y = np.empty(6, np.uint64)
+    D = np.empty(6, np.uint64)
+    S = np.empty(6, np.uint64)
+    X[_ALL] = _ONES
+    Y[_ALL] = _ONES
+    D[_ALL] = _ONES
+    S[_ALL] = _ONES
+    M = np.zeros(max(ng, 1), np.uint64)
+    nc = cx.shape[0]
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    flips = np.int64(0)
+    for _ in range(nsweep):
+        for k in range(4):
+            py = k >> 1
+            px = k & 1
+            kx = 2 * py + (1 - px)  # x partners
+            ky = 2 * (1 - py) + px  # y partners
+            kd = 2 * (1 - py) + (1 - px)  # diagonal partners
+            for i in range(n):
+                iu = i + py if i + py < n else 0  # partner row of y + 1
+                idn = i - (1 - py) if i - (1 - py) >= 0 else n - 1  # partner row of y - 1
+                row = P[k, i]
+                rx = P[kx, i]
+                ryu = P[ky, iu]
+                ryd = P[ky, idn]
+                rdu = P[kd, iu]
+                rdd = P[kd, idn]
+                for w in range(W):
+                    s = row[w]
+                    if px == 0:
+                        xr = rx[w]
+                        xl = _left(rx, w, W, B, maskB)
+                    else:
+                        xr = _right(rx, w, W, B)
+                        xl = rx[w]
+                    a1 = s ^ xr
+                    a2 = s ^ xl
+                    X[0] = ~(a1 | a2) & maskB
+                    X[1] = a1 ^ a2
+                    X[2] = a1 & a2
+                    a1 = s ^ ryu[w]
+                    a2 = s ^ ryd[w]
+                    Y[0] = ~(a1 | a2) & maskB
+                    Y[1] = a1 ^ a2
+                    Y[2] = a1 & a2
+                    if use_d:
+                        if px == 0:
+                            d1 = s ^ rdu[w]
+                            d2 = s ^ _left(rdu, w, W, B, maskB)
+                            d3 = s ^ rdd[w]
+                            d4 = s ^ _left(rdd, w, W, B, maskB)
+                        else:
+                            d1 = s ^ _right(rdu, w, W, B)
+                            d2 = s ^ rdu[w]
+                            d3 = s ^ _right(rdd, w, W, B)
+                            d4 = s ^ rdd[w]
+                        p0 = ~(d1 | d2) & maskB
+                        p1 = d1 ^ d2
+                        p2 = d1 & d2
+                        q0 = ~(d3 | d4) & maskB
+                        q1 = d3 ^ d4
+                        q2 = d3 & d4
+                        D[0] = p0 & q0
+                        D[1] = (p1 & q0) | (p0 & q1)
+                        D[2] = (p2 & q0) | (p1 & q1) | (p0 & q2)
+                        D[3] = (p2 & q1) | (p1 & q2)
+                        D[4] = p2 & q2
+                    if use_s:
+                        S[0] = ~s & maskB
+                        S[1] = s
+                    for g in range(ng):
+                        M[g] = 0
+                    for c in range(nc):
+                        M[cg[c]] |= X[cx[c]] & Y[cy[c]] & D[cd[c]] & S[cs[c]]
+                    und = _U(0)
+                    for g in range(ng):
+                        und |= M[g]
+                    acc = maskB & ~und
+                    q = 0
+                    while und != _U(0) and q < _PLANES:
+                        u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+                        pk = _U(0)
+                        for g in range(ng):
+                            pk |= M[g] & planes[g, q]
+                        acc |= und & pk & ~u
+                        und &= ~(u ^ pk)
+                        q += 1
+                    row[w] = s ^ acc
+                    flips += np.int64(_popcount(acc))
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+    return flips
+
+
+@njit(nogil=True, cache=True)
+def _iso_groups(beta, J, heatbath):
+    """Isotropic nearest-neighbour couplings (Jx = Jy = J, J2 = 0, h = 0): the class of a lane
+    is b, its number of unsatisfied bonds (0..4).  Returns (ga, gb, planes) with ga, gb the
+    (at most two) values of b that need a draw (-1: none) and planes[0/1, q] their threshold
+    bits; None-equivalent (-2, ...) if more than two values of b need a draw (heat bath)."""
+    th = _thresholds(beta, J, J, 0.0, 0.0, heatbath)
+    planes = np.zeros((2, _PLANES), np.uint64)
+    g = np.full(2, -1, np.int64)
+    ng = 0
+    for b in range(5):
+        t = th[_index(1, 2 - 2 * min(b, 2), 2 - 2 * max(b - 2, 0), 0)]
+        if t < 0 or t >= _TWO53:
+            continue
+        if ng == 2:
+            return -2, -2, planes
+        g[ng] = b
+        for q in range(_PLANES):
+            if (t >> np.int64(_PLANES - 1 - q)) & np.int64(1):
+                planes[ng, q] = _ONES
+        ng += 1
+    return g[0], g[1], planes
+
+
+@njit(nogil=True, cache=True)
+def _sweeps_iso(P, state, nsweep, ga, gb, planes):
+    """:func:`_sweeps` for isotropic nearest-neighbour couplings with h = 0 and at most two
+    values of b (unsatisfied bonds) that need a draw, b in {0, 1} (J > 0) or {3, 4}
+    (J < 0): the same classes, thresholds
+    and random stream as the generic path, with the class masks kept in registers."""
+    n = P.shape[1]
+    W = P.shape[2]
+    B = n // W
+    maskB = _ONES if B == 64 else (_U(1) << _U(B)) - _U(1)
+    ferro = ga == 0
+    pa = planes[0]
+    pb = planes[1]
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    flips = np.int64(0)
+    for _ in range(nsweep):
+        for k in range(4):
+            py = k >> 1
+            px = k & 1
+            kx = 2 * py + (1 - px)
+            ky = 2 * (1 - py) + px
+            for i in range(n):
+                iu = i + py if i + py < n else 0
+                idn = i - (1 - py) if i - (1 - py) >= 0 else n - 1
+                row = P[k, i]
+                rx = P[kx, i]
+                ryu = P[ky, iu]
+                ryd = P[ky, idn]
+                for w in range(W):
+                    s = row[w]
+                    if px == 0:
+                        xr = rx[w]
+                        xl = _left(rx, w, W, B, maskB)
+                    else:
+                        xr = _right(rx, w, W, B)
+                        xl = rx[w]
+                    a1 = s ^ xr
+                    a2 = s ^ xl
+                    a3 = s ^ ryu[w]
+                    a4 = s ^ ryd[w]
+                    if ferro:  # b = 0 and b = 1 need a draw
+                        ma = ~(a1 | a2 | a3 | a4) & maskB
+                        mb = (a1 ^ a2 ^ a3 ^ a4) & ~((a1 & a2) | (a3 & a4))
+                    else:  # b = 3 and b = 4
+                        c1 = a1 & a2
+                        c2 = a3 & a4
+                        ma = (a1 ^ a2 ^ a3 ^ a4) & (c1 | c2)
+                        mb = c1 & c2
+                    und = ma | mb
+                    acc = maskB & ~und
+                    q = 0
+                    while und != _U(0) and q < _PLANES:
+                        u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+                        pk = (ma & pa[q]) | (mb & pb[q])
+                        acc |= und & pk & ~u
+                        und &= ~(u ^ pk)
+                        q += 1
+                    row[w] = s ^ acc
+                    flips += np.int64(_popcount(acc))
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+    return flips
+
+
+@njit(nogil=True, cache=True)
+def _chain(spins, state, beta, Jx, Jy, J2, h, every, out, heatbath):
+    L0, L1 = spins.shape
+    if L0 != L1 or L0 % 2 or L0 < 2:
+        raise ValueError("the multi-spin kernel needs an even L >= 2 and a square lattice")
+    if out.shape[1] != L0 or out.shape[2] != L1:
+        raise ValueError("out must have shape (n, L, L)")
+    n, B, W = _layout(L0)
+    cx, cy, cd, cs, cg, planes, ng = _classes(beta, Jx, Jy, J2, h, heatbath)
+    ga, gb, iplanes = _iso_groups(beta, Jx, heatbath)
+    iso = (Jx == Jy and J2 == 0.0 and h == 0.0
+           and ((ga == 0 and gb == 1) or (ga == 3 and gb == 4)))
+    P = np.empty((4, n, W), np.uint64)
+    pack(spins, P)
+    flips = np.int64(0)
+    for i in range(out.shape[0]):
+        if iso:
+            flips += _sweeps_iso(P, state, every, ga, gb, iplanes)
+        else:
+            flips += _sweeps(P, state, every, cx, cy, cd, cs, cg, planes, ng, J2 != 0.0,
+                             h != 0.0)
+        unpack(P, out[i])
+    unpack(P, spins)
+    return flips
+
+
+@njit(nogil=True, cache=True)
+def metropolis_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
+    """Metropolis, multi-spin coded: the interface of :func:`spinsym.mc.ising.metropolis_chain`
+    (``out.shape[0] * every`` sweeps, ``out[i]`` after each ``every``; spins and state updated
+    in place; returns the number of accepted flips).  Any couplings and field; even L."""
+    return _chain(spins, state, beta, Jx, Jy, J2, h, every, out, False)
+
+
+@njit(nogil=True, cache=True)
+def heatbath_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
+    """Heat bath (Glauber), multi-spin coded: flip with 1/(1 + exp(βΔE)), the same 53-bit
+    thresholds as :func:`spinsym.mc.ising.heatbath_chain`."""
+    return _chain(spins, state, beta, Jx, Jy, J2, h, every, out, True)
