@@ -14,6 +14,10 @@ import tempfile
 
 from .errors import ParameterError
 
+# mkstemp creates files readable by the owner only; finished files get the usual permissions
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def check_out_path(path) -> str:
     """The destination folder must exist (never created silently) and the path not be a folder."""
@@ -32,6 +36,7 @@ def temporary_name(path) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     return tmp
 
 

@@ -33,3 +33,12 @@ def test_check_out_path(tmp_path):
         check_out_path(tmp_path / "missing" / "x")
     with pytest.raises(ParameterError, match="is a directory"):
         check_out_path(tmp_path)
+
+
+def test_finished_files_get_the_usual_permissions(tmp_path):
+    out = tmp_path / "p.txt"
+    with atomic_path(out) as tmp:
+        open(tmp, "w").close()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

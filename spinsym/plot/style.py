@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..fileio import atomic_path, check_out_path  # noqa: E402,F401
+from ..fileio import atomic_path  # noqa: E402
 
 SPIN_CMAP = "coolwarm"
 PHASE_CMAP = "twilight"

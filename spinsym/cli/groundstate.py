@@ -1,0 +1,205 @@
+"""train groundstate / predict / evaluate groundstate / plot phase-diagram.
+
+torch and escnn are imported inside the command functions only (``spinsym --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import typer
+
+from ..errors import ParameterError
+from .app import app, evaluate_app, plot_app, train_app
+
+
+def _check_out(path: str) -> str:
+    from ..fileio import check_out_path
+    return check_out_path(path)
+
+
+def _check_L(L: int) -> int:
+    if L < 2:
+        raise ParameterError(f"L must be at least 2, got {L}")
+    if L % 2:
+        raise ParameterError(f"L must be even, got {L}")
+    return L
+
+
+@train_app.command("groundstate")
+def train_groundstate(
+    model: str = typer.Option("sympe", help="sympe, gcnn, noise or cnn."),
+    L: int = typer.Option(8, "--L", help="Training lattice size (sympe/cnn: divisible by 4)."),
+    seed: int = typer.Option(0, help="Seed (initialization, Hamiltonians, g̃ draws)."),
+    out: str = typer.Option(..., help="Checkpoint path (.pt)."),
+    steps: int = typer.Option(None, help="Optimizer steps (default: the tuned default)."),
+    batch: int = typer.Option(None, help="Hamiltonians per step."),
+    lr: float = typer.Option(None, help="Peak learning rate (one-cycle schedule)."),
+    width: int = typer.Option(None, help="Regular fields per hidden layer."),
+    depth: int = typer.Option(None, help="Hidden layers."),
+    pe_fields: int = typer.Option(None, help="Regular fields in the positional encoding / noise."),
+    T0: float = typer.Option(None, "--T0", help="Initial entropy temperature (annealed to 0)."),
+    canon_depth: int = typer.Option(None, help="SymPE canonicalizer hidden layers (0: linear)."),
+    canon_scale: float = typer.Option(None, help="SymPE initial inverse temperature of q(g|x)."),
+    time_limit: float = typer.Option(0.0, help="Stop after this many seconds (0: no limit)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    threads: int = typer.Option(0, help="torch CPU threads (0: torch default)."),
+    fold: bool = typer.Option(True, help="Compute on the 4x4 torus when exactly equivalent "
+                                         "(translation-invariant inputs, period-4 encoding)."),
+    quiet: bool = typer.Option(False, help="No progress lines."),
+):
+    """Train a ground-state predictor by minimizing the expected energy (no labels)."""
+    from ..tasks.groundstate import TrainConfig, save_checkpoint, train
+
+    _check_out(out)
+    cfg = TrainConfig(model=model, L=L, seed=seed, device=device, threads=threads,
+                      time_limit=time_limit, fold=fold)
+    for name, value in (("steps", steps), ("batch", batch), ("lr", lr), ("width", width),
+                        ("depth", depth), ("pe_fields", pe_fields), ("T0", T0),
+                        ("canon_depth", canon_depth), ("canon_scale", canon_scale)):
+        if value is not None:
+            setattr(cfg, name, value)
+    cfg.validate()
+    log = None if quiet else (lambda s: typer.echo(s, err=True))
+    ckpt = train(cfg, log=log)
+    save_checkpoint(ckpt, out)
+    last = ckpt["history"][-1] if ckpt["history"] else {}
+    typer.echo(f"trained {model} at L={L} seed={seed}: {ckpt['steps_done']} steps in "
+               f"{ckpt['train_seconds']:.1f}s, last batch gap {last.get('gap', float('nan')):.4f}"
+               f" -> {out}")
+
+
+@app.command("predict")
+def predict_cmd(
+    ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt)."),
+    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects.'),
+    L: int = typer.Option(8, "--L", help="Lattice size (even; sympe/cnn: divisible by 4)."),
+    samples: int = typer.Option(1, help="Samples per Hamiltonian (each draws its own g̃)."),
+    seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
+    out: str = typer.Option(..., help="Output .npz (spins int8 (n, K, L, L))."),
+    best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
+                                        "(an invariant selection; 1 = plain sampling)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """Predict ground-state configurations for the Hamiltonians in a JSON file."""
+    import numpy as np
+
+    from ..fileio import atomic_path
+    from ..tasks.groundstate import load_checkpoint, load_params, predict, resolve_device
+
+    _check_L(L)
+    _check_out(out)
+    if samples < 1:
+        raise ParameterError("samples must be at least 1")
+    P = load_params(params)
+    device = resolve_device(device)
+    model, meta = load_checkpoint(ckpt, device)
+    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of)
+    extra = {"g": res["g"]} if "g" in res else {}
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez(f, spins=res["spins"], params=P, L=L, seed=seed, samples=samples,
+                 best_of=best_of, model=meta["model"], **extra)
+    typer.echo(f"{res['spins'].shape[0]} Hamiltonians x {samples} samples at L={L} -> {out}")
+
+
+@evaluate_app.command("groundstate")
+def evaluate_groundstate(
+    ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt)."),
+    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects.'),
+    L: int = typer.Option(8, "--L", help="Lattice size (divisible by 4: exact reference)."),
+    samples: int = typer.Option(8, help="Samples per Hamiltonian."),
+    seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
+                                        "(1 = plain sampling, the default)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """Relative energy gaps to the exact ground state, per Hamiltonian and per phase."""
+    from ..tasks.groundstate import (degeneracy_balance, evaluate, load_checkpoint, load_params,
+                                     predict, resolve_device)
+
+    _check_L(L)
+    if L % 4:
+        raise ParameterError(f"evaluation needs L divisible by 4 (the exact reference is a "
+                             f"4 x 4-periodic minimum), got {L}")
+    if samples < 1:
+        raise ParameterError("samples must be at least 1")
+    P = load_params(params)
+    device = resolve_device(device)
+    model, meta = load_checkpoint(ckpt, device)
+    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of)
+    rep = evaluate(res["spins"], P)
+    bal = degeneracy_balance(res["spins"])
+    deg = {"ferro_h0": [0, 0], "neel": [0, 0]}
+    for row, b in zip(rep["per_hamiltonian"], bal):
+        if row["exact_phase"] == "ferro" and row["h"] == 0.0:
+            deg["ferro_h0"][0] += b["ferro_up"]
+            deg["ferro_h0"][1] += b["ferro_down"]
+        if row["exact_phase"] == "neel":
+            deg["neel"][0] += b["neel_plus"]
+            deg["neel"][1] += b["neel_minus"]
+    rep["degenerate_counts"] = deg
+    rep["model"] = meta["model"]
+    rep["L"] = L
+    rep["train_L"] = meta["train_config"]["L"]
+    rep["best_of"] = best_of
+    if as_json:
+        typer.echo(json.dumps(rep, indent=1, default=str))
+        return
+    typer.echo(f"model {meta['model']} (trained at L={rep['train_L']}), L={L}, "
+               f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"
+               + (f" (best of {best_of} draws each)" if best_of > 1 else ""))
+    typer.echo(f"mean relative gap {rep['mean_gap']:.4%}   worst Hamiltonian (mean over "
+               f"samples) {rep['max_hamiltonian_gap']:.4%}   worst sample {rep['max_gap']:.4%}")
+    typer.echo(f"symmetry-broken phases (neel, stripe, m1/2, other): mean gap "
+               f"{rep['broken_mean_gap']:.4%}   phase accuracy {rep['phase_accuracy']:.3f}")
+    typer.echo(f"{'phase':8s} {'n':>4s} {'mean gap':>10s} {'worst':>10s} {'accuracy':>9s}"
+               "   (worst: worst sample)")
+    for ph, v in rep["per_phase"].items():
+        typer.echo(f"{ph:8s} {v['n']:4d} {v['mean_gap']:10.4%} {v['max_gap']:10.4%} "
+                   f"{v['phase_accuracy']:9.3f}")
+    typer.echo(f"degenerate states: ferro at h=0 up/down {deg['ferro_h0'][0]}/"
+               f"{deg['ferro_h0'][1]}, Neel sublattice +/- {deg['neel'][0]}/{deg['neel'][1]}")
+
+
+@plot_app.command("phase-diagram")
+def plot_phase_diagram(
+    ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt), e.g. SymPE; or a "
+                                         "sweep directory (from spinsym sweep)."),
+    out: str = typer.Option(..., help="Output PNG."),
+    baseline: Optional[str] = typer.Option(None, help="Second checkpoint (e.g. the plain "
+                                                      "G-CNN) for the configuration panel."),
+    Jx: float = typer.Option(1.0, "--Jx", help="Fixed Jx."),
+    J2: float = typer.Option(0.0, "--J2", help="Fixed J2."),
+    jy_min: float = typer.Option(-3.0, help="Jy range."),
+    jy_max: float = typer.Option(3.0),
+    h_min: float = typer.Option(-3.0, help="h range."),
+    h_max: float = typer.Option(3.0),
+    n: int = typer.Option(31, help="Grid points per axis."),
+    L: int = typer.Option(8, "--L", help="Lattice size."),
+    seed: int = typer.Option(0, help="Seed of the g̃ draws."),
+):
+    """Predicted phase over the (Jy, h) plane beside the exact one, plus configurations.
+
+    Given a sweep directory instead: the finite-temperature phase diagram in the (Jy/Jx, T)
+    plane (order parameter as colour, exact critical line); the other options are ignored."""
+    if os.path.isdir(ckpt):
+        from ..plot.sweep import plot_sweep_phase_diagram
+
+        typer.echo(plot_sweep_phase_diagram(ckpt, _check_out(out)))
+        return
+    from ..plot.groundstate import phase_diagram
+
+    _check_L(L)
+    if L % 4:
+        raise ParameterError(f"the phase diagram needs L divisible by 4, got {L}")
+    if n < 2 or n > 201:
+        raise ParameterError("n must be in 2..201")
+    if not (jy_min < jy_max and h_min < h_max):
+        raise ParameterError("ranges must have min < max")
+    _check_out(out)
+    phase_diagram(ckpt, out, baseline=baseline, Jx=Jx, J2=J2, jy=(jy_min, jy_max),
+                  h=(h_min, h_max), n=n, L=L, seed=seed)
+    typer.echo(f"phase diagram -> {out}")

@@ -1,0 +1,274 @@
+"""SymPE: symmetry-breaking positional encodings sampled through an inversion kernel.
+
+Pieces (Lawrence et al., ICLR 2025, adapted to G = T_L ⋊ D4 × Z2 on the torus):
+
+* a learned field ``v`` (``pe_fields`` D4-regular fields, odd under the spin flip) of period
+  ``P = 4``, tiled to the lattice (so the same parameters work at every L with P | L).  G acts on
+  it by g·v (translation, rotation/mirror with the regular representation on the channels, sign
+  flip).  For generic v the stabilizer of v is exactly the translations by P·Z² (the action of
+  G' = G / (P·Z²) on v is free): v can break every symmetry *down to period P*.  The family's
+  ground states are all 4 × 4-periodic, so nothing needed is lost; a state of period > 4 (not a
+  ground state of this family) could not be selected by the encoding alone.
+* a small equivariant canonicalizer (escnn, out: one regular field per sign of the odd input),
+  read as logits over the group: ℓ_x(t, d, z) = Φ_z(x)[d](t).  Equivariance of Φ gives
+  ℓ_{h·x}(h·g) = ℓ_x(g), i.e. q(h·g | h·x) = q(g | x) for q = softmax(ℓ).
+* exact stabilizer: the stabilizer Stab(x) of the input is found by exact comparison
+  (x == s·x; a fast path for spatially constant inputs, where Stab = T × S0), and the logits
+  are replaced by ℓ̄(g) = max_{s ∈ Stab} ℓ(s·g).  In exact arithmetic ℓ(s·g) = ℓ(g) already;
+  the max makes the ties exact in floating point, so the Gumbel-max draw is *exactly* uniform
+  on each coset γ·Stab(x) (a constant, isotropic, zero-field Hamiltonian: uniform on all of G).
+  This is the inversion kernel g̃ = γ(x)·s, s ~ U(Stab(x)).
+* sampling: Gumbel-max (g̃ exact, any number of samples each with its own draw); in training a
+  straight-through Gumbel-softmax passes gradients to the canonicalizer (forward: the hard
+  one-hot, backward: the softmax weights).  The encoding g̃·v is a linear map of the one-hot,
+  so e = Σ_g w_g (g·v) costs one small matrix product.
+* the main network f(x ⊕ g̃·v) is the antisymmetrized G-CNN of :mod:`spinsym.nn.gcnn` with the
+  encoding as extra odd regular channels, so f(g·x, g·g̃) = g·f(x, g̃) exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ParameterError
+from .fields import (EVEN_CHANNELS, N_D4, TorusGroup, escnn, fiber_matrices, gspace, input_types,
+                     normalize, site_fields)
+from .gcnn import GCNN
+
+
+def gumbel(shape, generator: torch.Generator | None, device, dtype=torch.float64):
+    gen_device = generator.device if generator is not None else device
+    # float64 uniforms: ties between noise values (which would favour the lower index among
+    # exactly tied logits) have probability ~|G|² 2^-53, not ~|G|² 2^-24 as with float32.
+    u = torch.rand(shape, generator=generator, device=gen_device, dtype=torch.float64)
+    u = u.clamp_(1e-300, 1.0 - 1e-16)
+    return (-torch.log(-torch.log(u))).to(device=device, dtype=dtype)
+
+
+class Predictor(nn.Module):
+    """Common interface: bonds (B, 4, L, L) → spin logits (B, K, L, L) (+ sampled g̃)."""
+
+    kind = "base"
+    period = 1  # L must be a multiple of this
+
+    def __init__(self):
+        super().__init__()
+        self._groups: dict[int, TorusGroup] = {}
+        rho = fiber_matrices(_in_type())
+        self.register_buffer("rho_in", rho.round(), persistent=False)
+        self.register_buffer("odd_in", torch.tensor([False, False, False, True]), persistent=False)
+
+    def group(self, L: int) -> TorusGroup:
+        if L not in self._groups:  # (also caches other per-L tables under tuple keys)
+            self._groups[L] = TorusGroup(L)
+        return self._groups[L]
+
+    def check_L(self, L: int) -> int:
+        if L % 2:
+            raise ParameterError(f"L must be even, got {L}")
+        if L % self.period:
+            raise ParameterError(f"the {self.kind} model needs L divisible by {self.period} "
+                                 f"(its positional encoding has period {self.period}), got {L}")
+        return L
+
+    def forward(self, bonds: torch.Tensor, samples: int = 1,
+                generator: torch.Generator | None = None, **kw) -> dict:
+        return self.forward_sites(site_fields(bonds), samples, generator, **kw)
+
+    @staticmethod
+    def split(x: torch.Tensor):
+        xn = normalize(x)
+        return xn[:, :EVEN_CHANNELS], xn[:, EVEN_CHANNELS:]
+
+
+def _in_type():
+    even, odd = input_types()
+    return even + odd
+
+
+class SymPE(Predictor):
+    kind = "sympe"
+
+    def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3, pe_fields: int = 2,
+                 pe_period: int = 4, canon_width: int = 2, canon_depth: int = 2,
+                 tau: float = 1.0, canon_scale: float = 4.0):
+        super().__init__()
+        self.canon_scale0 = float(canon_scale)
+        self.period = int(pe_period)
+        self.pe_fields = int(pe_fields)
+        self.tau = float(tau)
+        self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel)
+        self.canon = GCNN(width=canon_width, depth=canon_depth, kernel=kernel, out="regular")
+        self.v = nn.Parameter(torch.randn(pe_fields * N_D4, self.period, self.period))
+        # learnable inverse temperature of q(g | x): lets the canonicalizer become decisive
+        # about which coset of the stabilizer to present (an invariant scalar: no effect on
+        # equivariance)
+        self.canon_log_scale = nn.Parameter(torch.tensor(float(np.log(canon_scale))))
+        enn = escnn().nn
+        gs = gspace()
+        v_type = enn.FieldType(gs, [gs.regular_repr] * pe_fields)
+        self.register_buffer("rho_v", fiber_matrices(v_type).round(), persistent=False)
+
+    # -- the positional encodings --------------------------------------------------------------
+    def _encoding_index(self, L: int) -> torch.Tensor:
+        """Gather index (P, P, 8, C, L, L) into v.flatten(): g·v for every (t mod P, d).
+
+        The regular representation permutes channels, so every g·v is a gather of v; the index
+        is found once per L by acting on a tensor holding the flat indices themselves."""
+        key = ("enc", L)
+        if key not in self._groups:
+            G = self.group(L)
+            P = self.period
+            C = self.v.shape[0]
+            ids = torch.arange(C * P * P, dtype=torch.float64).reshape(C, P, P)
+            ids = ids.repeat(1, L // P, L // P)
+            rot = torch.stack([G.act((0, 0, d, 0), ids, self.rho_v.double().cpu())
+                               for d in range(N_D4)])
+            sh = torch.stack([rot.roll((ty, tx), (-2, -1)) for ty in range(P) for tx in range(P)])
+            idx = sh.round().long().reshape((P, P) + rot.shape)
+            assert torch.equal(idx.double(), sh.reshape(idx.shape))  # a pure permutation
+            self._groups[key] = idx
+        return self._groups[key]
+
+    def encodings(self, L: int) -> torch.Tensor:
+        """All distinct g·v with z = 0: (P, P, 8, C, L, L), indexed by (t mod P, d)."""
+        idx = self._encoding_index(L).to(self.v.device)
+        return self.v.reshape(-1)[idx.reshape(-1)].reshape(idx.shape)
+
+    def encode(self, g: torch.Tensor, L: int) -> torch.Tensor:
+        """g̃·v for integer elements g (..., 4) = (ty, tx, d, z)."""
+        V = self.encodings(L)
+        P = self.period
+        e = V[g[..., 0] % P, g[..., 1] % P, g[..., 2]]
+        sign = 1.0 - 2.0 * g[..., 3].to(e.dtype)
+        return e * sign.reshape(sign.shape + (1, 1, 1))
+
+    # -- the canonicalizer -----------------------------------------------------------------------
+    def group_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Equivariant logits ℓ_x(g), shape (B, L, L, 8, 2)."""
+        u, w = self.split(x)
+        plus, minus = self.canon(u, w)
+        ell = torch.stack([plus, minus], -1).permute(0, 2, 3, 1, 4)
+        return ell * self.canon_log_scale.exp()
+
+    def stabilizer_mask(self, x0: torch.Tensor) -> torch.Tensor:
+        """For constant inputs with site values x0 (n, 4): mask (n, 16) of (d, z) fixing x0."""
+        y = torch.einsum("dij,nj->ndi", self.rho_in.to(x0.dtype), x0)  # (n, 8, 4)
+        ys = torch.stack([y, torch.where(self.odd_in, -y, y)], 2).reshape(len(x0), 16, -1)
+        return (ys == x0[:, None]).all(-1)
+
+    def stabilizer(self, x: torch.Tensor) -> list:
+        """All elements s with s·x == x exactly (x one sample (4, L, L))."""
+        L = x.shape[-1]
+        G = self.group(L)
+        out = []
+        idx = torch.arange(L)
+        for d in range(N_D4):
+            for z in range(2):
+                y = G.act((0, 0, d, z), x, self.rho_in, self.odd_in)
+                for ty in range(L):
+                    yy = y.roll(ty, -2)
+                    # all x-translations at once
+                    rolled = yy[..., (idx[None, :] - idx[:, None]) % L]  # (4, L, Lshift, L)
+                    eq = (rolled == x[:, :, None, :]).all(-1).all(-2).all(0)
+                    for tx in torch.nonzero(eq).flatten().tolist():
+                        out.append((ty, tx, d, z))
+        return out
+
+    def symmetrize(self, ell: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """ℓ̄(g) = max over s in Stab(x) of ℓ(s·g): exact ties on stabilizer cosets."""
+        B, L = x.shape[0], x.shape[-1]
+        G = self.group(L)
+        flat = ell.reshape(B, L * L, 16)
+        const = (x == x[..., :1, :1]).flatten(1).all(1)
+        out = torch.empty_like(flat)
+        ci = torch.nonzero(const).flatten()
+        if len(ci):
+            mask = self.stabilizer_mask(x[ci, :, 0, 0])
+            m = flat[ci].amax(1)  # (n, 16): max over the translation subgroup
+            lm = G.left_mult_index.to(m.device)
+            gathered = m[:, lm]  # (n, 16 s, 16 g)
+            gathered = gathered.masked_fill(~mask[:, :, None], float("-inf"))
+            out[ci] = gathered.amax(1)[:, None, :].expand(-1, L * L, -1)
+        for b in torch.nonzero(~const).flatten().tolist():
+            f = flat[b].reshape(-1)
+            best = f
+            for s in self.stabilizer(x[b]):
+                if s == (0, 0, 0, 0):
+                    continue
+                best = torch.maximum(best, f[G.left_perm(s).to(f.device)])
+            out[b] = best.reshape(L * L, 16)
+        return out.reshape(ell.shape)
+
+    #: how g̃ is drawn outside training: "canonical" (the inversion kernel proper: the
+    #: canonicalizing element argmax ℓ̄ composed with a uniform element of the stabilizer,
+    #: i.e. uniform over the exactly tied maximizers of ℓ̄) or "gumbel" (g̃ ~ softmax(ℓ̄)).
+    #: Training always draws with Gumbel noise (exploration, straight-through gradients).
+    sampling = "canonical"
+
+    def sample_group(self, x: torch.Tensor, samples: int, generator=None, soft: bool = False,
+                     mode: str | None = None):
+        """Draw g̃ ~ q(· | x): integer elements (B, K, 4) and (if soft) straight-through weights
+        over G' = G / (P·Z²) with the spin flip folded in, (B, K, P, P, 8).
+
+        ``mode`` (default: "gumbel" when ``soft``, else :attr:`sampling`): "gumbel" draws from
+        softmax(ℓ̄); "canonical" draws uniformly among the maximizers of ℓ̄, which are exact ties
+        on the stabilizer cosets, so the draw is γ(x)·s with s uniform on Stab(x).  Both are
+        exactly equivariant: q(h·g | h·x) = q(g | x)."""
+        mode = ("gumbel" if soft else self.sampling) if mode is None else mode
+        if mode not in ("gumbel", "canonical"):
+            raise ValueError(f"unknown sampling mode {mode!r}")
+        B, L = x.shape[0], x.shape[-1]
+        ell = self.symmetrize(self.group_logits(x), x).reshape(B, 1, -1)
+        noise = gumbel((B, samples, ell.shape[-1]), generator, x.device)
+        if mode == "gumbel":
+            noisy = ell.double() + noise
+        else:
+            top = ell == ell.amax(-1, keepdim=True)
+            noisy = torch.where(top, noise, torch.full_like(noise, -float("inf")))
+        idx = noisy.argmax(-1)  # (B, K): exact ties in ℓ̄ are broken by the noise alone
+        z = idx % 2
+        d = (idx // 2) % N_D4
+        t = idx // 16
+        g = torch.stack([t // L, t % L, d, z], -1)
+        if not soft:
+            return g, None
+        P = self.period
+        w_soft = torch.softmax((ell.double() + noise).to(ell.dtype) / self.tau, -1)
+        hard = torch.nn.functional.one_hot(idx, ell.shape[-1]).to(w_soft.dtype)
+        w = hard + w_soft - w_soft.detach()
+        w = w.reshape(B, samples, L // P, P, L // P, P, N_D4, 2).sum((2, 4))
+        return g, w[..., 0] - w[..., 1]
+
+    def forward_sites(self, x: torch.Tensor, samples: int = 1, generator=None, g=None,
+                      soft: bool | None = None) -> dict:
+        B, L = x.shape[0], x.shape[-1]
+        K = samples
+        if soft is None:
+            soft = self.training and torch.is_grad_enabled()
+        if g is None:
+            g, w = self.sample_group(x, K, generator, soft=soft)
+        else:
+            g = torch.as_tensor(g, dtype=torch.long, device=x.device).reshape(B, -1, 4)
+            K = g.shape[1]
+            w = None
+        if w is not None:
+            V = self.encodings(L)
+            e = torch.einsum("bkstd,stdcyx->bkcyx", w.to(V.dtype), V)
+        else:
+            e = self.encode(g, L)
+        u, w0 = self.split(x)
+        uK = u[:, None].expand(-1, K, -1, -1, -1).reshape((B * K,) + u.shape[1:])
+        wK = torch.cat([w0[:, None].expand(-1, K, -1, -1, -1), e.to(w0.dtype)], 2)
+        wK = wK.reshape((B * K,) + wK.shape[2:])
+        logits = self.net(uK, wK).reshape(B, K, L, L)
+        return {"logits": logits, "g": g}
+
+    def config(self) -> dict:
+        return dict(width=self.net.config["width"], depth=self.net.config["depth"],
+                    kernel=self.net.config["kernel"], pe_fields=self.pe_fields,
+                    pe_period=self.period, canon_width=self.canon.config["width"],
+                    canon_depth=self.canon.config["depth"], tau=self.tau,
+                    canon_scale=self.canon_scale0)

@@ -1,0 +1,1 @@
+"""Tasks: training, prediction and evaluation drivers (import torch lazily)."""

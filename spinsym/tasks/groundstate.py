@@ -1,0 +1,493 @@
+"""Train, predict and evaluate ground-state predictors (SymPE and baselines).
+
+Training minimizes the expected energy of a factorized spin distribution: with independent
+spins of means m = tanh(logit), E[H] = H(m) because H is multilinear, so the loss is
+:func:`spinsym.hamiltonians.ising_energy` evaluated at the mean spins (no labels).  It is divided
+by the coupling scale |Jx| + |Jy| + 2|J2| + |h| (the ground state does not depend on a positive
+overall factor) and an annealed mean-field entropy term −T·S(m) (T → 0) keeps the early
+network from freezing into single-spin-stable but wrong states.
+
+Hamiltonians come from the family Jx, Jy ∈ [−3, 3], J2 ∈ [−1, 1], h ∈ [−3, 3], randomly rotated
+(Jx ↔ Jy) and spin-flipped (h → −h); a fraction sits exactly on the symmetric sub-families
+(h = 0, Jx = Jy, J2 = 0) so that degenerate cases are trained on.
+
+Evaluation: the relative energy gap (E_pred − E_gs)/|E_gs| per Hamiltonian against the exact
+minimum over 4 × 4-periodic configurations (:mod:`spinsym.exact`), and phases from the order
+parameters m, m_s, m_x, m_y of the configurations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import __version__
+from ..fileio import atomic_path
+from ..errors import DataError, ParameterError
+from ..hamiltonians import Couplings, ising_energy
+from ..lattice import check_size
+
+CHECKPOINT_KIND = "groundstate"
+FORMAT_VERSION = 1
+MODELS = ("sympe", "gcnn", "noise", "cnn")
+FAMILY = {"Jx": (-3.0, 3.0), "Jy": (-3.0, 3.0), "J2": (-1.0, 1.0), "h": (-3.0, 3.0)}
+BROKEN_PHASES = ("neel", "stripe", "m1/2", "other")
+PHASES = ("ferro", "neel", "stripe", "m1/2", "other")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "sympe"
+    L: int = 8
+    seed: int = 0
+    steps: int = 2500
+    batch: int = 64
+    lr: float = 3e-3
+    width: int = 12
+    depth: int = 4
+    kernel: int = 3
+    pe_fields: int = 1
+    canon_width: int = 1
+    canon_depth: int = 1
+    tau: float = 1.0
+    canon_scale: float = 4.0
+    T0: float = 0.3          # initial entropy temperature (in units of the coupling scale)
+    anneal: float = 0.5      # fraction of the steps over which T goes linearly to 0
+    special: float = 0.3     # fraction of Hamiltonians on symmetric sub-families
+    hard: float = 0.1        # fraction from the all-antiferro sector in a field (m = 1/2 phases)
+    time_limit: float = 0.0  # seconds; 0 = none (stop early, keep the checkpoint consistent)
+    device: str = "cpu"
+    threads: int = 0         # torch threads; 0 = torch default
+    fold: bool = True        # compute on the 4 × 4 torus when that is exact (see compute_size)
+
+    def validate(self) -> "TrainConfig":
+        if self.model not in MODELS:
+            raise ParameterError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        self.L = check_size(self.L, even=True, minimum=4)
+        if self.model in ("sympe", "cnn") and self.L % 4:
+            raise ParameterError(f"the {self.model} model trains at L divisible by 4, got {self.L}")
+        for name in ("steps", "batch", "width", "depth", "kernel", "pe_fields", "canon_width"):
+            if int(getattr(self, name)) < 1:
+                raise ParameterError(f"{name} must be at least 1")
+        if int(self.canon_depth) < 0 or not self.canon_scale > 0:
+            raise ParameterError("canon_depth must be >= 0 and canon_scale > 0")
+        if self.kernel % 2 == 0:
+            raise ParameterError("kernel must be odd")
+        if not (self.lr > 0 and self.tau > 0 and self.T0 >= 0 and 0 <= self.anneal <= 1
+                and 0 <= self.special <= 1 and 0 <= self.hard <= 1):
+            raise ParameterError("lr and tau must be > 0, T0 >= 0, anneal, special and hard "
+                                 "in [0, 1]")
+        return self
+
+
+def model_config(cfg: TrainConfig) -> dict:
+    base = dict(width=cfg.width, depth=cfg.depth, kernel=cfg.kernel)
+    if cfg.model == "sympe":
+        base.update(pe_fields=cfg.pe_fields, pe_period=4, canon_width=cfg.canon_width,
+                    canon_depth=cfg.canon_depth, tau=cfg.tau, canon_scale=cfg.canon_scale)
+    elif cfg.model == "noise":
+        base.update(pe_fields=cfg.pe_fields)
+    elif cfg.model == "cnn":
+        base.update(pe_fields=cfg.pe_fields, pe_period=4)
+    return base
+
+
+# ---------------------------------------------------------------------------------------------
+# Hamiltonians
+
+
+def sample_family(rng: np.random.Generator, n: int, special: float = 0.0,
+                  hard: float = 0.0) -> np.ndarray:
+    """n couplings (Jx, Jy, J2, h) from the family, randomly rotated and spin-flipped; a
+    fraction ``special`` is put on h = 0, Jx = Jy or J2 = 0 (one chosen at random), and a
+    fraction ``hard`` is drawn from the sector Jx, Jy, J2 < 0, |h| ≥ 1 where the rare m = ½
+    ground states live (a small corner of the family, so otherwise almost never seen)."""
+    lo = np.array([v[0] for v in FAMILY.values()])
+    hi = np.array([v[1] for v in FAMILY.values()])
+    p = lo + (hi - lo) * rng.random((n, 4))
+    hd = rng.random(n) < hard
+    p[hd, :3] = -np.abs(p[hd, :3])
+    p[hd, 3] = np.sign(p[hd, 3] + 1e-300) * (1.0 + 2.0 * rng.random(int(hd.sum())))
+    sp = rng.random(n) < special
+    which = rng.integers(0, 3, n)
+    p[sp & (which == 0), 3] = 0.0
+    sel = sp & (which == 1)
+    p[sel, 1] = p[sel, 0]
+    p[sp & (which == 2), 2] = 0.0
+    swap = rng.random(n) < 0.5
+    p[swap, 0], p[swap, 1] = p[swap, 1].copy(), p[swap, 0].copy()
+    flip = rng.random(n) < 0.5
+    p[flip, 3] *= -1
+    return p
+
+
+def coupling_scale(params: np.ndarray) -> np.ndarray:
+    p = np.asarray(params, dtype=np.float64)
+    return np.abs(p[..., 0]) + np.abs(p[..., 1]) + 2 * np.abs(p[..., 2]) + np.abs(p[..., 3])
+
+
+def parse_params(obj) -> np.ndarray:
+    """A list of {"Jx", "Jy", "J2", "h"} dicts (or one dict) → (n, 4) float array."""
+    if isinstance(obj, dict):
+        obj = [obj]
+    if not isinstance(obj, list) or not obj:
+        raise DataError("Hamiltonian file must hold a non-empty JSON list of "
+                        '{"Jx": .., "Jy": .., "J2": .., "h": ..} objects')
+    rows = []
+    for i, item in enumerate(obj):
+        if not isinstance(item, dict):
+            raise DataError(f"Hamiltonian #{i} is not a JSON object")
+        unknown = set(item) - {"Jx", "Jy", "J2", "h"}
+        if unknown:
+            raise DataError(f"Hamiltonian #{i}: unknown keys {sorted(unknown)}")
+        try:
+            c = Couplings(**{k: item.get(k, d) for k, d in
+                             (("Jx", 1.0), ("Jy", 1.0), ("J2", 0.0), ("h", 0.0))})
+        except ParameterError as exc:
+            raise DataError(f"Hamiltonian #{i}: {exc}") from None
+        rows.append([c.Jx, c.Jy, c.J2, c.h])
+    return np.array(rows, dtype=np.float64)
+
+
+def load_params(path: str) -> np.ndarray:
+    if not os.path.isfile(path):
+        raise DataError(f"Hamiltonian file not found: {path}")
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"malformed JSON in {path}: {exc}") from None
+    return parse_params(obj)
+
+
+def write_params(path: str, params: np.ndarray) -> None:
+    rows = [dict(zip(("Jx", "Jy", "J2", "h"), (round(float(v), 6) for v in r))) for r in params]
+    _atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+
+def heldout_set(seed: int = 20250301, n: int = 200) -> np.ndarray:
+    """The shipped held-out set: n uniform draws from the family (no special sub-family) plus
+    degenerate test cases: ferro and Néel at h = 0 (isotropic and anisotropic)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    lo = np.array([v[0] for v in FAMILY.values()])
+    hi = np.array([v[1] for v in FAMILY.values()])
+    p = lo + (hi - lo) * rng.random((n, 4))
+    extra = np.array([[1.0, 1.0, 0.0, 0.0], [2.0, 0.5, 0.2, 0.0], [-1.0, -1.0, 0.0, 0.0],
+                      [-2.0, -1.5, 0.3, 0.0], [1.0, -2.0, 0.0, 0.0], [0.5, 0.5, -1.0, 0.0]])
+    return np.round(np.concatenate([p, extra]), 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# phases
+
+
+def order_parameters(spins: np.ndarray) -> dict:
+    """m, m_s (Néel), m_x, m_y (stripes) of configurations ``spins[..., L, L]``."""
+    s = np.asarray(spins, dtype=np.float64)
+    L = s.shape[-1]
+    y, x = np.indices((L, L))
+    mean = lambda a: a.mean(axis=(-2, -1))  # noqa: E731
+    return {"m": mean(s), "ms": mean(s * (-1.0) ** (x + y)), "mx": mean(s * (-1.0) ** x),
+            "my": mean(s * (-1.0) ** y)}
+
+
+def classify(spins: np.ndarray) -> np.ndarray:
+    """Phase label of each configuration: ferro (|m| = 1: ferro or field-polarized), neel,
+    stripe (|m_x| or |m_y| = 1), m1/2 (|m| = ½), other."""
+    op = order_parameters(spins)
+    tol = 1e-9
+    out = np.full(np.shape(op["m"]), "other", dtype=object)
+    out[np.abs(np.abs(op["m"]) - 0.5) < tol] = "m1/2"
+    out[(np.abs(op["mx"]) > 1 - tol) | (np.abs(op["my"]) > 1 - tol)] = "stripe"
+    out[np.abs(op["ms"]) > 1 - tol] = "neel"
+    out[np.abs(op["m"]) > 1 - tol] = "ferro"
+    return out
+
+
+def exact_reference(params: np.ndarray) -> dict:
+    """Exact ground-state energies per site and phases (minimum over 4 × 4-periodic states)."""
+    from ..exact import ground_state_energies, ground_state_ising
+
+    e = ground_state_energies(params)
+    phases = []
+    for p in params:
+        cfgs = ground_state_ising(Couplings(*p), period=4)["configs"]
+        labels = set(classify(cfgs).tolist())
+        # a tie between phases (a boundary): report the most symmetric label found
+        for name in PHASES:
+            if name in labels:
+                phases.append(name)
+                break
+    return {"energy_per_site": e, "phase": np.array(phases, dtype=object)}
+
+
+# ---------------------------------------------------------------------------------------------
+# torch side
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _generator(seed: int, salt: int, device: str = "cpu"):
+    torch = _torch()
+    state = np.random.SeedSequence([int(seed), int(salt)]).generate_state(2, dtype=np.uint64)
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(state[0] % (2 ** 63)))
+    return g
+
+
+def resolve_device(device: str) -> str:
+    torch = _torch()
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ParameterError(f"device must be cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError("--device cuda requested but no CUDA device is available")
+    return device
+
+
+def expected_energy_loss(logits, params_t, T: float):
+    """Mean over the batch of [H(tanh(logit)) − T·S]/(N · scale), H from ising_energy."""
+    torch = _torch()
+    m = torch.tanh(logits)  # (B, K, L, L)
+    N = logits.shape[-1] * logits.shape[-2]
+    Jx, Jy, J2, h = (params_t[:, i].reshape(-1, 1, 1, 1) for i in range(4))
+    E = ising_energy(m, Jx, Jy, J2, h)  # (B, K)
+    scale = params_t[:, 0].abs() + params_t[:, 1].abs() + 2 * params_t[:, 2].abs() \
+        + params_t[:, 3].abs()
+    loss = E / N / scale[:, None]
+    if T > 0:
+        p = ((1 + m) / 2).clamp(1e-7, 1 - 1e-7)
+        S = -(p * p.log() + (1 - p) * (1 - p).log()).sum((-2, -1)) / N
+        loss = loss - T * S
+    return loss.mean()
+
+
+def compute_size(cfg: TrainConfig) -> int:
+    """Lattice on which training is computed.
+
+    The training Hamiltonians are translation invariant and the SymPE / CNN encodings have
+    period 4 (the plain G-CNN has no encoding), so every input of the network is 4-periodic:
+    on the L × L torus (4 | L) the stride-1 circular convolutions give the 2-D tiling of the
+    4 × 4-torus computation, and the energy per site is the same.  Training "at L" is then
+    *exactly* the computation on the 4 × 4 torus (tested), 4 times cheaper at L = 8.  The noise
+    baseline draws i.i.d. noise per site of the L × L torus and is always computed at L."""
+    if cfg.fold and cfg.model in ("sympe", "cnn", "gcnn") and cfg.L % 4 == 0:
+        return 4
+    return cfg.L
+
+
+def train(cfg: TrainConfig, log=None) -> dict:
+    """Train a predictor; returns the checkpoint dictionary (see :func:`save_checkpoint`)."""
+    torch = _torch()
+    from ..exact import ground_state_energies
+    from ..nn import build_model
+    from ..nn.fields import bond_fields
+
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    ss = np.random.SeedSequence(int(cfg.seed))
+    init_seed, data_seed, sample_seed = ss.spawn(3)
+    torch.manual_seed(int(init_seed.generate_state(1)[0]))
+    model = build_model(cfg.model, **model_config(cfg)).to(device)
+    model.train()
+    rng = np.random.default_rng(data_seed)
+    gen = _generator(int(sample_seed.generate_state(1)[0]), 1)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
+                                                pct_start=0.1)
+    history = []
+    Lc = compute_size(cfg)
+    t0 = time.perf_counter()
+    steps_done = 0
+    for step in range(cfg.steps):
+        params = sample_family(rng, cfg.batch, cfg.special, cfg.hard)
+        pt = torch.tensor(params, dtype=torch.float32, device=device)
+        bonds = bond_fields(params, Lc, device=device)
+        T = cfg.T0 * max(0.0, 1.0 - step / max(1.0, cfg.anneal * cfg.steps))
+        out = model(bonds, samples=1, generator=gen)
+        loss = expected_energy_loss(out["logits"], pt, T)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        steps_done = step + 1
+        if step % 50 == 0 or step == cfg.steps - 1:
+            with torch.no_grad():
+                spins = torch.where(out["logits"] >= 0, 1.0, -1.0)
+                e = (ising_energy(spins.double(), *(pt.double()[:, i].reshape(-1, 1, 1, 1)
+                                                   for i in range(4))) / Lc ** 2)
+                e = e.mean(1).cpu().numpy()
+            egs = ground_state_energies(params)
+            gap = float(np.mean((e - egs) / np.abs(egs)))
+            rec = dict(step=step, loss=float(loss.detach()), T=T, gap=gap,
+                       seconds=time.perf_counter() - t0)
+            history.append(rec)
+            if log:
+                log(f"step {step:5d}  loss {rec['loss']:+.4f}  T {T:.3f}  gap {gap:.4f}  "
+                    f"{rec['seconds']:.0f}s")
+        if cfg.time_limit and time.perf_counter() - t0 > cfg.time_limit:
+            break
+    seconds = time.perf_counter() - t0
+    model.eval()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION,
+            "spinsym_version": __version__, "model": cfg.model,
+            "model_config": model_config(cfg), "train_config": asdict(cfg),
+            "state_dict": state, "history": history, "train_seconds": seconds,
+            "steps_done": steps_done, "compute_L": Lc, "torch_version": str(torch.__version__)}
+
+
+def save_checkpoint(ckpt: dict, path: str) -> str:
+    torch = _torch()
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path
+
+
+def load_checkpoint(path: str, device: str = "cpu"):
+    """(model in eval mode, checkpoint dict); DataError for missing or foreign files."""
+    torch = _torch()
+    from ..nn import build_model
+
+    if not os.path.isfile(path):
+        raise DataError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a data error
+        raise DataError(f"cannot read checkpoint {path}: not a spinsym checkpoint "
+                        f"({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
+        found = ckpt.get("kind") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise DataError(f"{path} is not a ground-state checkpoint (kind: {found!r})")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{path}: unsupported checkpoint format {ckpt.get('format_version')!r}")
+    model = build_model(ckpt["model"], **ckpt["model_config"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        raise DataError(f"{path}: checkpoint weights do not match its config ({exc})") from None
+    model.to(device).eval()
+    return model, ckpt
+
+
+def predict(model, params: np.ndarray, L: int, samples: int = 1, seed: int = 0,
+            device: str = "cpu", batch: int = 64, best_of: int = 1) -> dict:
+    """Spins int8 (n, K, L, L) (sign of the logit; 0 → +1) and, for SymPE, the sampled g̃
+    (n, K, 4) = (ty, tx, d, z).  Each sample draws its own g̃; same seed → same output.
+
+    ``best_of = R > 1``: each of the K samples is the lowest-energy one of R independent draws
+    (the first among ties).  The energy is G-invariant, so this selection keeps the
+    distribution equivariant and degenerate ground states equally likely; R = 1 is the plain
+    sampler."""
+    torch = _torch()
+    from ..nn.fields import bond_fields
+
+    L = check_size(L, minimum=2)
+    if L % 2:
+        raise ParameterError(f"L must be even, got {L}")
+    model.check_L(L)
+    if int(samples) < 1 or int(best_of) < 1:
+        raise ParameterError("samples and best_of must be at least 1")
+    K, R = int(samples), int(best_of)
+    params = np.asarray(params, dtype=np.float64)
+    gen = _generator(seed, 2)
+    spins, gs = [], []
+    step = max(1, batch // R)
+    with torch.no_grad():
+        for i in range(0, len(params), step):
+            chunk = params[i:i + step]
+            bonds = bond_fields(chunk, L, device=device)
+            out = model(bonds, samples=K * R, generator=gen)
+            s = torch.where(out["logits"] >= 0, 1, -1).to(torch.int8).cpu().numpy()
+            g = out["g"].cpu().numpy() if out.get("g") is not None else None
+            if R > 1:
+                n = len(chunk)
+                e = energies_per_site(s, chunk).reshape(n, K, R)
+                pick = e.argmin(-1)  # first minimum
+                rows = np.arange(n)[:, None]
+                cols = np.arange(K)[None, :]
+                s = s.reshape((n, K, R) + s.shape[-2:])[rows, cols, pick]
+                if g is not None:
+                    g = g.reshape(n, K, R, 4)[rows, cols, pick]
+            spins.append(s)
+            if g is not None:
+                gs.append(g)
+    res = {"spins": np.concatenate(spins)}
+    if gs:
+        res["g"] = np.concatenate(gs)
+    return res
+
+
+def energies_per_site(spins: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """ising_energy per site of spins (n, K, L, L) for Hamiltonians params (n, 4)."""
+    p = np.asarray(params, dtype=np.float64)
+    L = spins.shape[-1]
+    cols = [p[:, i].reshape(-1, 1, 1, 1) for i in range(4)]
+    return ising_energy(spins.astype(np.float64), *cols).reshape(spins.shape[:2]) / (L * L)
+
+
+def evaluate(spins: np.ndarray, params: np.ndarray, reference: dict | None = None) -> dict:
+    """Relative energy gaps and phases of predicted spins against the exact reference."""
+    params = np.asarray(params, dtype=np.float64)
+    ref = reference or exact_reference(params)
+    e = energies_per_site(spins, params)  # (n, K)
+    egs = ref["energy_per_site"]
+    gap = (e - egs[:, None]) / np.maximum(np.abs(egs[:, None]), 1e-12)
+    gap[np.abs(gap) < 1e-12] = 0.0  # round-off of exact hits (no "-0.0000%")
+    gap_mean = gap.mean(1)
+    pred_phase = classify(spins)  # (n, K)
+    per_phase = {}
+    for ph in PHASES:
+        sel = ref["phase"] == ph
+        if sel.any():
+            per_phase[ph] = {"n": int(sel.sum()), "mean_gap": float(gap_mean[sel].mean()),
+                             "max_gap": float(gap[sel].max()),
+                             "phase_accuracy": float((pred_phase[sel] == ph).mean())}
+    broken = np.isin(ref["phase"], BROKEN_PHASES)
+    rows = []
+    for i, p in enumerate(params):
+        rows.append({"Jx": p[0], "Jy": p[1], "J2": p[2], "h": p[3],
+                     "exact_phase": ref["phase"][i], "e_gs": float(egs[i]),
+                     "e_pred_mean": float(e[i].mean()), "gap_mean": float(gap_mean[i]),
+                     "gap_max": float(gap[i].max()),
+                     "pred_phases": {k: int(v) for k, v in
+                                     zip(*np.unique(pred_phase[i], return_counts=True))}})
+    return {"n_hamiltonians": int(len(params)), "samples": int(spins.shape[1]),
+            "mean_gap": float(gap_mean.mean()), "max_gap": float(gap.max()),
+            "max_hamiltonian_gap": float(gap_mean.max()),
+            "median_gap": float(np.median(gap_mean)),
+            "broken_mean_gap": float(gap_mean[broken].mean()) if broken.any() else math.nan,
+            "phase_accuracy": float((pred_phase == ref["phase"][:, None]).mean()),
+            "per_phase": per_phase, "per_hamiltonian": rows}
+
+
+def degeneracy_balance(spins: np.ndarray) -> dict:
+    """For each Hamiltonian, the counts of the two degenerate ordered states among the samples:
+    up/down (sign of m) for ferro samples, the two Néel sublattices (sign of m_s) for Néel."""
+    op = order_parameters(spins)
+    ph = classify(spins)
+    out = []
+    for i in range(spins.shape[0]):
+        f = ph[i] == "ferro"
+        n = ph[i] == "neel"
+        out.append({"ferro_up": int((f & (op["m"][i] > 0)).sum()),
+                    "ferro_down": int((f & (op["m"][i] < 0)).sum()),
+                    "neel_plus": int((n & (op["ms"][i] > 0)).sum()),
+                    "neel_minus": int((n & (op["ms"][i] < 0)).sum())})
+    return out

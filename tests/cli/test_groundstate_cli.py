@@ -1,0 +1,81 @@
+"""train groundstate / predict / evaluate groundstate / plot phase-diagram from the command line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+TINY = ["--steps", "3", "--batch", "4", "--width", "2", "--depth", "1", "--pe-fields", "1",
+        "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gs")
+    ckpt = d / "sympe.pt"
+    proc = subprocess.run([sys.executable, "-m", "spinsym", "train", "groundstate", "--model",
+                           "sympe", "--L", "4", "--seed", "3", "--out", str(ckpt), *TINY],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    params = d / "h.json"
+    params.write_text(json.dumps([{"Jx": 1, "Jy": 1, "J2": 0, "h": 0},
+                                  {"Jx": -1, "Jy": -1.5, "J2": 0.2, "h": 0.5}]))
+    return d, ckpt, params
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from spinsym.cli import main; "
+            "print('torch' in sys.modules or 'escnn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_train_predict_evaluate_plot(cli, trained):
+    d, ckpt, params = trained
+    ck = torch.load(ckpt, weights_only=True)
+    assert ck["kind"] == "groundstate" and ck["train_config"]["seed"] == 3
+    out = d / "pred.npz"
+    proc = cli("predict", ckpt, "--params", params, "--L", "8", "--samples", "5", "--seed", "1",
+               "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    z = np.load(out)
+    assert z["spins"].dtype == np.int8 and z["spins"].shape == (2, 5, 8, 8)
+    proc2 = cli("predict", ckpt, "--params", params, "--L", "8", "--samples", "5", "--seed", "1",
+                "--out", d / "pred2.npz")
+    assert np.array_equal(np.load(d / "pred2.npz")["spins"], z["spins"])
+    assert proc2.returncode == 0
+    proc = cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8", "--samples", "4",
+               "--json")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["n_hamiltonians"] == 2 and rep["mean_gap"] >= 0
+    proc = cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8", "--samples", "2")
+    assert proc.returncode == 0 and "mean relative gap" in proc.stdout
+    png = d / "pd.png"
+    proc = cli("plot", "phase-diagram", ckpt, "--out", png, "--n", "4", "--baseline", ckpt)
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_input_is_one_clear_line(cli, clean_error, trained, tmp_path):
+    d, ckpt, params = trained
+    clean_error(cli("predict", tmp_path / "nope.pt", "--params", params, "--out",
+                    tmp_path / "p.npz"), "checkpoint not found")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"kind": "sampler"}, foreign)
+    clean_error(cli("predict", foreign, "--params", params, "--out", tmp_path / "p.npz"),
+                "not a ground-state checkpoint")
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"Jx": 1,')
+    clean_error(cli("evaluate", "groundstate", ckpt, "--params", bad), "malformed json")
+    clean_error(cli("predict", ckpt, "--params", params, "--L", "7", "--out",
+                    tmp_path / "p.npz"), "even")
+    clean_error(cli("predict", ckpt, "--params", params, "--L", "6", "--out",
+                    tmp_path / "p.npz"), "divisible by 4")
+    clean_error(cli("train", "groundstate", "--model", "transformer", "--out",
+                    tmp_path / "m.pt"), "unknown model")
+    assert not os.path.exists(tmp_path / "p.npz")

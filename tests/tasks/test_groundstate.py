@@ -1,0 +1,182 @@
+"""Training loss, checkpoints, prediction and evaluation of the ground-state predictors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from spinsym.errors import DataError, ParameterError
+from spinsym.exact import ground_state_ising, tile
+from spinsym.hamiltonians import Couplings, ising_energy
+from spinsym.tasks import groundstate as gs
+
+TINY = dict(steps=3, batch=4, width=2, depth=1, pe_fields=1, canon_width=1, canon_depth=1)
+
+
+def _cfg(model="sympe", **kw):
+    c = gs.TrainConfig(model=model, L=4, seed=7, **TINY)
+    for k, v in kw.items():
+        setattr(c, k, v)
+    return c
+
+
+def test_family_sampler_ranges_and_determinism():
+    a = gs.sample_family(np.random.default_rng(1), 2000, special=0.3)
+    b = gs.sample_family(np.random.default_rng(1), 2000, special=0.3)
+    assert np.array_equal(a, b)
+    assert (np.abs(a[:, :2]) <= 3).all() and (np.abs(a[:, 2]) <= 1).all()
+    assert (np.abs(a[:, 3]) <= 3).all()
+    assert (a[:, 3] == 0).mean() > 0.05 and (a[:, 0] == a[:, 1]).mean() > 0.05
+
+
+def test_loss_is_the_energy_at_the_mean_spins():
+    """The loss calls ising_energy; E over independent spins equals H at the means."""
+    rng = np.random.default_rng(0)
+    logits = torch.tensor(rng.normal(size=(2, 1, 4, 4)))
+    p = torch.tensor([[1.0, -2.0, 0.5, 0.3], [-1.0, 0.5, -0.2, 1.0]], dtype=torch.float64)
+    loss = gs.expected_energy_loss(logits, p, T=0.0)
+    m = torch.tanh(logits)
+    cols = [p[:, i].reshape(-1, 1, 1, 1) for i in range(4)]
+    scale = torch.tensor(gs.coupling_scale(p.numpy()))
+    ref = (ising_energy(m, *cols)[:, 0] / 16 / scale).mean()
+    assert torch.allclose(loss, ref)
+    # Monte Carlo over independent spins agrees with H(m) (multilinearity)
+    prob = (1 + m[0, 0]) / 2
+    s = torch.where(torch.rand((20000, 4, 4), generator=torch.Generator().manual_seed(0),
+                               dtype=torch.float64) < prob, 1.0, -1.0)
+    mc = ising_energy(s, *(float(v) for v in p[0])).mean()
+    exact = ising_energy(m[0, 0], *(float(v) for v in p[0]))
+    assert abs(float(mc - exact)) < 5 * float(ising_energy(s, *(float(v) for v in p[0])).std()
+                                              / np.sqrt(20000))
+
+
+@pytest.mark.parametrize("model", ["sympe", "gcnn", "noise", "cnn"])
+def test_train_checkpoint_predict_roundtrip(tmp_path, model):
+    ck = gs.train(_cfg(model))
+    assert ck["kind"] == "groundstate" and ck["train_config"]["model"] == model
+    path = str(tmp_path / "m.pt")
+    gs.save_checkpoint(ck, path)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    m, meta = gs.load_checkpoint(path)
+    P = np.array([[1.0, 1.0, 0.0, 0.0], [-1.0, 2.0, 0.3, -0.5]])
+    r = gs.predict(m, P, 8, samples=3, seed=4)
+    assert r["spins"].dtype == np.int8 and r["spins"].shape == (2, 3, 8, 8)
+    assert set(np.unique(r["spins"])) <= {-1, 1}
+    r2 = gs.predict(m, P, 8, samples=3, seed=4)
+    assert np.array_equal(r["spins"], r2["spins"])
+    if model == "sympe":
+        assert r["g"].shape == (2, 3, 4)
+    if model in ("gcnn", "noise"):  # any even L
+        assert gs.predict(m, P, 6, samples=1)["spins"].shape == (2, 1, 6, 6)
+    else:
+        with pytest.raises(ParameterError, match="divisible by 4"):
+            gs.predict(m, P, 6)
+    with pytest.raises(ParameterError, match="even"):
+        gs.predict(m, P, 5)
+
+
+def test_same_seed_same_checkpoint():
+    a = gs.train(_cfg("sympe"))
+    b = gs.train(_cfg("sympe"))
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    c = gs.train(_cfg("sympe", seed=8))
+    assert any(not torch.equal(a["state_dict"][k], c["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_load_checkpoint_refuses_bad_files(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        gs.load_checkpoint(str(tmp_path / "missing.pt"))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="cannot read"):
+        gs.load_checkpoint(str(junk))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"kind": "sampler", "state_dict": {}}, foreign)
+    with pytest.raises(DataError, match="not a ground-state checkpoint"):
+        gs.load_checkpoint(str(foreign))
+
+
+def test_params_parsing(tmp_path):
+    p = tmp_path / "h.json"
+    p.write_text(json.dumps([{"Jx": 1, "Jy": -1, "J2": 0.5, "h": 0}]))
+    assert gs.load_params(str(p)).tolist() == [[1.0, -1.0, 0.5, 0.0]]
+    p.write_text("[{")
+    with pytest.raises(DataError, match="malformed JSON"):
+        gs.load_params(str(p))
+    p.write_text(json.dumps([{"Jx": "a"}]))
+    with pytest.raises(DataError):
+        gs.load_params(str(p))
+    p.write_text(json.dumps([{"Jz": 1}]))
+    with pytest.raises(DataError, match="unknown keys"):
+        gs.load_params(str(p))
+
+
+def test_exact_ground_states_have_zero_gap_and_right_phase():
+    P = np.array([[1.0, 1.0, 0.0, 0.0], [-1.0, -1.0, 0.2, 0.0], [1.0, -2.0, 0.0, 0.5],
+                  [0.5, 0.5, -1.0, 0.0], [-1.0, -1.0, -0.5, 2.5]])
+    spins = np.stack([tile(ground_state_ising(Couplings(*p))["configs"][:2], 8) for p in P])
+    rep = gs.evaluate(spins, P)
+    assert rep["max_gap"] < 1e-12
+    assert [r["exact_phase"] for r in rep["per_hamiltonian"]] == \
+        ["ferro", "neel", "stripe", "stripe", "m1/2"]
+    assert rep["phase_accuracy"] == 1.0
+    # a wrong state has a positive gap
+    bad = spins.copy()
+    bad[0, :, 0, 0] *= -1
+    assert gs.evaluate(bad, P)["per_hamiltonian"][0]["gap_mean"] > 0
+
+
+def test_shipped_heldout_set_matches_its_generator():
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "data",
+                        "heldout_hamiltonians.json")
+    P = gs.load_params(path)
+    assert np.allclose(P, gs.heldout_set())
+
+
+@pytest.mark.parametrize("model", ["sympe", "cnn", "gcnn"])
+def test_training_on_the_4x4_torus_is_exact(model):
+    """compute_size: for constant couplings and a period-4 encoding, the L = 8 computation is
+    the tiling of the L = 4 one (same logits, same loss, same gradients)."""
+    from spinsym.nn import build_model
+    from spinsym.nn.fields import bond_fields
+
+    torch.manual_seed(0)
+    m = build_model(model, **gs.model_config(_cfg(model))).train()
+    assert gs.compute_size(_cfg(model, L=8)) == 4
+    assert gs.compute_size(_cfg("noise", L=8)) == 8
+    P = gs.sample_family(np.random.default_rng(0), 3, 0.3)
+    pt = torch.tensor(P, dtype=torch.float32)
+    g = torch.tensor([[[1, 2, 5, 1]], [[0, 3, 2, 0]], [[3, 3, 7, 1]]])
+    grads, outs = [], []
+    for L, gg in ((4, g), (8, g + torch.tensor([4, 0, 0, 0]))):
+        m.zero_grad()
+        kw = {"g": gg} if model == "sympe" else {}
+        out = m(bond_fields(P, L), samples=1, **kw)["logits"]
+        gs.expected_energy_loss(out, pt, T=0.1).backward()
+        outs.append(out.detach())
+        grads.append(torch.cat([p.grad.reshape(-1) for p in m.parameters()
+                                if p.grad is not None]))
+    assert torch.allclose(outs[1], outs[0].repeat(1, 1, 2, 2), atol=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-4, rtol=1e-3)
+
+
+def test_best_of_keeps_the_lowest_energy_draw():
+    ck = gs.train(_cfg("sympe"))
+    from spinsym.nn import build_model
+
+    m = build_model("sympe", **ck["model_config"])
+    m.load_state_dict(ck["state_dict"])
+    m.eval()
+    P = np.array([[1.0, -2.0, 0.3, 0.5], [-1.0, -1.0, 0.1, 0.2]])
+    one = gs.predict(m, P, 8, samples=12, seed=2)
+    best = gs.predict(m, P, 8, samples=12, seed=2, best_of=4)
+    assert best["spins"].shape == one["spins"].shape and best["g"].shape == (2, 12, 4)
+    assert np.array_equal(best["spins"], gs.predict(m, P, 8, samples=12, seed=2,
+                                                    best_of=4)["spins"])
+    # the 4 candidates of sample k are draws 4k..4k+3 of a 48-sample run with the same seed
+    all48 = gs.predict(m, P, 8, samples=48, seed=2)
+    e48 = gs.energies_per_site(all48["spins"], P).reshape(2, 12, 4).min(-1)
+    assert np.allclose(gs.energies_per_site(best["spins"], P), e48)
