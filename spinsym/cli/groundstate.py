@@ -79,6 +79,9 @@ def predict_cmd(
     samples: int = typer.Option(1, help="Samples per Hamiltonian (each draws its own g̃)."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
     out: str = typer.Option(..., help="Output .npz (spins int8 (n, K, L, L))."),
+    refine: bool = typer.Option(True, "--refine/--no-refine",
+                                help="Equivariant local descent of the network's output "
+                                     "(removes local defects, cannot break symmetry)."),
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(an invariant selection; 1 = plain sampling)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -96,7 +99,8 @@ def predict_cmd(
     P = load_params(params)
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
-    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of)
+    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of,
+                  refine_output=refine)
     extra = {"g": res["g"]} if "g" in res else {}
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, spins=res["spins"], params=P, L=L, seed=seed, samples=samples,
@@ -112,6 +116,9 @@ def evaluate_groundstate(
     samples: int = typer.Option(8, help="Samples per Hamiltonian."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    refine: bool = typer.Option(True, "--refine/--no-refine",
+                                help="Equivariant local descent of the network's output "
+                                     "(removes local defects, cannot break symmetry)."),
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(1 = plain sampling, the default)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -129,7 +136,8 @@ def evaluate_groundstate(
     P = load_params(params)
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
-    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of)
+    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of,
+                  refine_output=refine)
     rep = evaluate(res["spins"], P)
     bal = degeneracy_balance(res["spins"])
     deg = {"ferro_h0": [0, 0], "neel": [0, 0]}
@@ -145,6 +153,7 @@ def evaluate_groundstate(
     rep["L"] = L
     rep["train_L"] = meta["train_config"]["L"]
     rep["best_of"] = best_of
+    rep["refine"] = refine
     if as_json:
         typer.echo(json.dumps(rep, indent=1, default=str))
         return

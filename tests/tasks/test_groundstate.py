@@ -180,3 +180,28 @@ def test_best_of_keeps_the_lowest_energy_draw():
     all48 = gs.predict(m, P, 8, samples=48, seed=2)
     e48 = gs.energies_per_site(all48["spins"], P).reshape(2, 12, 4).min(-1)
     assert np.allclose(gs.energies_per_site(best["spins"], P), e48)
+
+
+def test_refine_is_equivariant_monotone_and_cannot_break_symmetry():
+    from spinsym.hamiltonians import ising_energy
+    from spinsym.lattice import rotate90, translate
+
+    rng = np.random.default_rng(4)
+    P = np.array([[-1.8, 0.45, 0.6, 2.9], [1.0, -2.0, 0.3, 0.5], [-1.0, -1.0, 0.2, 0.0]])
+    s = rng.choice(np.array([-1, 1], np.int8), size=(3, 2, 8, 8))
+    r = gs.refine(s, P)
+    e0 = np.array([[ising_energy(s[i, k], *P[i]) for k in range(2)] for i in range(3)])
+    e1 = np.array([[ising_energy(r[i, k], *P[i]) for k in range(2)] for i in range(3)])
+    assert np.all(e1 <= e0 + 1e-9) and np.any(e1 < e0 - 1e-9)
+    # no single flip lowers the energy of the result by more than all its neighbours'
+    # (a fixed point): refining again changes nothing
+    assert np.array_equal(gs.refine(r, P), r)
+    # equivariance: translation, rotation (Jx <-> Jy) and spin flip (h -> -h)
+    assert np.array_equal(gs.refine(translate(s, 3, -2), P), translate(r, 3, -2))
+    Prot = P[:, [1, 0, 2, 3]]
+    assert np.array_equal(gs.refine(rotate90(s), Prot), rotate90(r))
+    Pflip = P * np.array([1, 1, 1, -1])
+    assert np.array_equal(gs.refine(-s, Pflip), -r)
+    # a constant state under antiferromagnetic couplings stays constant (ties: nobody flips)
+    up = np.ones((1, 1, 8, 8), np.int8)
+    assert np.array_equal(gs.refine(up, np.array([[-1.0, -1.0, 0.0, 0.0]])), up)
