@@ -12,6 +12,7 @@ from ..errors import SpinsymError
 from .app import app, evaluate_app, plot_app, train_app  # noqa: F401
 from . import mc  # noqa: F401  (registers simulate, analyze, plot observables)
 from . import groundstate  # noqa: F401
+from . import sampler  # noqa: F401
 from . import sweep  # noqa: F401
 
 

@@ -1,0 +1,128 @@
+"""train sampler / sample / plot compare.
+
+torch and escnn are imported inside the command functions only (``spinsym --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional
+
+import typer
+
+from ..errors import ParameterError
+from .app import app, plot_app, train_app
+
+
+def _check_out(path: str) -> str:
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(d):
+        raise ParameterError(f"output directory does not exist: {d}")
+    if os.path.isdir(path):
+        raise ParameterError(f"output path is a directory: {path}")
+    return path
+
+
+def _err(msg: str):
+    typer.echo(msg, err=True)
+
+
+@train_app.command("sampler")
+def train_sampler(
+    data: List[str] = typer.Option(..., "--data", help="MC HDF5 file (repeat for several)."),
+    model: str = typer.Option("sympe", "--model", help="sympe, gcnn or noise."),
+    seed: int = typer.Option(0, "--seed", help="Seed (initialization, batches, augmentation)."),
+    out: str = typer.Option(..., "--out", help="Checkpoint path (.pt)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Configurations per step."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (one-cycle)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Regular fields per layer."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="Hidden layers."),
+    pe_fields: Optional[int] = typer.Option(None, "--pe-fields",
+                                            help="Regular fields of v (sympe) or ε (noise)."),
+    time_limit: float = typer.Option(0.0, "--time-limit",
+                                     help="Stop after this many seconds (0: no limit)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+):
+    """Train an equivariant sampler P(configuration | T, couplings) on Monte Carlo data."""
+    from ..data import read
+
+    _check_out(out)
+    for path in data:
+        read(path)  # one clear line for a missing / foreign / corrupt file, before torch loads
+    from ..tasks.sampler import SamplerTrainConfig, save_checkpoint, train
+
+    cfg = SamplerTrainConfig(model=model, seed=seed, time_limit=time_limit, device=device,
+                             threads=threads)
+    for name, value in (("steps", steps), ("batch", batch), ("lr", lr), ("width", width),
+                        ("depth", depth), ("pe_fields", pe_fields)):
+        if value is not None:
+            setattr(cfg, name, value)
+    ckpt = train(cfg, data, log=None if quiet else _err)
+    save_checkpoint(ckpt, out)
+    typer.echo(f"wrote {out}: {ckpt['spin_model']} sampler ({ckpt['model']}), L={ckpt['L']}, "
+               f"{ckpt['steps_done']} steps in {ckpt['train_seconds']:.0f} s, "
+               f"final nll/site {ckpt['history'][-1]['nll_per_site']:.4f}")
+
+
+@app.command()
+def sample(
+    checkpoint: str = typer.Argument(..., help="Sampler checkpoint (train sampler)."),
+    T: str = typer.Option(..., "--T", help="Comma-separated temperatures."),
+    L: Optional[int] = typer.Option(None, "--L", help="Lattice size (default: training L)."),
+    n: int = typer.Option(1000, "--n", help="Configurations per temperature."),
+    seed: int = typer.Option(0, "--seed", help="Seed (one stream per temperature)."),
+    out: str = typer.Option(..., "--out", help="Output HDF5 file (the simulate schema)."),
+    mh: bool = typer.Option(False, "--mh", help="Independence Metropolis–Hastings with the "
+                                               "Boltzmann weight (asymptotically exact)."),
+    Jx: Optional[float] = typer.Option(None, "--Jx", help="Coupling (default: training data)."),
+    Jy: Optional[float] = typer.Option(None, "--Jy"),
+    J2: Optional[float] = typer.Option(None, "--J2"),
+    h: Optional[float] = typer.Option(None, "--h"),
+    batch: int = typer.Option(500, "--batch", help="Configurations per network batch."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+):
+    """Draw configurations from a trained sampler into the HDF5 schema of simulate."""
+    from ..data import check_out_path
+    from ..mc.run import parse_temperatures
+
+    temps = parse_temperatures(T)  # T <= 0: one clear line before anything loads
+    check_out_path(out)
+    from ..hamiltonians import Couplings
+    from ..tasks.sampler import (SampleConfig, check_sample_config, load_checkpoint,
+                                 resolve_device, sample_to_file)
+
+    resolve_device(device)
+    model, ckpt = load_checkpoint(checkpoint, device)
+    couplings = None
+    if any(v is not None for v in (Jx, Jy, J2, h)):
+        base = ckpt["couplings"][0] if len(ckpt["couplings"]) == 1 else [1.0, 1.0, 0.0, 0.0]
+        couplings = Couplings(*(b if v is None else v for v, b in zip((Jx, Jy, J2, h), base)))
+    cfg = check_sample_config(SampleConfig(temps, ckpt["L"] if L is None else L, n, seed, mh,
+                                           couplings, batch, device, threads), ckpt)
+    lo, hi = min(ckpt["temperatures"]), max(ckpt["temperatures"])
+    outside = [t for t in cfg.temperatures if not lo <= t <= hi]
+    if outside and not quiet:
+        _err(f"note: T = {', '.join(f'{t:g}' for t in outside)} outside the training range "
+             f"[{lo:g}, {hi:g}] (extrapolation)")
+    path = sample_to_file(model, ckpt, cfg, out, checkpoint, log=None if quiet else _err)
+    typer.echo(f"wrote {path}: {ckpt['spin_model']} L={cfg.L}, {len(cfg.temperatures)} "
+               f"temperatures, {cfg.n} samples each (sampler:{ckpt['model']}"
+               f"{'+mh' if cfg.mh else ''})")
+
+
+@plot_app.command("compare")
+def plot_compare(
+    mc: str = typer.Argument(..., help="Monte Carlo HDF5 file (simulate)."),
+    samples: List[str] = typer.Argument(..., help="Sampler HDF5 file(s) (sample)."),
+    out: str = typer.Option(..., "--out", help="Output PNG."),
+):
+    """Sampler output against Monte Carlo and exact curves: e, order parameter, c, Binder,
+    helicity (XY), and snapshots."""
+    from ..plot.compare import plot_compare as draw
+
+    typer.echo(f"wrote {draw(mc, samples, out)}")

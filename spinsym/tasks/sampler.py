@@ -1,0 +1,401 @@
+"""Train equivariant samplers on Monte Carlo data, draw samples, correct them exactly with MH.
+
+Training: maximum likelihood on the configurations of one or more HDF5 files (any temperatures
+and homogeneous couplings in them), read through :class:`spinsym.torchdata.SpinConfigs`.  Each
+configuration is moved by a uniformly random lattice element (translation, D4; the data
+distribution is invariant, so this is data augmentation) and enters the canonical-frame
+generator of :mod:`spinsym.nn.sampler` with its own β and couplings.  The loss is the exact
+negative log-likelihood per site:
+
+* ``sympe``: the spin flip of the frame is an exact canonicalization (h = 0: the
+  canonical configuration has s_00 = +1, the mixture over the flip is ½ P_e(s_00·s)); XY:
+  θ_00 = 0 and a random reflection.  Loss −log P(s), exact;
+* ``gcnn``: −log P_e(s | x) (flip / reflection by augmentation, antisymmetry does the rest);
+* ``noise``: −log P_e(s | x, ε) with fresh ε ~ N(0, 1) (a bound on the mixture likelihood).
+
+Sampling writes the schema of :mod:`spinsym.data` (the same group attributes as
+:mod:`spinsym.mc.run`, algorithm ``sampler:<kind>`` or ``sampler:<kind>+mh``) with the
+energies from :func:`spinsym.hamiltonians.energy`.
+
+``mh=True``: an independence Metropolis–Hastings chain on the extended space (frame g or noise
+ε, configuration s) with target π(s)·q(g): a proposal (g', s') ~ q(g')P_g'(s') is accepted with
+probability min(1, π(s') P_g(s) / (π(s) P_g'(s'))), π ∝ exp(−βE) with E from
+:func:`spinsym.hamiltonians.energy`.  Only exact component likelihoods enter, so π is invariant
+and long runs are asymptotically exact.  Recorded: ``acceptance``, ``ess`` (n / 2τ_int of the
+energy series, :func:`spinsym.observables.tau_int`) and, for every run, ``is_ess_fraction``: the
+Kish effective sample size of the importance weights exp(−βE − log P_g), divided by n.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .. import __version__
+from ..errors import DataError, ParameterError
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+CHECKPOINT_KIND = "sampler"
+FORMAT_VERSION = 1
+KINDS = ("sympe", "gcnn", "noise")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+@dataclass
+class SamplerTrainConfig:
+    model: str = "sympe"
+    seed: int = 0
+    steps: int = 1500
+    batch: int = 32
+    lr: float = 3e-3
+    width: int = 4
+    depth: int = 4
+    kernel: int = 3
+    pe_fields: int = 1
+    pe_period: int = 4
+    init_scale: float = 0.1
+    time_limit: float = 0.0  # seconds; 0 = none (with a limit the result depends on speed)
+    device: str = "cpu"
+    threads: int = 0
+
+    def validate(self) -> "SamplerTrainConfig":
+        if self.model not in KINDS:
+            raise ParameterError(f"unknown sampler model {self.model!r}; choose one of "
+                                 f"{', '.join(KINDS)}")
+        for name in ("steps", "batch", "width", "depth", "kernel", "pe_fields", "pe_period"):
+            v = getattr(self, name)
+            if int(v) != v or int(v) < 1:
+                raise ParameterError(f"{name} must be a positive integer, got {v!r}")
+        if self.kernel % 2 == 0:
+            raise ParameterError("kernel must be odd")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ParameterError(f"lr must be positive, got {self.lr}")
+        if self.time_limit < 0 or self.threads < 0 or self.seed < 0:
+            raise ParameterError("time_limit, threads and seed must be non-negative")
+        return self
+
+    def model_config(self, spin: str) -> dict:
+        return dict(spin=spin, kind=self.model, width=self.width, depth=self.depth,
+                    kernel=self.kernel, pe_fields=self.pe_fields, pe_period=self.pe_period,
+                    init_scale=self.init_scale)
+
+
+def resolve_device(device: str) -> str:
+    torch = _torch()
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ParameterError(f"unknown device {device!r}; use cpu or cuda")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise ParameterError("--device cuda was requested but no CUDA GPU is available")
+    return device
+
+
+def _seeds(seed: int, n: int):
+    return np.random.SeedSequence(int(seed)).spawn(n)
+
+
+def _int_seed(ss) -> int:
+    return int(ss.generate_state(1, dtype=np.uint64)[0]) & ((1 << 63) - 1)
+
+
+def _cond(torch, beta, couplings, device):
+    """(B, 5) float32 rows (β, Jx, Jy, J2, h)."""
+    b = torch.as_tensor(beta, dtype=torch.float64).reshape(-1, 1)
+    c = torch.as_tensor(couplings, dtype=torch.float64).reshape(-1, 4)
+    return torch.cat([b, c], 1).to(device=device, dtype=torch.float32)
+
+
+def check_data(ds, cfg: SamplerTrainConfig):
+    from ..nn.sampler import check_L
+
+    check_L(ds.L, cfg.pe_period if cfg.model == "sympe" else 1)
+    if ds.model == "xy" and np.any(ds.couplings[:, 3] != 0):
+        raise DataError("the XY sampler needs h = 0 data (its internal O(2) frame)")
+
+
+def train(cfg: SamplerTrainConfig, paths, log=None) -> dict:
+    """Train a sampler on the HDF5 files ``paths``; returns the checkpoint dictionary."""
+    torch = _torch()
+    from ..nn.sampler import MaskedSampler
+    from ..torchdata import SpinConfigs
+
+    cfg.validate()
+    ds = SpinConfigs(paths)
+    check_data(ds, cfg)
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    init_ss, data_ss, noise_ss = _seeds(cfg.seed, 3)
+    torch.manual_seed(_int_seed(init_ss))
+    model = MaskedSampler(**cfg.model_config(ds.model)).to(device)
+    model.train()
+    rng = np.random.default_rng(data_ss)
+    gen = torch.Generator(device=device).manual_seed(_int_seed(noise_ss))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
+                                                pct_start=0.1)
+    L, N = ds.L, ds.L * ds.L
+    fr = model.frames(L)
+    history, t0, steps_done, running = [], time.perf_counter(), 0, None
+    c0 = time.process_time()
+    for step in range(cfg.steps):
+        idx = np.sort(rng.integers(0, len(ds), cfg.batch))
+        item = ds.batch(idx)
+        s = item["config"].to(device)
+        cond = _cond(torch, item["beta"], item["couplings"], device)
+        B = s.shape[0]
+        ty, tx, d, z = (torch.as_tensor(rng.integers(0, m, B)) for m in (L, L, 8, 2))
+        s = fr.act(s, ty, tx, d)
+        cond = fr.transform_couplings(cond, d)
+        loss = _loss(torch, model, s, cond, z, gen)
+        opt.zero_grad(set_to_none=True)
+        (loss / N).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        steps_done = step + 1
+        value = float(loss.detach()) / N
+        running = value if running is None else 0.9 * running + 0.1 * value
+        if step % 25 == 0 or step == cfg.steps - 1:
+            rec = dict(step=step, nll_per_site=running, seconds=time.perf_counter() - t0)
+            history.append(rec)
+            if log:
+                log(f"step {step:5d}  nll/site {running:.4f}  {rec['seconds']:.0f}s")
+        if cfg.time_limit and time.perf_counter() - t0 > cfg.time_limit:
+            break
+    seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
+    model.eval()
+    data = [dict(path=os.path.abspath(p)) for p in ds.paths]
+    temps = sorted(float(t) for t in ds.temperatures())
+    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION,
+            "spinsym_version": __version__, "spin_model": ds.model, "L": int(L),
+            "model": cfg.model, "model_config": cfg.model_config(ds.model),
+            "train_config": asdict(cfg), "data": data, "temperatures": temps,
+            "couplings": [list(map(float, c)) for c in ds.coupling_sets()],
+            "n_train_configs": int(len(ds)),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "history": history, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds,
+            "steps_done": steps_done,
+            "torch_version": str(torch.__version__)}
+
+
+def _loss(torch, model, s, cond, z, gen):
+    """Mean exact negative log-likelihood of a batch of lab-frame configurations that already
+    carry a random lattice frame (see the module docstring)."""
+    B = s.shape[0]
+    if model.spin == "xy":
+        s = torch.remainder(s - s[:, :1, :1], 2 * math.pi)  # θ_00 = 0 (rotation frame)
+        s = torch.where(z.bool().to(s.device)[:, None, None], torch.remainder(-s, 2 * math.pi), s)
+        noise = model.draw_noise(B, s.shape[-1], gen, s.device)
+        return -(model.log_prob(s, cond, noise) - LOG_2PI).mean()
+    pinned = model.pinned(cond)
+    if model.kind == "sympe":  # the canonical frame: s_00 = +1 (h = 0) or h >= 0
+        zc = model.flip_frame(cond, z)
+        sign = torch.where(pinned, s[:, 0, 0].sign(), 1.0 - 2.0 * zc.to(s.dtype))
+    else:  # flip augmentation (s, h) -> (-s, -h)
+        sign = 1.0 - 2.0 * z.to(s.dtype).to(s.device)
+    s = s * sign[:, None, None]
+    cond = cond.clone()
+    cond[:, 4] = cond[:, 4] * sign.to(cond.dtype)
+    noise = model.draw_noise(B, s.shape[-1], gen, s.device)
+    return -(model.log_prob(s, cond, noise) - math.log(2.0) * pinned.to(s.dtype)).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def save_checkpoint(ckpt: dict, path: str) -> str:
+    torch = _torch()
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(d):
+        raise ParameterError(f"output directory does not exist: {d}")
+    if os.path.isdir(path):
+        raise ParameterError(f"output path is a directory: {path}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
+    os.close(fd)
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str, device: str = "cpu"):
+    """(model ready for sampling, checkpoint dict); DataError for missing or foreign files."""
+    torch = _torch()
+    from ..nn.sampler import MaskedSampler
+
+    if not os.path.exists(path):
+        raise DataError(f"checkpoint not found: {path}")
+    if not os.path.isfile(path):
+        raise DataError(f"checkpoint is not a file: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a data error
+        raise DataError(f"cannot read {path}: not a spinsym checkpoint "
+                        f"({type(exc).__name__})") from None
+    kind = ckpt.get("kind") if isinstance(ckpt, dict) else None
+    if kind == "groundstate":
+        raise DataError(f"{path} is a ground-state checkpoint, not a sampler; train one with "
+                        "'spinsym train sampler'")
+    if kind != CHECKPOINT_KIND:
+        raise DataError(f"{path} is not a sampler checkpoint (kind: {kind!r})")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{path}: unsupported sampler checkpoint format "
+                        f"{ckpt.get('format_version')!r}")
+    try:
+        model = MaskedSampler(**ckpt["model_config"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError, ParameterError) as exc:
+        raise DataError(f"{path}: checkpoint weights do not match its config "
+                        f"({type(exc).__name__})") from None
+    model.to(device).prepare_inference()
+    return model, ckpt
+
+
+# ---------------------------------------------------------------------------------------------
+# sampling
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    temperatures: tuple
+    L: int
+    n: int = 1000
+    seed: int = 0
+    mh: bool = False
+    couplings: object = None  # hamiltonians.Couplings
+    batch: int = 500
+    device: str = "cpu"
+    threads: int = 0
+
+
+def check_sample_config(cfg: SampleConfig, ckpt: dict) -> SampleConfig:
+    from ..hamiltonians import Couplings
+    from ..mc.run import parse_temperatures
+    from ..nn.sampler import check_L
+
+    temps = parse_temperatures(cfg.temperatures)
+    mc = ckpt["model_config"]
+    L = check_L(cfg.L, mc["pe_period"] if mc["kind"] == "sympe" else 1)
+    if int(cfg.n) != cfg.n or cfg.n < 2:
+        raise ParameterError(f"n must be an integer >= 2, got {cfg.n}")
+    if int(cfg.batch) != cfg.batch or cfg.batch < 1:
+        raise ParameterError(f"batch must be a positive integer, got {cfg.batch}")
+    if cfg.seed < 0:
+        raise ParameterError(f"seed must be non-negative, got {cfg.seed}")
+    c = cfg.couplings
+    if c is None:
+        sets = ckpt["couplings"]
+        if len(sets) != 1:
+            raise ParameterError("the sampler was trained on several coupling sets; give "
+                                 "--Jx/--Jy/--J2/--h")
+        c = Couplings(*sets[0])
+    if ckpt["spin_model"] == "xy" and c.h != 0:
+        raise ParameterError("the XY sampler supports h = 0 only")
+    return SampleConfig(temps, L, int(cfg.n), int(cfg.seed), bool(cfg.mh), c, int(cfg.batch),
+                        cfg.device, int(cfg.threads))
+
+
+def generate(model, spin: str, cfg: SampleConfig, T: float, ss) -> dict:
+    """n configurations at temperature T: independent sampler draws, or the MH chain."""
+    torch = _torch()
+    from ..hamiltonians import energy
+    from ..observables import tau_int
+
+    c, L, n = cfg.couplings, cfg.L, cfg.n
+    device = cfg.device
+    frame_ss, torch_ss, mh_ss = ss.spawn(3)
+    rng = np.random.default_rng(frame_ss)
+    gen = torch.Generator(device=device).manual_seed(_int_seed(torch_ss))
+    beta = 1.0 / T
+    dtype = np.int8 if spin == "ising" else np.float32
+    configs = np.empty((n, L, L), dtype=dtype)
+    logq = np.empty(n)
+    done = 0
+    while done < n:
+        b = min(cfg.batch, n - done)
+        cond = _cond(torch, [beta] * b, [[c.Jx, c.Jy, c.J2, c.h]] * b, device)
+        frames = model.draw_frames(b, L, rng)
+        noise = model.draw_noise(b, L, gen, device)
+        x, lq = model.sample(cond, L, gen, frames, noise)
+        configs[done:done + b] = x.cpu().numpy().astype(dtype)
+        logq[done:done + b] = lq.cpu().numpy()
+        done += b
+    E = np.asarray(energy(spin, configs, c), dtype=np.float64)
+    logw = -beta * E - logq
+    w = np.exp(logw - logw.max())
+    stats = {"is_ess_fraction": float(w.sum() ** 2 / (w * w).sum() / n)}
+    if cfg.mh:
+        chain, accepted = mh_chain(logw, np.random.default_rng(mh_ss).random(n))
+        configs, E = configs[chain], E[chain]
+        tau = tau_int(E / (L * L))[0]
+        stats.update(acceptance=accepted / (n - 1), tau_int_energy=float(tau),
+                     ess=float(n / max(2 * tau, 1.0)))
+    else:
+        stats["ess"] = float(n)
+    return {"configs": configs, "energy": E, "stats": stats}
+
+
+def mh_chain(logw: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int]:
+    """Independence Metropolis–Hastings over proposals with log importance weights
+    logw = log π(s) − log P_g(s) (unnormalized): the chain starts at proposal 0 and moves to
+    proposal j with probability min(1, exp(logw[j] − logw[current])).  Returns the index of
+    the state held at every step and the number of accepted moves."""
+    n = len(logw)
+    chain = np.empty(n, dtype=np.int64)
+    cur, accepted = 0, 0
+    chain[0] = 0
+    for j in range(1, n):
+        if math.log(u[j]) < logw[j] - logw[cur]:
+            cur = j
+            accepted += 1
+        chain[j] = cur
+    return chain, accepted
+
+
+def sample_to_file(model, ckpt: dict, cfg: SampleConfig, out: str, checkpoint_path: str = "",
+                   log=None) -> str:
+    """Sample every temperature of ``cfg`` and write ``out`` atomically (data.AtomicH5Writer)."""
+    torch = _torch()
+    from ..data import AtomicH5Writer
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    spin, c = ckpt["spin_model"], cfg.couplings
+    algorithm = f"sampler:{ckpt['model']}" + ("+mh" if cfg.mh else "")
+    children = _seeds(cfg.seed, len(cfg.temperatures))
+    with AtomicH5Writer(out, spin, cfg.L) as writer:
+        for i, T in enumerate(cfg.temperatures):
+            attrs = dict(model=spin, L=cfg.L, Jx=c.Jx, Jy=c.Jy, J2=c.J2, h=c.h, T=float(T),
+                         algorithm=algorithm, sweeps=cfg.n, thermalize=0, every=1,
+                         seed=cfg.seed, stream=i, checkpoint=os.path.basename(checkpoint_path),
+                         sampler_model=ckpt["model"], mh=int(cfg.mh))
+            writer.group(i, attrs)
+            t0 = time.perf_counter()
+            res = generate(model, spin, cfg, float(T), children[i])
+            writer.append(i, res["configs"], res["energy"])
+            writer.set_attrs(i, seconds=time.perf_counter() - t0, **res["stats"])
+            if log:
+                extra = "".join(f"  {k} {v:.3g}" for k, v in res["stats"].items())
+                log(f"T = {T:g}: {cfg.n} samples{extra}")
+        return writer.commit()
+
+
+def config_fields() -> list:
+    return [f.name for f in fields(SamplerTrainConfig)]

@@ -1,0 +1,84 @@
+"""The sampler commands through the real CLI: train sampler, sample, analyze, plot compare, and
+clean one-line errors with no file left behind."""
+
+import json
+import os
+
+import pytest
+import torch
+
+
+def _run_cli():
+    import os as _os
+    import subprocess
+    import sys
+
+    def run(*args, timeout=300):
+        env = dict(_os.environ, PYTHONUNBUFFERED="1")
+        return subprocess.run([sys.executable, "-m", "spinsym", *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    return run
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    run_cli = _run_cli()
+    d = tmp_path_factory.mktemp("samplercli")
+    p = run_cli("simulate", "ising", "--L", "4", "--T", "2.0,3.0", "--algorithm", "wolff",
+                "--sweeps", "200", "--every", "2", "--thermalize", "50", "--seed", "1",
+                "--threads", "1", "--out", d / "mc.h5")
+    assert p.returncode == 0, p.stderr
+    p = run_cli("simulate", "xy", "--L", "4", "--T", "1.0", "--algorithm", "wolff",
+                "--sweeps", "20", "--every", "2", "--thermalize", "5", "--threads", "1",
+                "--out", d / "xy.h5")
+    assert p.returncode == 0, p.stderr
+    p = run_cli("train", "sampler", "--data", d / "mc.h5", "--model", "sympe", "--seed", "0",
+                "--steps", "2", "--batch", "4", "--width", "1", "--depth", "1", "--quiet",
+                "--out", d / "s.pt")
+    assert p.returncode == 0, p.stderr
+    assert "wrote" in p.stdout
+    return d
+
+
+def test_train_sample_analyze_plot(workdir, cli):
+    d = workdir
+    p = cli("sample", d / "s.pt", "--T", "2.0,2.5", "--L", "4", "--n", "50", "--seed", "3",
+            "--mh", "--quiet", "--out", d / "samples.h5")
+    assert p.returncode == 0, p.stderr
+    p = cli("analyze", d / "samples.h5", "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)["results"]
+    assert [r["T"] for r in res] == [2.0, 2.5]
+    assert res[0]["algorithm"] == "sampler:sympe+mh" and "m" in res[0]
+    assert 0.0 <= res[0]["acceptance"] <= 1.0
+    p = cli("plot", "compare", d / "mc.h5", d / "samples.h5", "--out", d / "cmp.png")
+    assert p.returncode == 0, p.stderr
+    assert (d / "cmp.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_groundstate_checkpoint_is_refused(workdir, cli, clean_error):
+    d = workdir
+    torch.save({"kind": "groundstate", "format_version": 1, "state_dict": {}}, d / "gs.pt")
+    p = cli("sample", d / "gs.pt", "--T", "2.0", "--n", "10", "--out", d / "x.h5")
+    clean_error(p, "ground-state")
+    assert not os.path.exists(d / "x.h5")
+    (d / "junk.pt").write_text("hello")
+    p = cli("sample", d / "junk.pt", "--T", "2.0", "--n", "10", "--out", d / "x.h5")
+    clean_error(p, "checkpoint")
+    assert not os.path.exists(d / "x.h5")
+
+
+def test_bad_temperature_and_data(workdir, cli, clean_error):
+    d = workdir
+    p = cli("sample", d / "s.pt", "--T", "2.0,-1", "--n", "10", "--out", d / "y.h5")
+    clean_error(p, "positive")
+    p = cli("sample", d / "s.pt", "--T", "0", "--n", "10", "--out", d / "y.h5")
+    clean_error(p, "positive")
+    assert not os.path.exists(d / "y.h5")
+    p = cli("train", "sampler", "--data", d / "mc.h5", "--data", d / "xy.h5", "--steps", "1",
+            "--out", d / "bad.pt")
+    clean_error(p, "xy")
+    p = cli("train", "sampler", "--data", d / "nope.h5", "--out", d / "bad.pt")
+    clean_error(p, "no such file")
+    assert not os.path.exists(d / "bad.pt")
+    assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
