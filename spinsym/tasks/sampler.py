@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from .. import __version__
+from ..fileio import atomic_path
 from ..errors import DataError, ParameterError
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -218,20 +218,8 @@ def _loss(torch, model, s, cond, z, gen):
 
 def save_checkpoint(ckpt: dict, path: str) -> str:
     torch = _torch()
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(d):
-        raise ParameterError(f"output directory does not exist: {d}")
-    if os.path.isdir(path):
-        raise ParameterError(f"output path is a directory: {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
