@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         for mh in (False, True):
             out = j(f"{a.model}_{kind}{'_mh' if mh else ''}_samples.h5")
             once(out, "sample", ckpt, "--T", temps, "--n", a.n, "--seed", a.seed, "--out", out,
-                 *(["--mh"] if mh else []))
+                 "--mh" if mh else "--no-mh")
             print(f"\n== {kind}{' + MH' if mh else ''} ==")
             accuracy([out] + (["--ref", ref] if ref else []))
             outs.append(out)

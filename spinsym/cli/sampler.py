@@ -75,8 +75,10 @@ def sample(
     n: int = typer.Option(1000, "--n", help="Configurations per temperature."),
     seed: int = typer.Option(0, "--seed", help="Seed (one stream per temperature)."),
     out: str = typer.Option(..., "--out", help="Output HDF5 file (the simulate schema)."),
-    mh: bool = typer.Option(False, "--mh", help="Independence Metropolis–Hastings with the "
-                                               "Boltzmann weight (asymptotically exact)."),
+    mh: bool = typer.Option(True, "--mh/--no-mh",
+                            help="Independence Metropolis–Hastings with the Boltzmann weight "
+                                 "(asymptotically exact; the default). --no-mh: the network's "
+                                 "own samples."),
     Jx: Optional[float] = typer.Option(None, "--Jx", help="Coupling (default: training data)."),
     Jy: Optional[float] = typer.Option(None, "--Jy"),
     J2: Optional[float] = typer.Option(None, "--J2"),
