@@ -287,8 +287,11 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
                     alive -= 1
         finally:
             stop.set()
+            # Workers check the stop flag between blocks (a fraction of a second), but one may
+            # still be compiling a kernel (seconds, on a cold Numba cache): wait a little, then
+            # leave it — the threads are daemons and write nothing; the writer here aborts.
             for t in pool:
-                t.join()
+                t.join(timeout=2.0)
         return writer.commit()
 
 
