@@ -152,7 +152,8 @@ def main():
             return
         sizes = [64] + ([128] if args.large else [])
         for Ls in sizes:
-            met = tau_at_tc(Ls, "metropolis", 400_000 if Ls == 64 else 1_000_000, 10, folder)
+            met = tau_at_tc(Ls, "metropolis", 400_000 if Ls == 64 else 1_000_000,
+                            10 if Ls == 64 else 50, folder)
             wol = tau_at_tc(Ls, "wolff", 20_000, 1, folder)
             print(f"tau_int at Tc, L = {Ls} (units of sweeps; Wolff sweep = N flipped spins)")
             for key in ("energy", "abs_m"):

@@ -12,8 +12,10 @@ fraction of a second; the temporary file is deleted and nothing is left at the o
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -258,7 +260,7 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
         finally:
             put(("exit", None, None))
 
-    with AtomicH5Writer(out_path, config.model, config.L) as writer:
+    with AtomicH5Writer(out_path, config.model, config.L) as writer, _interrupt_flag(stop) as hit:
         for i in range(nT):
             writer.group(i, config.group_attrs(i))
         pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
@@ -267,6 +269,8 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
         try:
             alive = threads
             while alive:
+                if hit():
+                    raise KeyboardInterrupt
                 try:
                     kind, i, payload = messages.get(timeout=0.2)
                 except queue.Empty:
@@ -293,6 +297,27 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
             for t in pool:
                 t.join(timeout=2.0)
         return writer.commit()
+
+
+@contextlib.contextmanager
+def _interrupt_flag(stop: threading.Event):
+    """While active (main thread only), Ctrl-C sets ``stop`` and a flag that the caller checks
+    at a safe point, instead of raising KeyboardInterrupt wherever the interpreter happens to
+    be (inside a weakref callback it would be swallowed and the run would go on)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    flag = []
+
+    def handler(signum, frame):
+        flag.append(signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(flag)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_temperature(config: SimulationConfig, i: int, ss, stop: threading.Event, put):

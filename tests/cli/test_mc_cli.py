@@ -117,7 +117,10 @@ def test_sigint_leaves_nothing_or_valid_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "spinsym", "simulate", "ising", "--L", "64",
                              "--T", "2.0,2.3,2.6", "--sweeps", "10000000", "--thermalize", "10",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env,
+                            # a test runner started in the background inherits SIGINT ignored;
+                            # give the child the default disposition, as a terminal would
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(6)  # past start-up and compilation, into the sweeps
     proc.send_signal(signal.SIGINT)
     t0 = time.time()
