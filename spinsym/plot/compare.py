@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .observables import _series, exact_curves
+from .observables import _series, draw_references, exact_curves
 from .style import SPIN_CMAP, plt, save_figure
 
 _MARKERS = ("s", "^", "D", "v", "P", "X")
@@ -63,14 +63,7 @@ def plot_compare(mc_path: str, sample_paths, out: str) -> str:
             T, mean, err = _series(rs, key)
             ax.errorbar(T, mean, yerr=err, fmt=_MARKERS[j % len(_MARKERS)], ms=3.5, capsize=2,
                         label=_label(rs, p))
-        if exact.get("source") in ("transfer matrix", "Kaufman") and key in exact:
-            ax.plot(exact["T"], exact[key], "k-", lw=1, label=f"exact ({exact['source']})")
-        if key == "energy_per_site" and "xy_low" in exact:
-            ax.plot(*exact["xy_low"], "k--", lw=0.8, label="spin waves")
-            ax.plot(*exact["xy_high"], "k:", lw=0.8, label="high T")
-        if key == "helicity":
-            grid = np.linspace(min(allT), max(allT), 50)
-            ax.plot(grid, 2 * grid / np.pi, "k:", lw=0.8, label="2T/π")
+        draw_references(ax, key, exact, L, (min(allT), max(allT)), lw=0.8)
         ax.set_xlabel("T")
         ax.set_ylabel(label)
         ax.legend(fontsize=6.5)

@@ -59,6 +59,18 @@ def exact_curves(model, L, couplings, T_min, T_max) -> dict:
     return {}
 
 
+def draw_references(ax, key: str, exact: dict, L: int, T_range: tuple, lw: float = 1.0):
+    """Overlay on panel ``key`` what :func:`exact_curves` found, and the 2T/π line on Υ."""
+    if exact.get("source") in ("transfer matrix", "Kaufman") and key in exact:
+        ax.plot(exact["T"], exact[key], "k-", lw=lw, label=f"exact ({exact['source']}, L={L})")
+    if key == "energy_per_site" and "xy_low" in exact:
+        ax.plot(*exact["xy_low"], "k--", lw=lw, label="spin waves −2+T/2")
+        ax.plot(*exact["xy_high"], "k:", lw=lw, label="high T −2I₁/I₀")
+    if key == "helicity":
+        grid = np.linspace(T_range[0], T_range[1], 50)
+        ax.plot(grid, 2 * grid / np.pi, "k:", lw=lw, label="2T/π (BKT jump)")
+
+
 def plot_observables(dataset, results, out: str) -> str:
     """Energy, order parameter, specific heat, susceptibility and Binder cumulant versus T."""
     model, L = dataset.model, dataset.L
@@ -81,14 +93,7 @@ def plot_observables(dataset, results, out: str) -> str:
     for ax, (key, label) in zip(axes, panels):
         T, mean, err = _series(results, key)
         ax.errorbar(T, mean, yerr=err, fmt="o", ms=3.5, capsize=2, label=f"MC ({', '.join(algos)})")
-        if exact.get("source") in ("transfer matrix", "Kaufman") and key in exact:
-            ax.plot(exact["T"], exact[key], "k-", lw=1, label=f"exact ({exact['source']}, L={L})")
-        if key == "energy_per_site" and "xy_low" in exact:
-            ax.plot(*exact["xy_low"], "k--", lw=1, label="spin waves −2+T/2")
-            ax.plot(*exact["xy_high"], "k:", lw=1, label="high T −2I₁/I₀")
-        if key == "helicity":
-            grid = np.linspace(min(T), max(T), 50)
-            ax.plot(grid, 2 * grid / np.pi, "k:", lw=1, label="2T/π (BKT jump)")
+        draw_references(ax, key, exact, L, (min(T), max(T)))
         if model == "ising" and couplings.Jx == couplings.Jy > 0 and couplings.J2 == 0 \
                 and couplings.h == 0:
             from ..exact import ONSAGER_TC
