@@ -19,6 +19,7 @@ import pytest
 
 from spinsym.exact import enumerate_ising, transfer_matrix_ising
 from spinsym.hamiltonians import Couplings, ising_energy
+from spinsym.mc import msc
 from spinsym.mc.ising import heatbath_chain, local_delta_e, metropolis_chain
 from spinsym.mc.rng import next_u64, state_from_seedsequence, uniform
 from spinsym.observables import mean_err
@@ -169,10 +170,15 @@ def test_zero_temperature_quench_reaches_local_minimum(c):
 # reproducibility
 
 
-@pytest.mark.parametrize("name", list(KERNELS))
+# the scalar kernels here and the multi-spin kernels of spinsym.mc.msc share this contract
+REPRO_KERNELS = {**KERNELS, "msc-metropolis": msc.metropolis_chain,
+                 "msc-heatbath": msc.heatbath_chain}
+
+
+@pytest.mark.parametrize("name", list(REPRO_KERNELS))
 @pytest.mark.parametrize("J2", [0.0, -0.4])
 def test_reproducible_and_stream_continues(name, J2):
-    kernel = KERNELS[name]
+    kernel = REPRO_KERNELS[name]
     L = 8
     args = (0.5, 1.0, 0.8, J2, 0.1)
 
