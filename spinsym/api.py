@@ -1,0 +1,203 @@
+"""The public Python API: everything the command line does, returning objects in memory.
+
+    import spinsym
+    run = spinsym.simulate("ising", L=16, T=[2.0, 2.269, 2.5], sweeps=20000, seed=1)
+    run[1].configs            # (n, 16, 16) int8
+    res = spinsym.analyze(run)            # the keys of `spinsym analyze --json`
+    res[1]["energy_per_site"]["mean"]
+    run.save("ising.h5"); run2 = spinsym.load("ising.h5")
+
+    gs = spinsym.GroundStatePredictor.load("sympe.pt")
+    spins = gs.predict([{"Jx": 1, "Jy": -1, "J2": 0, "h": 0}], L=8, samples=4, seed=0)
+
+    sampler = spinsym.Sampler.load("sampler.pt")
+    run = sampler.sample(T=[2.269], L=8, n=2000, seed=0)   # MH-corrected by default
+
+Bad input raises :class:`spinsym.SpinsymError` (``ParameterError``, ``DataError``) with the
+same one-line messages the command line prints.  torch and escnn load only when a learning
+class is used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .errors import ParameterError
+from .runs import Run, RunBuilder, load
+
+
+def _couplings(Jx, Jy, J2, h, couplings):
+    from .hamiltonians import Couplings
+
+    if couplings is None:
+        return Couplings(Jx, Jy, J2, h)
+    if isinstance(couplings, Couplings):
+        return couplings
+    if not isinstance(couplings, Mapping):
+        raise ParameterError("couplings must be a mapping of Jx, Jy, J2, h (or a Couplings)")
+    unknown = set(couplings) - {"Jx", "Jy", "J2", "h"}
+    if unknown:
+        raise ParameterError(f"unknown coupling(s) {', '.join(sorted(map(str, unknown)))}; "
+                             "expected Jx, Jy, J2, h")
+    for name, value in couplings.items():
+        if np.ndim(value) != 0:
+            raise ParameterError(f"coupling {name} must be a number: per-bond couplings are "
+                                 "not available in this version")
+    base = dict(Jx=Jx, Jy=Jy, J2=J2, h=h)
+    base.update(couplings)
+    return Couplings(**base)
+
+
+def _progress_bar(enabled: bool, total: int, label: str):
+    """A rich progress bar on stderr (a no-op context when disabled)."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeRemainingColumn)
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("sweeps"),
+                      TimeRemainingColumn(), transient=True,
+                      console=Console(file=sys.stderr)) as p:
+            task = p.add_task(label, total=total)
+            yield lambda n: p.advance(task, n)
+
+    return bar()
+
+
+def simulate(model: str, *, L: int, T, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0,
+             h: float = 0.0, couplings=None, algorithm: str = "metropolis", sweeps: int = 10000,
+             thermalize: int = 1000, every: int = 10, seed: int = 0, overrelax: int = 0,
+             device: str = "cpu", threads: int | None = None, progress: bool = False) -> Run:
+    """Monte Carlo at each temperature of ``T`` (a number or a sequence), in memory.
+
+    The same chains, bit for bit, as ``spinsym simulate`` with the same arguments; ``device=
+    "cuda"`` runs the GPU path (Ising Metropolis/heat bath, J2 = 0).  Returns a :class:`Run`.
+    """
+    from .mc.run import SimulationConfig, simulate as run_simulation
+
+    temps = [T] if np.ndim(T) == 0 and not isinstance(T, str) else T
+    cfg = SimulationConfig(model=model, L=L, temperatures=temps,
+                           couplings=_couplings(Jx, Jy, J2, h, couplings), algorithm=algorithm,
+                           sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
+                           overrelax=overrelax, threads=threads or 0)
+    if device not in ("cpu", "cuda"):
+        raise ParameterError(f"unknown device {device!r}; choose cpu or cuda")
+    if device == "cuda":
+        from .mc.gpu import check_config, simulate_gpu as run_simulation
+        check_config(cfg)
+    total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
+    with _progress_bar(progress, total, f"{cfg.model} L={cfg.L} {cfg.algorithm}") as advance:
+        return run_simulation(cfg, None, progress=advance,
+                              sink=RunBuilder(cfg.model, cfg.L))
+
+
+def analyze(run_or_path) -> list:
+    """Observables with error bars per temperature: the list ``analyze --json`` prints under
+    ``results`` (``res[i]["energy_per_site"]["mean"]``, ``["err"]``, ...)."""
+    from .analysis import analyze_dataset, analyze_file
+
+    if isinstance(run_or_path, Run):
+        return analyze_dataset(run_or_path)
+    if isinstance(run_or_path, (str, os.PathLike)):
+        return analyze_file(os.fspath(run_or_path))
+    raise ParameterError("analyze takes a Run or the path of a spinsym HDF5 file")
+
+
+def SpinConfigs(path_or_run, **kw):
+    """The torch Dataset over one or more files or Runs (see :mod:`spinsym.torchdata`)."""
+    from .torchdata import SpinConfigs as _SpinConfigs
+
+    return _SpinConfigs(path_or_run, **kw)
+
+
+def _hamiltonians(hamiltonians) -> np.ndarray:
+    from .tasks.groundstate import parse_params
+
+    if isinstance(hamiltonians, Mapping):
+        hamiltonians = [hamiltonians]
+    if isinstance(hamiltonians, np.ndarray):
+        arr = np.asarray(hamiltonians, dtype=np.float64)
+        if arr.ndim == 1:
+            arr = arr[None]
+        if arr.ndim != 2 or arr.shape[1] != 4:
+            raise ParameterError("hamiltonians as an array must have shape (P, 4): Jx, Jy, J2, h")
+        hamiltonians = [dict(zip(("Jx", "Jy", "J2", "h"), map(float, row))) for row in arr]
+    return parse_params(list(hamiltonians))
+
+
+class GroundStatePredictor:
+    """A trained ground-state predictor (``spinsym train groundstate``)."""
+
+    def __init__(self, network, meta: dict, device: str):
+        self.network, self.meta, self.device = network, meta, device
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> "GroundStatePredictor":
+        from .tasks.groundstate import load_checkpoint, resolve_device
+
+        device = resolve_device(device)
+        network, meta = load_checkpoint(os.fspath(path), device)
+        return cls(network, meta, device)
+
+    @property
+    def arch(self) -> str:
+        return self.meta.get("arch", self.meta.get("model"))
+
+    def predict(self, hamiltonians: Iterable, *, L: int = 8, samples: int = 1, seed: int = 0,
+                refine: bool = True, best_of: int = 1) -> np.ndarray:
+        """Spins int8 (P, samples, L, L) for P Hamiltonians (dicts of Jx, Jy, J2, h, or an
+        array (P, 4)); each sample draws its own symmetry-breaking frame."""
+        from .tasks.groundstate import predict
+
+        for name, value, low in (("L", L, 2), ("samples", samples, 1), ("best_of", best_of, 1)):
+            if int(value) != value or value < low:
+                raise ParameterError(f"{name} must be an integer >= {low}, got {value}")
+        if L % 2:
+            raise ParameterError(f"L must be even, got {L}")
+        P = _hamiltonians(hamiltonians)
+        res = predict(self.network, P, int(L), samples=int(samples), seed=int(seed),
+                      device=self.device, best_of=int(best_of), refine_output=bool(refine))
+        return res["spins"]
+
+
+class Sampler:
+    """A trained equivariant sampler (``spinsym train sampler``)."""
+
+    def __init__(self, network, ckpt: dict, path: str, device: str):
+        self.network, self.ckpt, self.path, self.device = network, ckpt, path, device
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> "Sampler":
+        from .tasks.sampler import load_checkpoint, resolve_device
+
+        path = os.fspath(path)
+        device = resolve_device(device)
+        network, ckpt = load_checkpoint(path, device)
+        return cls(network, ckpt, path, device)
+
+    def sample(self, T, *, L: int | None = None, n: int = 1000, seed: int = 0, mh: bool = True,
+               couplings=None, batch: int = 500, threads: int = 0) -> Run:
+        """``n`` configurations per temperature, as a :class:`Run` (the ``sample`` command's
+        output in memory): MH-corrected with the Boltzmann weight unless ``mh=False``."""
+        from .tasks.sampler import SampleConfig, check_sample_config, sample_into
+
+        temps = [T] if np.ndim(T) == 0 and not isinstance(T, str) else T
+        c = None if couplings is None else _couplings(1.0, 1.0, 0.0, 0.0, couplings)
+        cfg = check_sample_config(SampleConfig(temps, self.ckpt["L"] if L is None else L, n,
+                                               seed, mh, c, batch, self.device, threads),
+                                  self.ckpt)
+        builder = RunBuilder(self.ckpt["spin_model"], cfg.L)
+        return sample_into(self.network, self.ckpt, cfg, builder, self.path)
+
+
+__all__ = ["simulate", "analyze", "load", "Run", "SpinConfigs", "GroundStatePredictor",
+           "Sampler"]

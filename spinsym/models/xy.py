@@ -1,0 +1,96 @@
+"""The XY model: angles in [0, 2π) (float32 stored), :func:`spinsym.hamiltonians.xy_energy`,
+and its kernels (Metropolis with over-relaxation, Wolff embedding)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+from .base import Algorithm, Kernel, SpinModel
+
+
+class _Metropolis(Kernel):
+    """Symmetric proposals; the step adapts only while thermalizing (``adapt``)."""
+
+    name = "metropolis"
+
+    def __init__(self, config, beta):
+        from ..mc import xy
+
+        self.beta, self.c, self.fn = beta, config.couplings, xy.metropolis_chain
+        self.overrelax = config.overrelax
+        self.step = np.array([1.0])
+
+    def __call__(self, state, rng_state, n_out, every, out, adapt):
+        c = self.c
+        return self.fn(state, rng_state, self.beta, c.Jx, c.Jy, c.J2, c.h, every, out,
+                       self.step, self.overrelax, adapt)
+
+    def stats(self):
+        return {"step": float(self.step[0])}
+
+
+class _Wolff(Kernel):
+    name = "wolff"
+
+    def __init__(self, config, beta):
+        from ..mc import xy
+
+        c = config.couplings
+        self.beta, self.c, self.fn = beta, c, xy.wolff_chain
+        self.clusters = int(xy.wolff_clusters_per_sweep(config.L, beta, c.Jx, c.Jy, c.J2))
+
+    def __call__(self, state, rng_state, n_out, every, out, adapt):
+        c = self.c
+        return self.fn(state, rng_state, self.beta, c.Jx, c.Jy, c.J2, every, out, self.clusters)
+
+    def stats(self):
+        return {"clusters_per_sweep": self.clusters}
+
+
+class XYModel(SpinModel):
+    name = "xy"
+    dtype = np.float32
+    magnetization_shape = (2,)
+    algorithms = {
+        "metropolis": Algorithm("metropolis", _Metropolis, overrelax=True),
+        "wolff": Algorithm("wolff", _Wolff, zero_field=True, counter="flipped_fraction"),
+    }
+
+    def random_state(self, rng, L):
+        return rng.uniform(0.0, 2.0 * np.pi, size=(L, L))
+
+    def energy(self, configs, couplings):
+        from ..hamiltonians import xy_energy
+
+        c = couplings
+        return xy_energy(configs, c.Jx, c.Jy, c.J2, c.h)
+
+    def stored(self, configs):
+        return np.asarray(configs).astype(np.float32)
+
+    def magnetization(self, configs):
+        configs = np.asarray(configs)
+        n = configs.shape[-1] * configs.shape[-2]
+        th = configs.reshape(configs.shape[0], -1).astype(np.float64)
+        return np.stack([np.cos(th).sum(axis=1), np.sin(th).sum(axis=1)], axis=1) / n
+
+    def check_configs(self, configs, where=""):
+        if not np.all(np.isfinite(np.asarray(configs, dtype=np.float64))):
+            raise DataError(f"{where}XY angles must be finite")
+
+    def series(self, configs, couplings):
+        from ..observables import xy_series
+
+        c = couplings
+        ser = xy_series(configs, c.Jx, c.Jy, c.J2)
+        return {**ser, "m": ser["mx"], "m2": ser["mx"] ** 2 + ser["my"] ** 2}
+
+    def binder(self, m2, m4):
+        return 2.0 - m4 / (m2 * m2)
+
+    def extra_observables(self, ser, beta, N, me, jk):
+        ups = 0.5 * (ser["helicity_cos_x"] - beta * ser["helicity_sin_x"] ** 2
+                     + ser["helicity_cos_y"] - beta * ser["helicity_sin_y"] ** 2) / N
+        return {"my": me(ser["my"]), "helicity": jk(lambda u: u, ups),
+                "vortex_density": me(ser["vortex_density"])}

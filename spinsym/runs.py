@@ -1,0 +1,176 @@
+"""Runs in memory: the Python face of the HDF5 schema of :mod:`spinsym.data`.
+
+A :class:`Run` holds what one ``configs-v1`` file holds: root attributes and one
+:class:`TemperatureRun` per temperature group, each with its configurations (``(n, L, L)``,
+int8 Ising spins or float32 XY angles), energies, stored magnetizations and attributes.
+
+* :func:`spinsym.simulate` and :meth:`spinsym.Sampler.sample` return a Run built in memory
+  by :class:`RunBuilder`, which has the same ``group`` / ``append`` / ``set_attrs`` /
+  ``commit`` / ``abort`` interface as the file writer :class:`spinsym.data.AtomicH5Writer`, so
+  the Monte Carlo driver and the sampler fill either one with the same code.
+* :meth:`Run.save` writes the schema (atomically) and :func:`load` reads any file that the
+  command line writes; ``load(path).save(other)`` round-trips every array bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DataError
+
+#: root attributes that a writer sets itself (not copied by Run.save)
+_WRITER_ROOT = ("schema", "spinsym_version", "model", "L", "created")
+
+
+@dataclass
+class TemperatureRun:
+    """One temperature: ``configs`` (n, L, L), ``energy`` (n,), ``magnetization`` and attrs."""
+
+    attrs: dict
+    configs: np.ndarray
+    energy: np.ndarray
+    magnetization: np.ndarray
+
+    @property
+    def T(self) -> float:
+        return float(self.attrs["T"])
+
+    @property
+    def model(self) -> str:
+        return str(self.attrs["model"])
+
+    @property
+    def couplings(self):
+        from .hamiltonians import Couplings
+
+        a = self.attrs
+        return Couplings(a["Jx"], a["Jy"], a["J2"], a["h"])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.configs.shape[0])
+
+    def __repr__(self):
+        return (f"TemperatureRun(T={self.T:g}, model={self.model!r}, "
+                f"configs={self.configs.dtype}{tuple(self.configs.shape)})")
+
+
+@dataclass
+class Run:
+    """A whole run: ``run.temperatures``, ``run[i]``, ``len(run)``, iteration, ``run.save``."""
+
+    model: str
+    L: int
+    groups: list
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def temperatures(self) -> list:
+        return [g.T for g in self.groups]
+
+    def __len__(self):
+        return len(self.groups)
+
+    def __getitem__(self, i) -> TemperatureRun:
+        return self.groups[i]
+
+    def __iter__(self):
+        return iter(self.groups)
+
+    def __repr__(self):
+        temps = ", ".join(f"{t:g}" for t in self.temperatures)
+        return f"Run(model={self.model!r}, L={self.L}, T=[{temps}])"
+
+    def save(self, path) -> str:
+        """Write the ``configs-v1`` schema to ``path`` (temporary name, then rename)."""
+        from .data import AtomicH5Writer
+
+        path = os.fspath(path)
+        extra = {k: v for k, v in self.attrs.items() if k not in _WRITER_ROOT}
+        with AtomicH5Writer(path, self.model, self.L, root_attrs=extra) as writer:
+            for i, g in enumerate(self.groups):
+                attrs = {k: v for k, v in g.attrs.items() if k != "n_samples"}
+                writer.group(i, attrs)
+                writer.append(i, g.configs, g.energy, magnetization=g.magnetization)
+            return writer.commit()
+
+
+class RunBuilder:
+    """Collects a run in memory through the writer interface of ``AtomicH5Writer``."""
+
+    def __init__(self, model: str, L: int, root_attrs: dict | None = None):
+        from . import __version__
+
+        self.model, self.L = model, int(L)
+        self.attrs = {"spinsym_version": __version__, "model": model, "L": self.L,
+                      **(root_attrs or {})}
+        self._groups: dict = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
+    def group(self, index: int, attrs: dict):
+        from . import __version__
+
+        self._groups[index] = {"attrs": {"spinsym_version": __version__, "n_samples": 0,
+                                         **attrs},
+                               "configs": [], "energy": [], "magnetization": []}
+
+    def append(self, index: int, configs: np.ndarray, energy: np.ndarray, magnetization=None):
+        from .data import config_dtype, magnetization as stored_magnetization
+
+        g = self._groups[index]
+        configs = np.array(configs, dtype=config_dtype(self.model), copy=True)
+        g["configs"].append(configs)
+        g["energy"].append(np.asarray(energy, dtype=np.float64))
+        g["magnetization"].append(stored_magnetization(self.model, configs)
+                                  if magnetization is None
+                                  else np.asarray(magnetization, dtype=np.float64))
+        g["attrs"]["n_samples"] += configs.shape[0]
+
+    def set_attrs(self, index: int, **attrs):
+        self._groups[index]["attrs"].update(attrs)
+
+    def abort(self):
+        self._groups.clear()
+
+    def commit(self) -> Run:
+        from .data import config_dtype
+
+        L, groups = self.L, []
+        mshape = (0,) if self.model == "ising" else (0, 2)
+        for index in sorted(self._groups):
+            g = self._groups[index]
+            cat = (lambda parts, empty: np.concatenate(parts) if parts else empty)
+            groups.append(TemperatureRun(
+                attrs=g["attrs"],
+                configs=cat(g["configs"], np.empty((0, L, L), dtype=config_dtype(self.model))),
+                energy=cat(g["energy"], np.empty(0)),
+                magnetization=cat(g["magnetization"], np.empty(mshape))))
+        return Run(self.model, L, groups, dict(self.attrs))
+
+
+def load(path) -> Run:
+    """Read a spinsym HDF5 file (``simulate``, ``sample``, a sweep job) into memory."""
+    import h5py
+
+    from .data import read
+
+    path = os.fspath(path)
+    ds = read(path)  # validates the schema: DataError with one clear line otherwise
+    groups = []
+    try:
+        with h5py.File(path, "r") as f:
+            for g in ds.temperatures:
+                h = f[g.name]
+                groups.append(TemperatureRun(dict(g.attrs), h["configs"][()], h["energy"][()],
+                                             h["magnetization"][()]))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    return Run(ds.model, ds.L, groups, dict(ds.attrs))
