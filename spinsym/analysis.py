@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from .data import read
 from .observables import summarize
+from .validate import check_data
 
 
 def analyze_dataset(dataset) -> list:
-    """One JSON-ready dict per temperature group, in file order."""
+    """One JSON-ready dict per temperature group, in file order.
+
+    Each group's content is validated first (:func:`spinsym.validate.check_data`: spins ±1 or
+    finite angles, finite energies, a temperature valid for the couplings): DataError."""
     results = []
     for group in dataset:
-        res = summarize(group.model, group.configs(), group.energy(), group.T, group.couplings)
+        configs, energies = group.configs(), group.energy()
+        check_data(group.model, configs, energies, where=f"{group.path} {group.name}",
+                   T=group.attrs["T"], couplings=[group.attrs[k] for k in ("Jx", "Jy", "J2",
+                                                                           "h")])
+        res = summarize(group.model, configs, energies, group.T, group.couplings)
         attrs = group.attrs
         res.update(algorithm=attrs["algorithm"], couplings=group.couplings.as_dict(),
                    sweeps=int(attrs["sweeps"]), every=int(attrs["every"]),

@@ -15,6 +15,10 @@ DataLoader workers each get their own).  ``dataset[i]`` returns a dict
 group with one sorted h5py selection; ``__getitems__`` (used by ``DataLoader`` for batched
 fetching in torch ≥ 2.2) does the same read and returns the list of per-item dicts that the
 default collate expects.  Every file must hold the same model and L (DataError otherwise).
+
+The content is validated once, at construction, in chunks (:func:`spinsym.validate.check_data`,
+the check ``analyze`` runs): Ising spins ±1 or finite XY angles, finite energies, and a
+temperature valid for the couplings.  Bad data is a DataError before any training starts.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ import torch
 
 from .data import read
 from .errors import DataError
+from .validate import check_data
+
+#: configuration elements read at once while validating the content
+_CHECK_ELEMENTS = 1 << 22
 
 
 class SpinConfigs(torch.utils.data.Dataset):
@@ -51,6 +59,7 @@ class SpinConfigs(torch.utils.data.Dataset):
                                 "(all data files must have one lattice size)")
             for g in ds.temperatures:
                 if g.n_samples:
+                    _check_group(g, model)
                     groups.append(g)
         if not groups:
             raise DataError("the data files hold no configurations")
@@ -142,6 +151,20 @@ class SpinConfigs(torch.utils.data.Dataset):
 
     def coupling_sets(self) -> np.ndarray:
         return np.unique(self.couplings, axis=0)
+
+
+def _check_group(g, model: str) -> None:
+    """Validate one group's attributes and content, reading ``_CHECK_ELEMENTS`` at a time."""
+    where = f"{g.path} {g.name}"
+    a = g.attrs
+    couplings = [a[k] for k in ("Jx", "Jy", "J2", "h")]
+    with h5py.File(g.path, "r") as f:
+        configs, energies = f[g.name]["configs"], f[g.name]["energy"]
+        n = configs.shape[0]
+        step = max(1, _CHECK_ELEMENTS // max(1, int(np.prod(configs.shape[1:]))))
+        check_data(model, configs[:0], energies[:], where, T=a["T"], couplings=couplings)
+        for i in range(0, n, step):
+            check_data(model, configs[i:i + step], where=where)
 
 
 def collate(batch):

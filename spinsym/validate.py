@@ -381,9 +381,25 @@ def check_energies(energies, where: str = "data") -> None:
         raise DataError(f"{where}: energies must be finite, found non-finite values")
 
 
-def check_data(model: str, configs, energies=None, where: str = "data") -> None:
-    """:func:`check_configs` and, if given, :func:`check_energies`."""
+def check_data(model: str, configs, energies=None, where: str = "data", T=None,
+               couplings=None) -> None:
+    """Everything a data reader relies on, as DataError: the couplings finite, T a valid
+    temperature for them (:func:`temperature`), then :func:`check_configs` and, if given,
+    :func:`check_energies`.  ``couplings``: a ``Couplings`` or (Jx, Jy, J2, h)."""
+    if couplings is not None:
+        values = (couplings.Jx, couplings.Jy, couplings.J2, couplings.h) \
+            if hasattr(couplings, "Jx") else tuple(couplings)
+        for key, v in zip(PARAM_KEYS, values):
+            try:
+                finite_float(v, f"coupling {key}")
+            except ParameterError as exc:
+                raise DataError(f"{where}: {exc}") from None
+        couplings = values
+    if T is not None:
+        try:
+            temperature(T, "T", couplings)
+        except ParameterError as exc:
+            raise DataError(f"{where}: {exc}") from None
     check_configs(model, configs, where)
     if energies is not None:
         check_energies(energies, where)
-

@@ -3,6 +3,7 @@ of every configuration, batched reads, lazy handles, pickling, model / L mismatc
 
 import pickle
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -81,3 +82,27 @@ def test_mismatched_files_are_refused(tmp_path):
         SpinConfigs([tmp_path / "i.h5", tmp_path / "i8.h5"])
     with pytest.raises(DataError):
         SpinConfigs([tmp_path / "missing.h5"])
+
+
+@pytest.mark.parametrize("model, dataset, value, words", [
+    ("ising", "configs", 3, "spins must be -1 or \\+1"),
+    ("ising", "energy", np.nan, "energies must be finite"),
+    ("xy", "configs", np.inf, "angles must be finite"),
+])
+def test_bad_content_is_refused_before_training(tmp_path, model, dataset, value, words):
+    # the same content check as analyze (spinsym.validate.check_data), before any batch is read
+    path = tmp_path / "bad.h5"
+    _write(path, model, 4, [2.0, 3.0], 6)
+    with h5py.File(path, "r+") as f:
+        f[f"T_001/{dataset}"][(5, 3, 3) if dataset == "configs" else 5] = value
+    with pytest.raises(DataError, match=words):
+        SpinConfigs(path)
+
+
+def test_bad_temperature_attribute_is_refused(tmp_path):
+    path = tmp_path / "cold.h5"
+    _write(path, "ising", 4, [2.0], 2)
+    with h5py.File(path, "r+") as f:
+        f["T_000"].attrs["T"] = 1e-300
+    with pytest.raises(DataError, match="too low"):
+        SpinConfigs(path)
