@@ -17,7 +17,10 @@ destination folder and renamed when complete, so a file at the final path is alw
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -26,7 +29,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError
-from .fileio import check_out_path, temporary_name
+from .fileio import check_out_path, discard, finish, is_disk_full, temporary_name
 from .hamiltonians import MODELS, Couplings
 
 SCHEMA = "spinsym/configs-v1"
@@ -54,18 +57,29 @@ class AtomicH5Writer:
     """Create an HDF5 file under a temporary name; ``commit()`` renames it into place.
 
     Used as a context manager: leaving the block without ``commit()`` (an exception, Ctrl-C)
-    deletes the temporary file, so nothing half-written is ever left at the final path.
-    Datasets grow as blocks of samples arrive (:meth:`append`).
+    deletes the temporary file, so nothing half-written is ever left at the final path and an
+    old file there stays as it was.  Datasets grow as blocks of samples arrive (:meth:`append`).
+    A write that fails (a full disk: :class:`DataError` ``disk full writing PATH``) closes and
+    deletes the temporary at once; the writer then refuses any further write.
+    ``inputs``: files the caller reads, which the output must not be
+    (:func:`spinsym.fileio.check_out_path`).
     """
 
-    def __init__(self, path: str, model: str, L: int):
-        self.path = check_out_path(path)
+    def __init__(self, path: str, model: str, L: int, inputs=()):
+        self.path = check_out_path(path, inputs)
         self.tmp = temporary_name(path)
         self.model, self.L = model, int(L)
-        self.file = h5py.File(self.tmp, "w")
-        self.file.attrs.update(schema=SCHEMA, spinsym_version=__version__, model=model, L=self.L,
-                               created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self.file = None
         self._committed = False
+        self._failed = None
+        with self._writing():
+            # no chunk cache: every write reaches the file at once, so a full disk raises here,
+            # in the write, and not later while h5py frees a dataset (where the error would be
+            # printed, not raised, and the library could crash)
+            self.file = h5py.File(self.tmp, "w", rdcc_nbytes=0)
+            self.file.attrs.update(schema=SCHEMA, spinsym_version=__version__, model=model,
+                                   L=self.L, created=datetime.now(timezone.utc)
+                                   .isoformat(timespec="seconds"))
 
     def __enter__(self):
         return self
@@ -75,47 +89,90 @@ class AtomicH5Writer:
             self.abort()
         return False
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """Every write goes through here: after the first failure nothing more is written."""
+        if self._failed is not None:
+            raise DataError(self._failed)
+        if self._committed:
+            raise DataError(f"{self.path} is already complete")
+        try:
+            yield
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            if is_disk_full(exc):
+                self._failed = f"disk full writing {self.path}"
+            elif isinstance(exc, OSError):
+                self._failed = f"cannot write {self.path}: {_first_line(exc)}"
+            else:
+                raise
+            self.abort()
+            raise DataError(self._failed) from None
+
     def group(self, index: int, attrs: dict) -> h5py.Group:
-        g = self.file.create_group(f"T_{index:03d}")
-        L, dtype = self.L, config_dtype(self.model)
-        chunk = max(1, min(1024, (1 << 20) // (L * L)))
-        g.create_dataset("configs", shape=(0, L, L), maxshape=(None, L, L), dtype=dtype,
-                         chunks=(chunk, L, L))
-        mshape = (0,) if self.model == "ising" else (0, 2)
-        g.create_dataset("energy", shape=(0,), maxshape=(None,), dtype=np.float64,
-                         chunks=(max(chunk, 256),))
-        g.create_dataset("magnetization", shape=mshape, maxshape=(None,) + mshape[1:],
-                         dtype=np.float64, chunks=(max(chunk, 256),) + mshape[1:])
-        g.attrs.update({"spinsym_version": __version__, "n_samples": 0, **attrs})
+        with self._writing():
+            g = self.file.create_group(f"T_{index:03d}")
+            L, dtype = self.L, config_dtype(self.model)
+            chunk = max(1, min(1024, (1 << 20) // (L * L)))
+            g.create_dataset("configs", shape=(0, L, L), maxshape=(None, L, L), dtype=dtype,
+                             chunks=(chunk, L, L))
+            mshape = (0,) if self.model == "ising" else (0, 2)
+            g.create_dataset("energy", shape=(0,), maxshape=(None,), dtype=np.float64,
+                             chunks=(max(chunk, 256),))
+            g.create_dataset("magnetization", shape=mshape, maxshape=(None,) + mshape[1:],
+                             dtype=np.float64, chunks=(max(chunk, 256),) + mshape[1:])
+            g.attrs.update({"spinsym_version": __version__, "n_samples": 0, **attrs})
         return g
 
     def append(self, index: int, configs: np.ndarray, energy: np.ndarray):
-        g = self.file[f"T_{index:03d}"]
-        n0, n = g["configs"].shape[0], configs.shape[0]
-        mag = magnetization(self.model, configs)
-        for name, arr in (("configs", configs.astype(config_dtype(self.model), copy=False)),
-                          ("energy", energy), ("magnetization", mag)):
-            ds = g[name]
-            ds.resize(n0 + n, axis=0)
-            ds[n0:n0 + n] = arr
-        g.attrs["n_samples"] = n0 + n
+        with self._writing():
+            g = self.file[f"T_{index:03d}"]
+            n0, n = g["configs"].shape[0], configs.shape[0]
+            mag = magnetization(self.model, configs)
+            for name, arr in (("configs", configs.astype(config_dtype(self.model), copy=False)),
+                              ("energy", energy), ("magnetization", mag)):
+                ds = g[name]
+                ds.resize(n0 + n, axis=0)
+                ds[n0:n0 + n] = arr
+            g.attrs["n_samples"] = n0 + n
 
     def set_attrs(self, index: int, **attrs):
-        self.file[f"T_{index:03d}"].attrs.update(attrs)
+        with self._writing():
+            self.file[f"T_{index:03d}"].attrs.update(attrs)
 
     def commit(self) -> str:
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        with self._writing():
+            self.file.close()  # flushes: a full disk shows up here at the latest
+            self.file = None
+            finish(self.tmp, self.path)
         self._committed = True
         return self.path
 
     def abort(self):
-        try:
-            self.file.close()
-        except Exception:
-            pass
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+        """Close the file (a failed flush is ignored) and delete the temporary."""
+        f, self.file = self.file, None
+        if f is not None:
+            hook = sys.unraisablehook
+            sys.unraisablehook = lambda unraisable: None  # h5py's failed flushes, if any
+            try:
+                f.close()
+            except Exception:
+                pass
+            finally:
+                sys.unraisablehook = hook
+        discard(self.tmp)
+
+
+def expected_size(model: str, L: int, n_temperatures: int, n_samples: int) -> int:
+    """Bytes that a file of ``n_temperatures`` groups of ``n_samples`` configurations takes
+    (the datasets are uncompressed), plus a small allowance for the metadata."""
+    per_sample = L * L * np.dtype(config_dtype(model)).itemsize + 8 \
+        + 8 * (1 if model == "ising" else 2)
+    return int(n_temperatures) * (int(n_samples) * per_sample + 16384) + 16384
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- reading
@@ -181,6 +238,8 @@ def read(path: str) -> SpinDataset:
         raise DataError(f"no such file: {path}")
     if os.path.isdir(path):
         raise DataError(f"is a directory, not an HDF5 file: {path}")
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or mislead
+        raise DataError(f"not a regular file: {path}")
     try:
         ok = h5py.is_hdf5(path)
     except OSError as exc:

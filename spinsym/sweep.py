@@ -44,9 +44,15 @@ worker, wall time and a summary of :func:`spinsym.analysis.analyze_file`, comput
 
 **Resuming**: a job is done iff its file exists, validates with :func:`spinsym.data.read`, holds
 the configuration's attributes and sample count, AND is recorded in the index with the same
-config hash.  Everything else runs (again).  Temporary files of crashed jobs (``jobs/.*.tmp``)
-are removed at the start and at the end of a sweep.  A lock file keeps two drivers off one
-directory.
+config hash.  Everything else runs (again).  Temporary files of the sweep's own crashed jobs
+(``jobs/.<id>.h5.<pid>.<token>.tmp`` of a job of the grid, written by a process that is gone)
+are removed at the start and at the end of a sweep; other temporaries are reported, and those of
+live processes never touched.  A lock file keeps two drivers off one directory, and the index
+records the model: a sweep of another model into the same directory is refused.
+
+**Stopping**: Ctrl-C or SIGTERM of the driver stops the local workers at once (each deletes its
+temporary); the workers also die with a driver that is killed outright (SIGKILL), through the
+parent-death signal (Linux).
 
 **Backends**: a local process pool (``ProcessPoolExecutor``, one process per core by default;
 ``workers=1`` runs the jobs in the driver's own process),
@@ -65,8 +71,9 @@ import itertools
 import json
 import math
 import os
+import signal
 import socket
-import tempfile
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -74,6 +81,8 @@ from datetime import datetime, timezone
 
 from . import __version__
 from .errors import DataError, ParameterError, SpinsymError
+from .fileio import (Interrupted, discard, finish, is_disk_full, parse_temporary, pid_alive,
+                     remove_temporaries, temporary_name)
 from .hamiltonians import Couplings
 from .mc.run import ALGORITHMS, SimulationConfig
 
@@ -352,19 +361,21 @@ def write_index(out_dir: str, index: dict) -> str:
     index = dict(index, schema=INDEX_SCHEMA, spinsym_version=__version__,
                  updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     index["jobs"] = dict(sorted(index["jobs"].items()))
-    fd, tmp = tempfile.mkstemp(prefix=f".{INDEX_NAME}.", suffix=".tmp", dir=out_dir)
+    tmp = temporary_name(path)
     try:
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "w") as f:
             json.dump(index, f, indent=1, allow_nan=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        finish(tmp, path)
+    except OSError as exc:
+        discard(tmp)
+        if is_disk_full(exc):
+            raise DataError(f"disk full writing {path}") from None
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        discard(tmp)
     return path
 
 
@@ -397,20 +408,35 @@ def job_done(out_dir: str, job: Job, index: dict) -> bool:
             and file_matches(os.path.join(out_dir, job.file), job.config))
 
 
-def clean_temporary(out_dir: str) -> list:
-    """Remove the temporary files left by crashed jobs (and by an interrupted index write)."""
-    removed = []
-    for folder in (os.path.join(out_dir, JOBS_DIR), out_dir):
+def clean_temporary(out_dir: str, job_ids=()) -> tuple:
+    """Remove the sweep's own stale temporaries; return (removed, foreign) names.
+
+    Its own: ``jobs/.<id>.h5.<pid>.<token>.tmp`` of a job id in ``job_ids`` and
+    ``.index.json.<pid>.<token>.tmp``, left by a process that no longer runs (a crashed worker
+    or driver).  A temporary of a live process is never touched (it may be a ``simulate``
+    writing into this folder); ``foreign`` lists the stale temporaries that are not the
+    sweep's own, which are reported, not deleted."""
+    own_files = {f"{job_id}.h5" for job_id in job_ids}
+    removed, foreign = [], []
+    for folder, own in ((os.path.join(out_dir, JOBS_DIR), own_files), (out_dir, {INDEX_NAME})):
         if not os.path.isdir(folder):
             continue
-        for name in os.listdir(folder):
-            if name.startswith(".") and name.endswith(".tmp"):
-                try:
-                    os.unlink(os.path.join(folder, name))
-                    removed.append(name)
-                except FileNotFoundError:
-                    pass
-    return removed
+        for name in sorted(os.listdir(folder)):
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            parsed = parse_temporary(name)
+            if parsed is not None and (parsed[1] == os.getpid() or pid_alive(parsed[1])):
+                continue  # a live process's (this one's own are removed by fileio)
+            rel = os.path.relpath(os.path.join(folder, name), out_dir)
+            if parsed is None or parsed[0] not in own:
+                foreign.append(rel)
+                continue
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed.append(rel)
+            except FileNotFoundError:
+                pass
+    return removed, foreign
 
 
 class _Lock:
@@ -503,12 +529,32 @@ def prepare_out_dir(out_dir: str) -> str:
     return out_dir
 
 
+def index_model(index: dict):
+    """The model of the sweep an index records (None for an empty index)."""
+    model = index.get("model") or (index.get("spec") or {}).get("model")
+    if model:
+        return model
+    models = {(e.get("coords") or {}).get("model") for e in index.get("jobs", {}).values()
+              if isinstance(e, dict)} - {None}
+    return sorted(models)[0] if len(models) == 1 else (", ".join(sorted(models)) or None)
+
+
+def check_compatible(index: dict, spec: SweepSpec, out_dir: str):
+    """One model per sweep directory: a sweep of another model is refused (its jobs would mix
+    with the others in the index and the plots)."""
+    model = index_model(index)
+    if model is not None and model != spec.model:
+        raise ParameterError(f"{out_dir} holds a sweep of the {model} model; a {spec.model} "
+                             "sweep needs its own directory")
+
+
 def plan(spec: SweepSpec, out_dir: str) -> tuple:
     """(all jobs, jobs still to run) for ``spec`` in ``out_dir`` (which may not exist yet)."""
     jobs = expand(spec)
     if not os.path.isdir(out_dir):
         return jobs, list(jobs)
     index = read_index(out_dir)
+    check_compatible(index, spec, out_dir)
     return jobs, [j for j in jobs if not job_done(out_dir, j, index)]
 
 
@@ -540,8 +586,15 @@ def _drive(spec, jobs, out_dir, workers, client, retries, progress, t0) -> Sweep
     out_dir = prepare_out_dir(out_dir)
     with _Lock(out_dir):
         report = SweepReport(out_dir, len(jobs), backend="local" if client is None else "dask")
-        report.cleaned = clean_temporary(out_dir)
+        ids = [j.id for j in jobs]
         index = read_index(out_dir)
+        check_compatible(index, spec, out_dir)
+        report.cleaned, foreign = clean_temporary(out_dir, ids)
+        if foreign:
+            print(f"spinsym: note: {len(foreign)} stale temporary file(s) in {out_dir} not "
+                  f"written by this sweep, left alone: {', '.join(foreign[:3])}"
+                  + (", ..." if len(foreign) > 3 else ""), file=sys.stderr)
+        index["model"] = spec.model
         index["spec"] = spec.as_dict()
         index["grid"] = [j.id for j in jobs]
         todo = [j for j in jobs if not job_done(out_dir, j, index)]
@@ -590,7 +643,7 @@ def _drive(spec, jobs, out_dir, workers, client, retries, progress, t0) -> Sweep
         finally:
             if state["dirty"]:
                 write_index(out_dir, index)
-            report.cleaned += clean_temporary(out_dir)
+            report.cleaned += clean_temporary(out_dir, ids)[0]
         report.wall_s = time.perf_counter() - t0
     return report
 
@@ -623,14 +676,15 @@ def _run_local(todo, payloads, workers, retries, finished, failed, report):
     attempts: dict = {}
     workers = max(1, min(workers, len(todo)))
     while pending:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         inflight: dict = {}
         broken = False
         try:
             while (pending or inflight) and not broken:
                 while pending and len(inflight) < workers:
                     try:
-                        fut = pool.submit(run_job, payloads[pending[0].id])
+                        fut = pool.submit(_pool_job, payloads[pending[0].id])
                     except BrokenProcessPool:  # it broke since the last wait
                         broken = True
                         break
@@ -649,8 +703,8 @@ def _run_local(todo, payloads, workers, retries, finished, failed, report):
                         failed(job, _describe(exc))
                     else:
                         finished(job, result)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # Ctrl-C, SIGTERM: the workers stop now, not after their jobs
+            _stop_workers(pool)
             raise
         pool.shutdown(wait=True, cancel_futures=True)
         # a dead worker breaks the whole pool: every job still in flight is lost with it
@@ -661,6 +715,77 @@ def _run_local(todo, payloads, workers, retries, finished, failed, report):
             else:
                 report.resubmitted += 1
                 pending.appendleft(job)
+
+
+#: seconds a worker gets to delete its temporary after SIGTERM before it is killed
+WORKER_STOP_TIMEOUT = 5.0
+_IN_JOB = False
+
+
+def _worker_init(driver_pid: int):
+    """Pool worker set-up: the worker dies with its driver, even a SIGKILLed one (Linux:
+    PR_SET_PDEATHSIG sends it SIGTERM), and SIGTERM stops a running job cleanly (its temporary
+    is deleted).  Ctrl-C at a terminal reaches the whole process group: the driver handles it
+    and stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
+    _set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != driver_pid:  # the driver died before the line above
+        os._exit(128 + signal.SIGTERM)
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, int(sig), 0, 0, 0) == 0  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover
+        return False
+
+
+def _worker_sigterm(signum, frame):
+    if not _IN_JOB:  # idle: nothing to clean but the registry
+        remove_temporaries()
+        os._exit(128 + signum)
+    raise Interrupted(signum)
+
+
+def _pool_job(payload: dict) -> dict:
+    """:func:`run_job` in a pool worker: a stop signal ends the worker (the pool reports it as
+    lost) after the job's temporary is deleted; it is not sent back as the job's error."""
+    global _IN_JOB
+    _IN_JOB = True
+    try:
+        return run_job(payload)
+    except KeyboardInterrupt as exc:
+        remove_temporaries()
+        os._exit(128 + getattr(exc, "signum", signal.SIGINT))
+    finally:
+        _IN_JOB = False
+
+
+def _stop_workers(pool):
+    """SIGTERM every worker of ``pool`` (each deletes its temporary), kill the ones still alive
+    after WORKER_STOP_TIMEOUT, and drop the pool without waiting for its jobs."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        try:
+            p.terminate()
+        except (OSError, ValueError):
+            pass
+    deadline = time.monotonic() + WORKER_STOP_TIMEOUT
+    for p in procs:
+        try:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=1.0)
+        except (OSError, ValueError, AssertionError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _dask_connect(scheduler: str):
@@ -733,6 +858,11 @@ def load_sweep(out_dir: str, validate: bool = True) -> list:
     if not os.path.exists(index_path(out_dir)):
         raise DataError(f"not a sweep directory (no {INDEX_NAME}): {out_dir}")
     index = read_index(out_dir)
+    models = sorted({str((e.get("coords") or {}).get("model")) for e in index["jobs"].values()
+                     if isinstance(e, dict)})
+    if len(models) > 1:
+        raise DataError(f"the sweep in {out_dir} mixes the models {' and '.join(models)}; "
+                        "run one model per directory")
     rows = []
     for job_id, entry in index["jobs"].items():
         path = os.path.join(out_dir, entry["file"])

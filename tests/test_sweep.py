@@ -5,6 +5,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,6 +16,13 @@ import pytest
 from spinsym import sweep as sw
 from spinsym.data import read
 from spinsym.errors import DataError, ParameterError
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
 def spec_dict(**sweep_over):
@@ -156,13 +165,18 @@ def test_local_sweep_resume_and_reproduce(tmp_path):
     index = sw.read_index(out)
     del index["jobs"][unindexed.id]
     sw.write_index(out, index)
-    stale = os.path.join(jobs_dir, f".{lost.id}.h5.abc123.tmp")  # left by a crashed job
-    open(stale, "w").close()
+    # left by a crashed job (its process is gone) / by some other process that died
+    stale = os.path.join(jobs_dir, f".{lost.id}.h5.{dead_pid()}.abc123.tmp")
+    other = os.path.join(jobs_dir, f".notes.txt.{dead_pid()}.abc123.tmp")
+    for path in (stale, other):
+        open(path, "w").close()
     untouched = {j.id: os.stat(os.path.join(out, j.file)).st_mtime_ns for j in jobs[3:]}
 
     rep = sw.run_sweep(spec, out, workers=1)
     assert (rep.skipped, rep.ran) == (3, 3)
-    assert os.path.basename(stale) in rep.cleaned and not os.path.exists(stale)
+    assert rep.cleaned == [os.path.join(sw.JOBS_DIR, os.path.basename(stale))]
+    assert not os.path.exists(stale) and os.path.exists(other)  # reported, not deleted
+    os.unlink(other)
     assert_complete(spec, out)
     assert {j.id: os.stat(os.path.join(out, j.file)).st_mtime_ns for j in jobs[3:]} == untouched
     # the rerun job reproduces its configurations bit for bit (seed derived from coordinates)

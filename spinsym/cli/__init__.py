@@ -1,34 +1,88 @@
 """Command-line entry point ``spinsym``.
 
 Bad input raises :class:`spinsym.errors.SpinsymError`; :func:`main` turns it into one line on
-stderr and exit status 2, never a traceback.  Ctrl-C exits with status 130.
+stderr and exit status 2, never a traceback.  Ctrl-C exits with status 130 and SIGTERM with 143
+(128 + the signal number), after deleting every temporary file the run created.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 from ..errors import SpinsymError
+from ..fileio import Interrupted, remove_temporaries
 from .app import app, evaluate_app, plot_app, train_app  # noqa: F401
 from . import mc  # noqa: F401  (registers simulate, analyze, plot observables)
 from . import groundstate  # noqa: F401
 from . import sampler  # noqa: F401
 from . import sweep  # noqa: F401
 
+_SIGNAL_NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated (SIGTERM)"}
+
+
+def _raise_interrupted(signum, frame):
+    """SIGTERM takes the Ctrl-C path: the work stops, the temporaries go, exit 143."""
+    raise Interrupted(signum)
+
+
+def _quiet():
+    """From here on a second signal must not cut the cleanup short."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread
+            pass
+
+
+def _interrupt_of(exc: BaseException):
+    """The KeyboardInterrupt (or :class:`Interrupted`) behind ``exc``, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _interrupted(exc: KeyboardInterrupt, main_thread: bool) -> int:
+    signum = exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
+    if main_thread:
+        _quiet()
+    remove_temporaries()
+    print(f"spinsym: {_SIGNAL_NAMES.get(signum, 'interrupted')}", file=sys.stderr)
+    return 128 + signum
+
 
 def main(argv=None) -> int:
-    """Run the CLI; return the exit status (usage errors: 2, bad input: 2, Ctrl-C: 130)."""
+    """Run the CLI; return the exit status (usage errors: 2, bad input: 2, Ctrl-C: 130,
+    SIGTERM: 143)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
     try:
         app(args=argv, prog_name="spinsym", standalone_mode=True)
     except SpinsymError as exc:
+        remove_temporaries()
         print(f"spinsym: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("spinsym: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc, main_thread)
     except SystemExit as exc:
+        stop = _interrupt_of(exc)  # typer turns KeyboardInterrupt into Exit(130)
+        if stop is not None:
+            return _interrupted(stop, main_thread)
+        remove_temporaries()
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    finally:
+        if main_thread and previous is not None:
+            try:
+                signal.signal(signal.SIGTERM, previous)
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+    remove_temporaries()
     return 0
 
 

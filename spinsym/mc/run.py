@@ -6,8 +6,8 @@ thread pool (the Numba kernels release the GIL), so a scan uses every core.  Eac
 temperature's chain gets its own streams spawned from one root ``SeedSequence(seed)``: the
 output is identical bit for bit whatever the number of threads or their timing.
 
-Interruption (Ctrl-C) sets a stop flag that the workers check between blocks of at most a
-fraction of a second; the temporary file is deleted and nothing is left at the output path.
+Interruption (Ctrl-C or SIGTERM) sets a stop flag that the workers check between blocks of at
+most a fraction of a second; the temporary file is deleted and nothing is left at the output path.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
+from ..fileio import Interrupted
 from ..hamiltonians import Couplings, check_model, energy
 from ..lattice import check_size
 from .rng import state_from_seedsequence
@@ -260,6 +261,10 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
         finally:
             put(("exit", None, None))
 
+    from ..data import expected_size
+    from ..fileio import check_free_space
+
+    check_free_space(out_path, expected_size(config.model, config.L, nT, config.n_samples))
     with AtomicH5Writer(out_path, config.model, config.L) as writer, _interrupt_flag(stop) as hit:
         for i in range(nT):
             writer.group(i, config.group_attrs(i))
@@ -270,7 +275,7 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
             alive = threads
             while alive:
                 if hit():
-                    raise KeyboardInterrupt
+                    raise Interrupted(hit())
                 try:
                     kind, i, payload = messages.get(timeout=0.2)
                 except queue.Empty:
@@ -301,11 +306,13 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
 
 @contextlib.contextmanager
 def _interrupt_flag(stop: threading.Event):
-    """While active (main thread only), Ctrl-C sets ``stop`` and a flag that the caller checks
-    at a safe point, instead of raising KeyboardInterrupt wherever the interpreter happens to
-    be (inside a weakref callback it would be swallowed and the run would go on)."""
+    """While active (main thread only), Ctrl-C and SIGTERM set ``stop`` and a flag that the
+    caller checks at a safe point, instead of raising KeyboardInterrupt wherever the interpreter
+    happens to be (inside a weakref callback it would be swallowed and the run would go on).
+    The flag function returns the signal number (0 while none came); the caller raises
+    :class:`spinsym.fileio.Interrupted` with it."""
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
+        yield lambda: 0
         return
     flag = []
 
@@ -313,11 +320,12 @@ def _interrupt_flag(stop: threading.Event):
         flag.append(signum)
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield lambda: bool(flag)
+        yield lambda: flag[0] if flag else 0
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 def _run_temperature(config: SimulationConfig, i: int, ss, stop: threading.Event, put):

@@ -41,8 +41,13 @@ def _one_value(rows, key, what):
     values = sorted({r[key] for r in rows})
     if len(values) != 1:
         raise ParameterError(f"{what} needs a single {key}; the sweep has {key} = "
-                             f"{', '.join(f'{v:g}' for v in values)}")
+                             f"{', '.join(_fmt(v) for v in values)}")
     return values[0]
+
+
+def _fmt(value) -> str:
+    """Numbers as %g, anything else (a model name) as it is: this is an error path."""
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
 def _default_order(rows) -> str:
