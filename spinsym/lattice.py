@@ -1,6 +1,8 @@
-"""The L × L torus: size checks, sublattices and the p4m / spin-flip actions on numpy arrays.
+"""The L × L torus: size checks, sublattices, the order-parameter sign patterns, and the
+array-centred views of the lattice symmetries.
 
-Arrays are indexed ``a[..., y, x]``.  Group actions act on the last two axes.
+Arrays are indexed ``a[..., y, x]``.  Group actions act on the last two axes; they are those of
+the one torus group, :class:`spinsym.symmetry.TorusGroup` (conventions: docs/conventions.md).
 """
 
 from __future__ import annotations
@@ -37,16 +39,36 @@ def four_sublattices(L: int) -> np.ndarray:
     return (2 * (y % 2) + (x % 2)).astype(np.int8)
 
 
+def sign_patterns(L: int) -> np.ndarray:
+    """The four order-parameter patterns (4, L, L) float64 (entries ±1): uniform 1, staggered
+    (−1)^(x+y), x-stripe (−1)^x and y-stripe (−1)^y, so that m = mean(s), m_s = mean(s·(−1)^(x+y)),
+    m_x = mean(s·(−1)^x) and m_y = mean(s·(−1)^y).  (For odd L the last three are frustrated by
+    the boundary.)"""
+    y, x = np.indices((L, L))
+    return np.stack([np.ones((L, L)), (-1.0) ** (x + y), (-1.0) ** x, (-1.0) ** y])
+
+
+def _centred(a: np.ndarray, d: int) -> np.ndarray:
+    G = torus_group(a.shape[-1])
+    return G.act(G.centred(d), a, odd=False)
+
+
 def translate(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Translate a site field by (dy, dx): the value at (y, x) moves to (y+dy, x+dx)."""
-    return np.roll(a, (dy, dx), axis=(-2, -1))
+    return torus_group(a.shape[-1]).act((dy, dx, 0, 0), a, odd=False)
 
 
 def rotate90(a: np.ndarray, k: int = 1) -> np.ndarray:
-    """Rotate a site field by k·90° (counter-clockwise in the (x, y) plane drawn with y down)."""
-    return np.rot90(a, k, axes=(-2, -1))
+    """Rotate a site field by k·90° about the array centre (counter-clockwise in the (x, y)
+    plane drawn with y down; ``np.rot90``).  It is the group's quarter turn about site (0, 0)
+    followed by a translation, also a symmetry of the torus."""
+    return _centred(a, int(k) % 4)
 
 
 def reflect_x(a: np.ndarray) -> np.ndarray:
-    """Mirror x -> -x (mod L) of a site field."""
-    return np.flip(a, axis=-1)
+    """Mirror x -> L−1−x of a site field (``np.flip`` along x): the group's mirror x -> −x
+    followed by a translation."""
+    return _centred(a, 4)
+
+
+from .symmetry import torus_group  # noqa: E402  (symmetry imports check_size from here)

@@ -1,8 +1,29 @@
+"""Shared test helpers: run the CLI, check one-line errors, random spin states and RNG states.
+
+Plain functions are imported by the test modules as ``from tests.conftest import ...`` (pytest
+registers this file under that name); the fixtures wrap the CLI helpers.
+"""
+
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+
+def random_spins(L: int, seed, R: int | None = None) -> np.ndarray:
+    """Random int8 ±1 spins of shape (L, L), or (R, L, L), from ``numpy.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    size = (L, L) if R is None else (R, L, L)
+    return rng.choice(np.array([-1, 1], dtype=np.int8), size=size)
+
+
+def xoshiro_state(seed) -> np.ndarray:
+    """A fresh xoshiro256** state (uint64[4]) for the Numba kernels, from ``SeedSequence(seed)``."""
+    from spinsym.mc.rng import state_from_seedsequence
+
+    return state_from_seedsequence(np.random.SeedSequence(seed))
 
 
 def run_cli(*args, timeout=300, **kw):
@@ -31,3 +52,20 @@ def assert_clean_error(proc, *words):
 @pytest.fixture
 def clean_error():
     return assert_clean_error
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a real 1 MiB tmpfs, to run out of disk space (needs root to mount)."""
+    import shutil
+
+    folder = tmp_path / "small_disk"
+    folder.mkdir()
+    if shutil.which("mount") is None or os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs is not permitted here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -100,26 +100,20 @@ def philox_key(seed: int) -> tuple:
 def flip_probabilities(beta: float, Jx: float, Jy: float, h: float, heatbath: bool) -> np.ndarray:
     """Flip probability for each table code (float64, 32 entries; unused codes 0).
 
-    ΔE is the CPU kernels' expression (:func:`spinsym.mc.ising._delta_e` with J2 = sd = 0),
-    evaluated in the same order, so the probabilities equal the CPU tables' to the last bit.
-    Metropolis entries with ΔE <= 0 are ``inf`` (accept without a random number).
+    ΔE and the probability are the CPU kernels' own functions
+    (:func:`spinsym.mc.ising._delta_e` with J2 = sd = 0, :func:`spinsym.mc.ising.flip_probability`),
+    so the probabilities equal the CPU tables' to the last bit.  Metropolis entries with
+    ΔE <= 0 are ``inf`` (accept without a random number).
     """
+    from .ising import _delta_e, flip_probability
+
     p = np.zeros(TABLE)
-    J2, sd = 0.0, 0
     for sb in (0, 1):
         for xs in (0, 1, 2):
             for ys in (0, 1, 2):
                 s, sx, sy = 2 * sb - 1, 2 * xs - 2, 2 * ys - 2
-                de = 2.0 * s * (Jx * sx + Jy * sy + J2 * sd + h)
-                if heatbath:
-                    if de > 0.0:
-                        e = math.exp(-beta * de)
-                        q = e / (1.0 + e)
-                    else:
-                        q = 1.0 / (1.0 + math.exp(beta * de))
-                else:
-                    q = math.exp(-beta * de) if de > 0.0 else math.inf
-                p[sb + 2 * xs + 8 * ys] = q
+                de = _delta_e(s, sx, sy, 0, float(Jx), float(Jy), 0.0, float(h))
+                p[sb + 2 * xs + 8 * ys] = flip_probability(de, float(beta), bool(heatbath))
     return p
 
 

@@ -61,14 +61,28 @@ _U = np.uint64
 # sx, sy ∈ {-2, 0, 2}, sd ∈ {-4, -2, 0, 2, 4}: distinct for every combination.
 _OFF = 337
 _TSIZE = 675
-# Metropolis table entries for ΔE <= 0 (accept without drawing a random number).
-_ACCEPT = 2.0
 
 
 @njit(inline="always", cache=True)
 def _delta_e(s, sx, sy, sd, Jx, Jy, J2, h):
     """Energy change of flipping a spin s with neighbour sums (sx, sy, sd)."""
     return 2.0 * s * (Jx * sx + Jy * sy + J2 * sd + h)
+
+
+@njit(cache=True)
+def flip_probability(de, beta, heatbath):
+    """THE flip probability of a single-spin Ising update with energy change ``de`` (every
+    kernel, CPU multi-spin and GPU, and the tests' reference sweeps use this one definition).
+
+    Metropolis: exp(-βΔE) for ΔE > 0, and ``math.inf`` for ΔE <= 0 (accept without drawing a
+    random number).  Heat bath (Glauber): 1 / (1 + exp(βΔE)), evaluated without overflow.
+    """
+    if heatbath:
+        if de > 0.0:
+            e = math.exp(-beta * de)
+            return e / (1.0 + e)
+        return 1.0 / (1.0 + math.exp(beta * de))
+    return math.exp(-beta * de) if de > 0.0 else math.inf
 
 
 @njit(nogil=True, cache=True)
@@ -103,8 +117,7 @@ def _index(s, sx, sy, sd):
 def _table(beta, Jx, Jy, J2, h, heatbath):
     """Flip table over all neighbour sums.
 
-    Metropolis: exp(-βΔE) where ΔE > 0, and ``_ACCEPT`` (> 1) where ΔE <= 0.
-    Heat bath: 1 / (1 + exp(βΔE)), evaluated without overflow.
+    Entries are :func:`flip_probability` (Metropolis: ``inf`` where ΔE <= 0).
     """
     t = np.zeros(_TSIZE, dtype=np.float64)
     for s in (-1, 1):
@@ -112,15 +125,7 @@ def _table(beta, Jx, Jy, J2, h, heatbath):
             for sy in (-2, 0, 2):
                 for sd in (-4, -2, 0, 2, 4):
                     de = _delta_e(s, sx, sy, sd, Jx, Jy, J2, h)
-                    if heatbath:
-                        if de > 0.0:
-                            e = math.exp(-beta * de)
-                            p = e / (1.0 + e)
-                        else:
-                            p = 1.0 / (1.0 + math.exp(beta * de))
-                    else:
-                        p = math.exp(-beta * de) if de > 0.0 else _ACCEPT
-                    t[_index(s, sx, sy, sd)] = p
+                    t[_index(s, sx, sy, sd)] = flip_probability(de, beta, heatbath)
     return t
 
 

@@ -63,7 +63,7 @@ from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
 
-from .ising import _index, _next_regs, _thresholds
+from .ising import _delta_e, _index, _next_regs, _thresholds
 
 _U = np.uint64
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -113,8 +113,8 @@ def drawn_classes(Jx: float, Jy: float, J2: float, h: float, heatbath: bool = Fa
         for by in range(3):
             for bd in (range(5) if J2 != 0.0 else (2,)):
                 for s in ((1, -1) if h != 0.0 else (1,)):
-                    de = 2.0 * (Jx * (2 - 2 * bx) + Jy * (2 - 2 * by) + J2 * (4 - 2 * bd)
-                                + h * s)
+                    de = _delta_e(s, s * (2 - 2 * bx), s * (2 - 2 * by), s * (4 - 2 * bd),
+                                  float(Jx), float(Jy), float(J2), float(h))
                     count += heatbath or de > 0.0
     return count
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .fields import N_D4, normalize
+from .fields import normalize, point_group
 from .gcnn import GCNN
 from .sympe import Predictor
 
@@ -50,7 +50,7 @@ class NoisePredictor(Predictor):
     def forward_sites(self, x, samples: int = 1, generator=None, noise=None, **kw):
         B, L = x.shape[0], x.shape[-1]
         K = samples
-        C = self.pe_fields * N_D4
+        C = self.pe_fields * len(point_group())
         if noise is None:
             gen_device = generator.device if generator is not None else x.device
             noise = torch.randn((B, K, C, L, L), generator=generator, device=gen_device,
@@ -75,8 +75,8 @@ class CNNPredictor(Predictor):
         super().__init__()
         self.period = int(pe_period)
         self.pe_fields = int(pe_fields)
-        channels = width * N_D4
-        C = pe_fields * N_D4
+        channels = width * len(point_group())  # as many channels as the G-CNN's regular fields
+        C = pe_fields * len(point_group())
         self.pe = nn.Parameter(torch.randn(C, self.period, self.period))
         layers = []
         c_in = 4 + C

@@ -76,7 +76,8 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
-from .fields import N_D4, TorusGroup, escnn, gspace
+from ..symmetry import N_FLIP
+from .fields import TorusGroup, escnn, gspace, point_group
 
 SPINS = ("ising", "xy")
 KINDS = ("sympe", "gcnn", "noise")
@@ -135,16 +136,17 @@ def neighbour_sum(f: torch.Tensor, Jx, Jy, J2) -> torch.Tensor:
 
 
 class Frames:
-    """Batched action of the lattice part (t, d) of G on (B, L, L) site arrays, matching
-    :class:`spinsym.nn.fields.TorusGroup` ((g·a)(p) = a(R_d⁻¹(p − t)))."""
+    """Batched action of the lattice part (t, d) of G on (B, L, L) site arrays, one element per
+    sample: the index tables of :class:`spinsym.symmetry.TorusGroup` ((g·a)(p) = a(R_d⁻¹(p − t)))
+    as torch tensors."""
 
     def __init__(self, L: int):
         self.L = L
         self.group = TorusGroup(L)
-        ar = torch.arange(L * L).reshape(L, L)
-        self.src = torch.stack([self.group.spatial(ar, d) for d in range(N_D4)])  # (8, L, L)
+        P = self.group.point_group
+        self.src = self.group._src  # (|P|, L, L): src[d, p] = flat index of R_d⁻¹ p
         # does d map the x axis onto the y axis (then Jx and Jy swap)?
-        self.swap = torch.tensor([self.group.rotate_vec(d, 0, 1)[0] != 0 for d in range(N_D4)])
+        self.swap = torch.tensor([P.swaps_axes(d) for d in range(len(P))])
 
     def index(self, ty, tx, d) -> torch.Tensor:
         L = self.L
@@ -202,6 +204,7 @@ class _Body(nn.Module):
         convs.append(last)
         self.convs = nn.ModuleList(convs)
         self.width, self.depth = width, depth
+        self.n_point = gs.fibergroup.order()  # channels of one regular field
         self.film = nn.Sequential(nn.Linear(self.N_SCALARS, hidden_film), nn.Tanh(),
                                   nn.Linear(hidden_film, 2 * depth * width + 1))
         with torch.no_grad():
@@ -228,8 +231,8 @@ class _Body(nn.Module):
             else:
                 t = self.convs[layer](GT(t, self.convs[layer].in_type)).tensor
             if layer < self.depth:
-                g = gains[:, layer].repeat_interleave(N_D4, 1)[:, :, None, None]
-                b = shifts[:, layer].repeat_interleave(N_D4, 1)[:, :, None, None]
+                g = gains[:, layer].repeat_interleave(self.n_point, 1)[:, :, None, None]
+                b = shifts[:, layer].repeat_interleave(self.n_point, 1)[:, :, None, None]
                 t = torch.relu(t * (1.0 + g) + b)
         return t * (1.0 + f[:, -1])[:, None, None, None]
 
@@ -265,7 +268,7 @@ class MaskedSampler(nn.Module):
         even = [gs.trivial_repr, G.irrep(0, 2), gs.trivial_repr] + [gs.trivial_repr] * 3
         odd = [gs.trivial_repr] * self.n_odd_trivial + [gs.regular_repr] * self.pe_fields
         self.in_type = enn.FieldType(gs, even + odd)
-        self.n_extra = self.pe_fields * N_D4
+        self.n_extra = self.pe_fields * len(point_group())
         self.body = _Body(self.in_type, int(width), int(depth), int(kernel), self.n_out,
                           float(init_scale))
         if kind == "sympe":
@@ -459,7 +462,7 @@ class MaskedSampler(nn.Module):
         gcnn and noise: the identity (their partition is fixed)."""
         if self.kind == "sympe":
             f = dict(ty=rng.integers(0, L, B), tx=rng.integers(0, L, B),
-                     d=rng.integers(0, N_D4, B), z=rng.integers(0, 2, B))
+                     d=rng.integers(0, len(point_group()), B), z=rng.integers(0, N_FLIP, B))
         else:
             zeros = np.zeros(B, dtype=np.int64)
             f = dict(ty=zeros, tx=zeros, d=zeros, z=zeros)
@@ -517,10 +520,10 @@ class MaskedSampler(nn.Module):
         return lp - math.log(2.0) * self.pinned(cond).to(lp.dtype)
 
     def all_frames(self, L: int) -> dict:
-        """Every frame of the mixture (sympe: L²·8, XY ·2 reflections; gcnn/noise: the identity,
+        """Every frame of the mixture (sympe: L²·|D4|, XY ·2 reflections; gcnn/noise: the identity,
         XY the 2 reflections).  The Ising flip is inside the component (pinned, exact)."""
         if self.kind == "sympe":
-            ty, tx, d, z = np.meshgrid(np.arange(L), np.arange(L), np.arange(N_D4),
+            ty, tx, d, z = np.meshgrid(np.arange(L), np.arange(L), np.arange(len(point_group())),
                                        np.arange(2 if self.spin == "xy" else 1), indexing="ij")
         else:
             ty = tx = d = np.zeros(2 if self.spin == "xy" else 1, dtype=np.int64)

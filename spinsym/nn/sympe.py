@@ -33,8 +33,9 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
-from .fields import (EVEN_CHANNELS, N_D4, TorusGroup, escnn, fiber_matrices, gspace, input_types,
-                     normalize, site_fields)
+from ..symmetry import N_FLIP
+from .fields import (EVEN_CHANNELS, TorusGroup, escnn, fiber_matrices, gspace, input_types,
+                     normalize, point_group, site_fields)
 from .gcnn import GCNN
 
 
@@ -101,7 +102,8 @@ class SymPE(Predictor):
         self.tau = float(tau)
         self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel)
         self.canon = GCNN(width=canon_width, depth=canon_depth, kernel=kernel, out="regular")
-        self.v = nn.Parameter(torch.randn(pe_fields * N_D4, self.period, self.period))
+        self.v = nn.Parameter(torch.randn(pe_fields * len(point_group()), self.period,
+                                          self.period))
         # learnable inverse temperature of q(g | x): lets the canonicalizer become decisive
         # about which coset of the stabilizer to present (an invariant scalar: no effect on
         # equivariance)
@@ -113,7 +115,7 @@ class SymPE(Predictor):
 
     # -- the positional encodings --------------------------------------------------------------
     def _encoding_index(self, L: int) -> torch.Tensor:
-        """Gather index (P, P, 8, C, L, L) into v.flatten(): g·v for every (t mod P, d).
+        """Gather index (P, P, |D4|, C, L, L) into v.flatten(): g·v for every (t mod P, d).
 
         The regular representation permutes channels, so every g·v is a gather of v; the index
         is found once per L by acting on a tensor holding the flat indices themselves."""
@@ -125,7 +127,7 @@ class SymPE(Predictor):
             ids = torch.arange(C * P * P, dtype=torch.float64).reshape(C, P, P)
             ids = ids.repeat(1, L // P, L // P)
             rot = torch.stack([G.act((0, 0, d, 0), ids, self.rho_v.double().cpu())
-                               for d in range(N_D4)])
+                               for d in range(len(G.point_group))])
             sh = torch.stack([rot.roll((ty, tx), (-2, -1)) for ty in range(P) for tx in range(P)])
             idx = sh.round().long().reshape((P, P) + rot.shape)
             assert torch.equal(idx.double(), sh.reshape(idx.shape))  # a pure permutation
@@ -133,7 +135,7 @@ class SymPE(Predictor):
         return self._groups[key]
 
     def encodings(self, L: int) -> torch.Tensor:
-        """All distinct g·v with z = 0: (P, P, 8, C, L, L), indexed by (t mod P, d)."""
+        """All distinct g·v with z = 0: (P, P, |D4|, C, L, L), indexed by (t mod P, d)."""
         idx = self._encoding_index(L).to(self.v.device)
         return self.v.reshape(-1)[idx.reshape(-1)].reshape(idx.shape)
 
@@ -147,16 +149,17 @@ class SymPE(Predictor):
 
     # -- the canonicalizer -----------------------------------------------------------------------
     def group_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Equivariant logits ℓ_x(g), shape (B, L, L, 8, 2)."""
+        """Equivariant logits ℓ_x(g), shape (B, L, L, |D4|, 2)."""
         u, w = self.split(x)
         plus, minus = self.canon(u, w)
         ell = torch.stack([plus, minus], -1).permute(0, 2, 3, 1, 4)
         return ell * self.canon_log_scale.exp()
 
     def stabilizer_mask(self, x0: torch.Tensor) -> torch.Tensor:
-        """For constant inputs with site values x0 (n, 4): mask (n, 16) of (d, z) fixing x0."""
-        y = torch.einsum("dij,nj->ndi", self.rho_in.to(x0.dtype), x0)  # (n, 8, 4)
-        ys = torch.stack([y, torch.where(self.odd_in, -y, y)], 2).reshape(len(x0), 16, -1)
+        """For constant inputs with site values x0 (n, 4): mask (n, |D4|·2) of the (d, z) fixing
+        x0, in the index layout of :class:`spinsym.symmetry.TorusGroup`."""
+        y = torch.einsum("dij,nj->ndi", self.rho_in.to(x0.dtype), x0)  # (n, |D4|, 4)
+        ys = torch.stack([y, torch.where(self.odd_in, -y, y)], 2).reshape(len(x0), -1, y.shape[-1])
         return (ys == x0[:, None]).all(-1)
 
     def stabilizer(self, x: torch.Tensor) -> list:
@@ -165,8 +168,8 @@ class SymPE(Predictor):
         G = self.group(L)
         out = []
         idx = torch.arange(L)
-        for d in range(N_D4):
-            for z in range(2):
+        for d in range(len(G.point_group)):
+            for z in range(N_FLIP):
                 y = G.act((0, 0, d, z), x, self.rho_in, self.odd_in)
                 for ty in range(L):
                     yy = y.roll(ty, -2)
@@ -181,15 +184,15 @@ class SymPE(Predictor):
         """ℓ̄(g) = max over s in Stab(x) of ℓ(s·g): exact ties on stabilizer cosets."""
         B, L = x.shape[0], x.shape[-1]
         G = self.group(L)
-        flat = ell.reshape(B, L * L, 16)
+        flat = ell.reshape(B, L * L, G.n_local)
         const = (x == x[..., :1, :1]).flatten(1).all(1)
         out = torch.empty_like(flat)
         ci = torch.nonzero(const).flatten()
         if len(ci):
             mask = self.stabilizer_mask(x[ci, :, 0, 0])
-            m = flat[ci].amax(1)  # (n, 16): max over the translation subgroup
+            m = flat[ci].amax(1)  # (n, n_local): max over the translation subgroup
             lm = G.left_mult_index.to(m.device)
-            gathered = m[:, lm]  # (n, 16 s, 16 g)
+            gathered = m[:, lm]  # (n, n_local s, n_local g)
             gathered = gathered.masked_fill(~mask[:, :, None], float("-inf"))
             out[ci] = gathered.amax(1)[:, None, :].expand(-1, L * L, -1)
         for b in torch.nonzero(~const).flatten().tolist():
@@ -199,7 +202,7 @@ class SymPE(Predictor):
                 if s == (0, 0, 0, 0):
                     continue
                 best = torch.maximum(best, f[G.left_perm(s).to(f.device)])
-            out[b] = best.reshape(L * L, 16)
+            out[b] = best.reshape(L * L, G.n_local)
         return out.reshape(ell.shape)
 
     #: how g̃ is drawn outside training: "canonical" (the inversion kernel proper: the
@@ -211,7 +214,7 @@ class SymPE(Predictor):
     def sample_group(self, x: torch.Tensor, samples: int, generator=None, soft: bool = False,
                      mode: str | None = None):
         """Draw g̃ ~ q(· | x): integer elements (B, K, 4) and (if soft) straight-through weights
-        over G' = G / (P·Z²) with the spin flip folded in, (B, K, P, P, 8).
+        over G' = G / (P·Z²) with the spin flip folded in, (B, K, P, P, |D4|).
 
         ``mode`` (default: "gumbel" when ``soft``, else :attr:`sampling`): "gumbel" draws from
         softmax(ℓ̄); "canonical" draws uniformly among the maximizers of ℓ̄, which are exact ties
@@ -229,17 +232,15 @@ class SymPE(Predictor):
             top = ell == ell.amax(-1, keepdim=True)
             noisy = torch.where(top, noise, torch.full_like(noise, -float("inf")))
         idx = noisy.argmax(-1)  # (B, K): exact ties in ℓ̄ are broken by the noise alone
-        z = idx % 2
-        d = (idx // 2) % N_D4
-        t = idx // 16
-        g = torch.stack([t // L, t % L, d, z], -1)
+        G = self.group(L)
+        g = torch.stack(G.decompose(idx), -1)
         if not soft:
             return g, None
         P = self.period
         w_soft = torch.softmax((ell.double() + noise).to(ell.dtype) / self.tau, -1)
         hard = torch.nn.functional.one_hot(idx, ell.shape[-1]).to(w_soft.dtype)
         w = hard + w_soft - w_soft.detach()
-        w = w.reshape(B, samples, L // P, P, L // P, P, N_D4, 2).sum((2, 4))
+        w = w.reshape(B, samples, L // P, P, L // P, P, len(G.point_group), N_FLIP).sum((2, 4))
         return g, w[..., 0] - w[..., 1]
 
     def forward_sites(self, x: torch.Tensor, samples: int = 1, generator=None, g=None,

@@ -17,25 +17,16 @@ import pytest
 from spinsym.exact import enumerate_ising, transfer_matrix_ising
 from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc.cluster import swendsen_wang_chain, wolff_chain, wolff_clusters_per_sweep
-from spinsym.mc.rng import state_from_seedsequence
 from spinsym.observables import mean_err
+from tests.conftest import random_spins, xoshiro_state
 
 KERNELS = {"wolff": wolff_chain, "sw": swendsen_wang_chain}
 N_SIGMA = 4.5
 
 
-def _state(k):
-    return state_from_seedsequence(np.random.SeedSequence(k))
-
-
-def _random_spins(L, seed):
-    rng = np.random.default_rng(seed)
-    return rng.choice(np.array([-1, 1], dtype=np.int8), size=(L, L))
-
-
 def _run(kernel, L, c, T, n, seed, therm):
-    spins = _random_spins(L, seed)
-    state = _state(seed)
+    spins = random_spins(L, seed)
+    state = xoshiro_state(seed)
     beta = 1.0 / T
     kernel(spins, state, beta, c.Jx, c.Jy, c.J2, therm, np.empty((1, L, L), np.int8))
     out = np.empty((n, L, L), np.int8)
@@ -134,11 +125,11 @@ def test_L8_vs_transfer_matrix(name, case):
 def test_beta_zero_single_site_clusters(L):
     N = L * L
     out = np.empty((4, L, L), np.int8)
-    spins = _random_spins(L, 1)
-    assert wolff_chain(spins, _state(1), 0.0, 1.0, -1.0, 0.5, 3, out) == 4 * 3 * N
-    assert swendsen_wang_chain(spins, _state(2), 0.0, 1.0, -1.0, 0.5, 3, out) == 4 * 3 * N
+    spins = random_spins(L, 1)
+    assert wolff_chain(spins, xoshiro_state(1), 0.0, 1.0, -1.0, 0.5, 3, out) == 4 * 3 * N
+    assert swendsen_wang_chain(spins, xoshiro_state(2), 0.0, 1.0, -1.0, 0.5, 3, out) == 4 * 3 * N
     # all couplings zero: the same at any β
-    assert wolff_chain(spins, _state(3), 1.0, 0.0, 0.0, 0.0, 3, out) == 4 * 3 * N
+    assert wolff_chain(spins, xoshiro_state(3), 1.0, 0.0, 0.0, 0.0, 3, out) == 4 * 3 * N
 
 
 def _ground_state(L, c):
@@ -161,11 +152,11 @@ def test_zero_temperature_from_ground_state_is_one_cluster(L, c):
     beta = 1e6  # activation probability 1 on satisfied bonds
     out = np.empty((5, L, L), np.int8)
     spins = gs.copy()
-    assert wolff_chain(spins, _state(4), beta, c.Jx, c.Jy, c.J2, 1, out) == 5 * N
+    assert wolff_chain(spins, xoshiro_state(4), beta, c.Jx, c.Jy, c.J2, 1, out) == 5 * N
     for i in range(5):
         np.testing.assert_array_equal(out[i], gs * (-1) ** (i + 1))
     spins = gs.copy()
-    assert swendsen_wang_chain(spins, _state(5), beta, c.Jx, c.Jy, c.J2, 1, out) == 5
+    assert swendsen_wang_chain(spins, xoshiro_state(5), beta, c.Jx, c.Jy, c.J2, 1, out) == 5
     flips = [np.array_equal(o, -gs) for o in out]
     assert all(f or np.array_equal(o, gs) for f, o in zip(flips, out))
 
@@ -177,8 +168,8 @@ def test_reproducible_and_stream_continues(name):
     args = (0.45, 1.0, -0.8, 0.3)
 
     def run(seed, n):
-        spins = _random_spins(L, 1)
-        state = _state(seed)
+        spins = random_spins(L, 1)
+        state = xoshiro_state(seed)
         out = np.empty((n, L, L), np.int8)
         r = kernel(spins, state, *args, 2, out)
         return out, r, state, spins
@@ -191,8 +182,8 @@ def test_reproducible_and_stream_continues(name):
     assert r_a == r_b
     c, _, _, _ = run(12, 10)
     assert not np.array_equal(a, c)
-    spins = _random_spins(L, 1)
-    state = _state(11)
+    spins = random_spins(L, 1)
+    state = xoshiro_state(11)
     first = np.empty((5, L, L), np.int8)
     second = np.empty((5, L, L), np.int8)
     r1 = kernel(spins, state, *args, 2, first)
@@ -211,17 +202,17 @@ def test_wolff_sweep_is_fixed_clusters_about_N_spins(L, T, c):
     n_c = wolff_clusters_per_sweep(L, beta, c.Jx, c.Jy, c.J2)
     assert n_c == wolff_clusters_per_sweep(L, beta, c.Jx, c.Jy, c.J2)  # deterministic
     assert 1 <= n_c <= L * L
-    spins = _random_spins(L, 2)
+    spins = random_spins(L, 2)
     sweeps = 200
     out = np.empty((sweeps, L, L), np.int8)
-    flipped = wolff_chain(spins.copy(), _state(2), beta, c.Jx, c.Jy, c.J2, 1, out)
+    flipped = wolff_chain(spins.copy(), xoshiro_state(2), beta, c.Jx, c.Jy, c.J2, 1, out)
     assert 0.4 < flipped / (sweeps * L * L) < 2.5
     # the default is n_c from wolff_clusters_per_sweep (no random numbers of the chain used)
     out2 = np.empty_like(out)
-    assert wolff_chain(spins.copy(), _state(2), beta, c.Jx, c.Jy, c.J2, 1, out2, n_c) == flipped
+    assert wolff_chain(spins.copy(), xoshiro_state(2), beta, c.Jx, c.Jy, c.J2, 1, out2, n_c) == flipped
     np.testing.assert_array_equal(out, out2)
     # an explicit count is honoured: one cluster per sweep
-    one = wolff_chain(spins.copy(), _state(2), beta, c.Jx, c.Jy, c.J2, 1, out2, 1)
+    one = wolff_chain(spins.copy(), xoshiro_state(2), beta, c.Jx, c.Jy, c.J2, 1, out2, 1)
     assert one < flipped or n_c == 1
 
 
@@ -229,8 +220,8 @@ def test_wolff_call_boundaries_do_not_matter():
     """Sampling in many short calls is the same chain as one long call (the sweep length is
     never chosen from the chain's own configuration: that would bias the samples)."""
     L, beta = 6, 1 / 2.269
-    spins = _random_spins(L, 3)
-    state = _state(3)
+    spins = random_spins(L, 3)
+    state = xoshiro_state(3)
     out = np.empty((30, L, L), np.int8)
     total = wolff_chain(spins.copy(), state.copy(), beta, 1.0, 1.0, 0.0, 1, out)
     s2, st2 = spins.copy(), state.copy()
@@ -242,8 +233,8 @@ def test_wolff_call_boundaries_do_not_matter():
 def test_wolff_many_short_calls_vs_enumeration():
     """Worst case for a sweep length tied to the configuration: one sample per call."""
     L, c, T = 4, Couplings(1.0, 1.0, 0.0), 2.269
-    spins = _random_spins(L, 4)
-    state = _state(4)
+    spins = random_spins(L, 4)
+    state = xoshiro_state(4)
     n_c = wolff_clusters_per_sweep(L, 1 / T, 1.0, 1.0, 0.0)
     out = np.empty((20_000, L, L), np.int8)
     for i in range(out.shape[0]):
@@ -254,5 +245,5 @@ def test_wolff_many_short_calls_vs_enumeration():
 def test_swendsen_wang_cluster_count_range():
     L, sweeps = 8, 50
     out = np.empty((sweeps, L, L), np.int8)
-    sw = swendsen_wang_chain(_random_spins(L, 2), _state(2), 1 / 2.269, 1.0, 1.0, 0.0, 1, out)
+    sw = swendsen_wang_chain(random_spins(L, 2), xoshiro_state(2), 1 / 2.269, 1.0, 1.0, 0.0, 1, out)
     assert sweeps <= sw <= sweeps * L * L

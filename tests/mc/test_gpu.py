@@ -34,16 +34,12 @@ from spinsym.errors import ParameterError
 from spinsym.exact import enumerate_ising, transfer_matrix_ising
 from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc import gpu
+from tests.conftest import random_spins
 
 N_SIGMA = 4.5
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HAS_GPU = gpu.gpu_available()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU (numba.cuda)")
-
-
-def _spins(R, L, seed):
-    rng = np.random.default_rng(seed)
-    return rng.choice(np.array([-1, 1], dtype=np.int8), size=(R, L, L))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,7 +67,7 @@ def test_philox_known_answers():
 
 @pytest.mark.parametrize("L,R", [(2, 1), (4, 3), (6, 4), (8, 9)])
 def test_layout_round_trip(L, R):
-    s = _spins(R, L, L + R)
+    s = random_spins(L, L + R, R)
     w = gpu.to_colours(s)
     assert w.shape == (2, -(-R // 4), L, L // 2) and w.dtype == np.uint32
     np.testing.assert_array_equal(gpu.from_colours(w, R), s)
@@ -142,7 +138,7 @@ def test_no_gpu_gives_one_clear_error(tmp_path):
 
 def _reference_run(L, couplings, T, algorithm, R, sweeps, therm, seed, key=(5, 6)):
     """R independent lattices; per-lattice means of e (per site) and m² after ``therm``."""
-    w = gpu.to_colours(_spins(R, L, seed))
+    w = gpu.to_colours(random_spins(L, seed, R))
     top, mid, low = gpu.thresholds([1.0 / T] * R, couplings, algorithm)
     key = (key[0] + seed, key[1])
     c = couplings
@@ -171,7 +167,7 @@ def _check(per_lattice, exact, max_err=0.01):
 
 def test_reference_beta_zero_flips_every_site():
     L, R = 6, 5
-    s = _spins(R, L, 3)
+    s = random_spins(L, 3, R)
     w = gpu.to_colours(s)
     top, mid, low = gpu.thresholds([0.0] * R, Couplings(1.0, -0.5, 0.0, 0.3), "metropolis")
     counts = np.zeros(w.shape[1] * 4, np.int64)
@@ -184,7 +180,7 @@ def test_reference_beta_zero_flips_every_site():
 @pytest.mark.parametrize("c", [Couplings(1.0, 0.7, 0.0, 0.05), Couplings(-1.0, 0.45, 0.0, 0.05)])
 def test_reference_zero_temperature_quench(c):
     L, R = 16, 4
-    w = gpu.to_colours(_spins(R, L, 4))
+    w = gpu.to_colours(random_spins(L, 4, R))
     top, mid, low = gpu.thresholds([1e6] * R, c, "metropolis")
     E = [ising_energy(gpu.from_colours(w, R), c.Jx, c.Jy, c.J2, c.h)]
     for t in range(200):
@@ -291,7 +287,7 @@ def test_kernel_under_cuda_simulator_matches_reference(tmp_path):
 @pytest.mark.parametrize("algorithm", ["metropolis", "heatbath"])
 def test_gpu_kernel_matches_reference(L, R, algorithm):
     rng = np.random.default_rng(L * R)
-    spins = _spins(R, L, L)
+    spins = random_spins(L, L, R)
     betas = rng.uniform(0.2, 1.0, R)
     cs = [Couplings(*rng.normal(size=2), 0.0, rng.normal()) for _ in range(R)]
     key = (2024 + L, 77)
@@ -320,7 +316,7 @@ def _gpu_statistics(L, cases, R_each, sweeps, therm, seed, every=2):
         cs += [c] * R_each
     R = len(betas)
     algorithm = cases[0][2]
-    sim = gpu.CheckerboardGPU(_spins(R, L, seed), betas, cs, algorithm, key=(seed, 99))
+    sim = gpu.CheckerboardGPU(random_spins(L, seed, R), betas, cs, algorithm, key=(seed, 99))
     sim.sweep(therm)
     e_sum = np.zeros(R)
     m2_sum = np.zeros(R)

@@ -20,26 +20,18 @@ import pytest
 from spinsym.exact import enumerate_ising, transfer_matrix_ising
 from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc import msc
-from spinsym.mc.ising import heatbath_chain, local_delta_e, metropolis_chain
-from spinsym.mc.rng import next_u64, state_from_seedsequence, uniform
+from spinsym.mc.ising import flip_probability, heatbath_chain, local_delta_e, metropolis_chain
+from spinsym.mc.rng import next_u64, uniform
 from spinsym.observables import mean_err
+from tests.conftest import random_spins, xoshiro_state
 
 KERNELS = {"metropolis": metropolis_chain, "heatbath": heatbath_chain}
 N_SIGMA = 4.5
 
 
-def _state(k):
-    return state_from_seedsequence(np.random.SeedSequence(k))
-
-
-def _random_spins(L, seed):
-    rng = np.random.default_rng(seed)
-    return rng.choice(np.array([-1, 1], dtype=np.int8), size=(L, L))
-
-
 def _run(kernel, L, c, T, n, seed, therm, every=1):
-    spins = _random_spins(L, seed)
-    state = _state(seed)
+    spins = random_spins(L, seed)
+    state = xoshiro_state(seed)
     beta = 1.0 / T
     kernel(spins, state, beta, c.Jx, c.Jy, c.J2, c.h, therm, np.empty((1, L, L), np.int8))
     out = np.empty((n, L, L), np.int8)
@@ -66,13 +58,29 @@ def test_local_delta_e_matches_ising_energy(L):
     rng = np.random.default_rng(L)
     for trial in range(30):
         Jx, Jy, J2, h = rng.normal(size=4)
-        s = _random_spins(L, 100 * L + trial)
+        s = random_spins(L, 100 * L + trial)
         y, x = rng.integers(L, size=2)
         t = s.copy()
         t[y, x] = -t[y, x]
         want = ising_energy(t, Jx, Jy, J2, h) - ising_energy(s, Jx, Jy, J2, h)
         got = local_delta_e(s, y, x, Jx, Jy, J2, h)
         assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_flip_probability_is_metropolis_and_heat_bath():
+    """The one flip-probability definition against the textbook formulas (and the Metropolis
+    ΔE <= 0 marker: accept without a random number)."""
+    rng = np.random.default_rng(5)
+    for de, beta in zip(rng.normal(scale=8.0, size=200), rng.uniform(0.0, 3.0, size=200)):
+        assert flip_probability(de, beta, True) == pytest.approx(1.0 / (1.0 + np.exp(beta * de)),
+                                                                 rel=1e-12, abs=1e-300)
+        met = flip_probability(de, beta, False)
+        if de > 0.0:
+            assert met == pytest.approx(np.exp(-beta * de), rel=1e-12)
+        else:
+            assert met == math.inf
+    # no overflow in the tails
+    assert flip_probability(1e4, 10.0, True) == 0.0 and flip_probability(-1e4, 10.0, True) == 1.0
 
 
 def _reference_sweeps(spins, state, beta, c, nsweep, heatbath):
@@ -87,15 +95,8 @@ def _reference_sweeps(spins, state, beta, c, nsweep, heatbath):
     for _ in range(nsweep):
         for y, x in order:
             de = local_delta_e(spins, y, x, c.Jx, c.Jy, c.J2, c.h)
-            if heatbath:
-                if de > 0.0:
-                    e = math.exp(-beta * de)
-                    p = e / (1.0 + e)
-                else:
-                    p = 1.0 / (1.0 + math.exp(beta * de))
-                flip = uniform(state) < p
-            else:
-                flip = de <= 0.0 or uniform(state) < math.exp(-beta * de)
+            p = flip_probability(de, beta, heatbath)
+            flip = p == math.inf or uniform(state) < p  # Metropolis, ΔE <= 0: no draw
             if flip:
                 spins[y, x] = -spins[y, x]
                 acc += 1
@@ -113,9 +114,9 @@ def _reference_sweeps(spins, state, beta, c, nsweep, heatbath):
 ])
 def test_kernel_matches_python_reference(name, L, c):
     beta = 0.6
-    spins = _random_spins(L, L)
+    spins = random_spins(L, L)
     ref_spins = spins.copy()
-    state = _state(L)
+    state = xoshiro_state(L)
     ref_state = state.copy()
     nsweep = 4
     out = np.empty((2, L, L), np.int8)
@@ -134,15 +135,15 @@ def test_kernel_matches_python_reference(name, L, c):
 
 @pytest.mark.parametrize("L,J2", [(2, 0.0), (2, 0.5), (4, 0.0), (6, -0.3)])
 def test_beta_zero_visits_every_site_once_per_sweep(L, J2):
-    spins = _random_spins(L, 7)
+    spins = random_spins(L, 7)
     start = spins.copy()
     out = np.empty((3, L, L), np.int8)
-    acc = metropolis_chain(spins, _state(7), 0.0, 1.0, -0.5, J2, 0.3, 1, out)
+    acc = metropolis_chain(spins, xoshiro_state(7), 0.0, 1.0, -0.5, J2, 0.3, 1, out)
     assert acc == 3 * L * L
     for i in range(3):
         np.testing.assert_array_equal(out[i], start * (-1) ** (i + 1))
     # heat bath at β = 0 draws exactly one number per site
-    state = _state(8)
+    state = xoshiro_state(8)
     ref = state.copy()
     heatbath_chain(spins, state, 0.0, 1.0, -0.5, J2, 0.3, 1, out)
     for _ in range(3 * L * L):
@@ -153,9 +154,9 @@ def test_beta_zero_visits_every_site_once_per_sweep(L, J2):
 @pytest.mark.parametrize("c", [Couplings(1.0, 0.7, -0.3, 0.05), Couplings(-1.0, 0.45, 0.0, 0.05)])
 def test_zero_temperature_quench_reaches_local_minimum(c):
     L = 16
-    spins = _random_spins(L, 3)
+    spins = random_spins(L, 3)
     out = np.empty((200, L, L), np.int8)
-    metropolis_chain(spins, _state(3), 1e6, c.Jx, c.Jy, c.J2, c.h, 1, out)
+    metropolis_chain(spins, xoshiro_state(3), 1e6, c.Jx, c.Jy, c.J2, c.h, 1, out)
     E = ising_energy(out, c.Jx, c.Jy, c.J2, c.h)
     assert np.all(np.diff(E) <= 1e-9)
     assert E[-1] < E[0]
@@ -183,8 +184,8 @@ def test_reproducible_and_stream_continues(name, J2):
     args = (0.5, 1.0, 0.8, J2, 0.1)
 
     def run(seed, n):
-        spins = _random_spins(L, 1)
-        state = _state(seed)
+        spins = random_spins(L, 1)
+        state = xoshiro_state(seed)
         out = np.empty((n, L, L), np.int8)
         acc = kernel(spins, state, *args, 2, out)
         return out, acc, state
@@ -197,8 +198,8 @@ def test_reproducible_and_stream_continues(name, J2):
     c, _, _ = run(12, 10)
     assert not np.array_equal(a, c)
     # two calls continue one stream: same as one call of twice the length
-    spins = _random_spins(L, 1)
-    state = _state(11)
+    spins = random_spins(L, 1)
+    state = xoshiro_state(11)
     first = np.empty((5, L, L), np.int8)
     second = np.empty((5, L, L), np.int8)
     acc1 = kernel(spins, state, *args, 2, first)
@@ -252,8 +253,8 @@ def test_L8_vs_transfer_matrix(name, case):
 
 def test_odd_size_or_wrong_out_shape_raise():
     with pytest.raises(ValueError):
-        metropolis_chain(np.ones((3, 3), np.int8), _state(0), 0.5, 1.0, 1.0, 0.0, 0.0, 1,
+        metropolis_chain(np.ones((3, 3), np.int8), xoshiro_state(0), 0.5, 1.0, 1.0, 0.0, 0.0, 1,
                          np.empty((1, 3, 3), np.int8))
     with pytest.raises(ValueError):
-        heatbath_chain(np.ones((4, 4), np.int8), _state(0), 0.5, 1.0, 1.0, 0.0, 0.0, 1,
+        heatbath_chain(np.ones((4, 4), np.int8), xoshiro_state(0), 0.5, 1.0, 1.0, 0.0, 0.0, 1,
                        np.empty((1, 2, 2), np.int8))

@@ -23,21 +23,13 @@ import pytest
 from spinsym.exact import enumerate_ising, transfer_matrix_ising
 from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc import ising, msc
-from spinsym.mc.rng import next_u64, state_from_seedsequence
+from spinsym.mc.rng import next_u64
 from spinsym.mc.run import Chain, SimulationConfig, _kernel, _kernel_name
 from spinsym.observables import mean_err
+from tests.conftest import random_spins, xoshiro_state
 
 N_SIGMA = 4.5
 KERNELS = {"metropolis": msc.metropolis_chain, "heatbath": msc.heatbath_chain}
-
-
-def _state(k):
-    return state_from_seedsequence(np.random.SeedSequence(k))
-
-
-def _random_spins(L, seed):
-    rng = np.random.default_rng(seed)
-    return rng.choice(np.array([-1, 1], dtype=np.int8), size=(L, L))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -49,7 +41,7 @@ def _random_spins(L, seed):
                                    (512, 64, 4), (1024, 64, 8)])
 def test_lanes_and_round_trip(L, B, W):
     assert msc.lanes(L) == (B, W)
-    s = _random_spins(L, L)
+    s = random_spins(L, L)
     P = np.empty((4, L // 2, W), np.uint64)
     msc.pack(s, P)
     # the layout: bit b of word w of sublattice (py, px), row i is site (2i + py, 2(bW + w) + px)
@@ -134,9 +126,9 @@ def _reference_sweeps(spins, state, beta, c, nsweep, heatbath):
     (132, Couplings(0.8, 1.1, -0.4, 0.15), 0.5),
 ])
 def test_kernel_matches_python_reference(name, L, c, beta):
-    spins = _random_spins(L, L)
+    spins = random_spins(L, L)
     ref = spins.copy()
-    state = _state(L)
+    state = xoshiro_state(L)
     ref_state = state.copy()
     n_out, every = (1, 1) if L > 100 else (2, 2)
     out = np.empty((n_out, L, L), np.int8)
@@ -157,9 +149,9 @@ def test_isotropic_fast_path_equals_generic_path(J):
     L, beta = 16, 0.42
     n, W = L // 2, msc.lanes(L)[1]
     P = np.empty((4, n, W), np.uint64)
-    msc.pack(_random_spins(L, 5), P)
+    msc.pack(random_spins(L, 5), P)
     Q = P.copy()
-    st, st2 = _state(5), _state(5)
+    st, st2 = xoshiro_state(5), xoshiro_state(5)
     ga, gb, iplanes = msc._iso_groups(beta, J, False)
     assert (ga, gb) in ((0, 1), (3, 4))
     f1 = msc._sweeps_iso(P, st, 6, ga, gb, iplanes)
@@ -172,10 +164,10 @@ def test_isotropic_fast_path_equals_generic_path(J):
 
 @pytest.mark.parametrize("L,J2", [(2, 0.0), (2, 0.5), (8, 0.0), (6, -0.3)])
 def test_beta_zero_flips_every_site_without_draws(L, J2):
-    spins = _random_spins(L, 7)
+    spins = random_spins(L, 7)
     start = spins.copy()
     out = np.empty((3, L, L), np.int8)
-    state = _state(7)
+    state = xoshiro_state(7)
     ref = state.copy()
     flips = msc.metropolis_chain(spins, state, 0.0, 1.0, -0.5, J2, 0.3, 1, out)
     assert flips == 3 * L * L
@@ -187,9 +179,9 @@ def test_beta_zero_flips_every_site_without_draws(L, J2):
 @pytest.mark.parametrize("c", [Couplings(1.0, 0.7, -0.3, 0.05), Couplings(-1.0, -1.0, 0.0, 0.0)])
 def test_zero_temperature_quench(c):
     L = 16
-    spins = _random_spins(L, 3)
+    spins = random_spins(L, 3)
     out = np.empty((100, L, L), np.int8)
-    msc.metropolis_chain(spins, _state(3), 1e6, c.Jx, c.Jy, c.J2, c.h, 1, out)
+    msc.metropolis_chain(spins, xoshiro_state(3), 1e6, c.Jx, c.Jy, c.J2, c.h, 1, out)
     E = ising_energy(out, c.Jx, c.Jy, c.J2, c.h)
     assert np.all(np.diff(E) <= 1e-9)
     assert E[-1] < E[0]
@@ -200,8 +192,8 @@ def test_zero_temperature_quench(c):
 
 
 def _run(kernel, L, c, T, n, seed, therm=2000, every=1):
-    spins = _random_spins(L, seed)
-    state = _state(seed)
+    spins = random_spins(L, seed)
+    state = xoshiro_state(seed)
     beta = 1.0 / T
     kernel(spins, state, beta, c.Jx, c.Jy, c.J2, c.h, therm, np.empty((1, L, L), np.int8))
     out = np.empty((n, L, L), np.int8)

@@ -19,15 +19,11 @@ from scipy.special import i0, i1
 
 from spinsym.hamiltonians import xy_energy
 from spinsym.mc import xy
-from spinsym.mc.rng import state_from_seedsequence
 from spinsym.observables import mean_err
+from tests.conftest import xoshiro_state
 
 NSIG = 4.0
 TWO_PI = 2.0 * math.pi
-
-
-def _state(k):
-    return state_from_seedsequence(np.random.SeedSequence(k))
 
 
 def _seed(*key):
@@ -113,7 +109,7 @@ def _metropolis(L, beta, J, h, n, every, n_or, seed, therm=1000, step=1.0):
     """Thermalize (adapting the step) from θ = 0, then n samples every ``every`` sweeps."""
     Jx, Jy, J2 = map(float, J)
     h = float(h)
-    state = _state(seed)
+    state = xoshiro_state(seed)
     theta = np.zeros((L, L))
     st = np.array([float(step)])
     if therm:
@@ -126,7 +122,7 @@ def _metropolis(L, beta, J, h, n, every, n_or, seed, therm=1000, step=1.0):
 
 def _wolff(L, beta, J, n, every, seed, therm=200):
     Jx, Jy, J2 = map(float, J)
-    state = _state(seed)
+    state = xoshiro_state(seed)
     theta = np.zeros((L, L))
     if therm:
         xy.wolff_chain(theta, state, beta, Jx, Jy, J2, therm, np.empty((1, L, L)))
@@ -232,7 +228,7 @@ def _reference_split_pass(theta, state, beta, Jx, Jy, J2, h, step):
                                  (6, (0.8, 1.1, 0.35, 0.2)), (8, (1.0, 0.7, -0.4, 0.0))])
 def test_split_pass_matches_python_reference(L, J):
     theta = np.random.default_rng(L).uniform(0, TWO_PI, (L, L))
-    state = _state(L)
+    state = xoshiro_state(L)
     ref_state = state.copy()
     beta, step = 1.3, 2.0
     ref, ref_acc = _reference_split_pass(theta.copy(), ref_state, beta, *J, step)
@@ -253,7 +249,7 @@ def test_split_overrelaxation_matches_scalar_pass(L, J):
         xy._overrelax_pass(c, s, *J, yp, ym, yp, ym)
     out = np.empty((1, L, L))
     # step = 0: the Metropolis pass is the identity, so a sweep is three reflections
-    xy.metropolis_chain(theta, _state(0), 1.0, *J, 1, out, np.array([0.0]), 3, False)
+    xy.metropolis_chain(theta, xoshiro_state(0), 1.0, *J, 1, out, np.array([0.0]), 3, False)
     d = np.abs(out[0] - np.mod(np.arctan2(s, c), TWO_PI))
     np.testing.assert_array_less(np.minimum(d, TWO_PI - d), 1e-12)
 
@@ -330,7 +326,7 @@ def test_overrelaxation_conserves_energy(L):
     theta = theta0.copy()
     step = np.array([0.0])
     out = np.empty((6, L, L))
-    xy.metropolis_chain(theta, _state(1), 1.0, *J, h, 1, out, step, 3, False)
+    xy.metropolis_chain(theta, xoshiro_state(1), 1.0, *J, h, 1, out, step, 3, False)
     assert step[0] == 0.0
     assert np.all(np.abs(xy_energy(out, *J, h) - E0) < 1e-10)
     assert _circ_diff(out[0], theta0).max() > 0.1  # the spins did move
@@ -342,7 +338,7 @@ def test_overrelaxation_skips_vanishing_field():
     theta0 = np.random.default_rng(2).uniform(0.0, TWO_PI, (4, 4))
     theta = theta0.copy()
     out = np.empty((2, 4, 4))
-    xy.metropolis_chain(theta, _state(2), 1.0, 0.0, 0.0, 0.0, 0.0, 1, out, np.array([0.0]), 2,
+    xy.metropolis_chain(theta, xoshiro_state(2), 1.0, 0.0, 0.0, 0.0, 0.0, 1, out, np.array([0.0]), 2,
                         False)
     assert np.all(np.isfinite(out))
     assert _circ_diff(out, theta0).max() < 1e-12
@@ -351,7 +347,7 @@ def test_overrelaxation_skips_vanishing_field():
 def test_step_zero_without_overrelaxation_is_identity():
     theta0 = np.random.default_rng(3).uniform(0.0, TWO_PI, (5, 5))
     out = np.empty((3, 5, 5))
-    acc = xy.metropolis_chain(theta0.copy(), _state(3), 2.0, 1.0, 1.0, 0.3, 0.2, 2, out,
+    acc = xy.metropolis_chain(theta0.copy(), xoshiro_state(3), 2.0, 1.0, 1.0, 0.3, 0.2, 2, out,
                               np.array([0.0]), 0, False)
     assert _circ_diff(out, theta0).max() < 1e-12
     assert 0 <= acc <= 3 * 2 * 25
@@ -421,7 +417,7 @@ def test_adaptation_moves_acceptance_to_half(T, step0):
     L = 16
     N = L * L
     beta = 1.0 / T
-    state = _state(40)
+    state = xoshiro_state(40)
     theta = np.zeros((L, L))
     step = np.array([step0])
     n_sw = 100
@@ -445,20 +441,20 @@ def test_counts_and_angle_range():
     N = L * L
     theta = np.random.default_rng(0).uniform(-10.0, 10.0, (L, L))  # any input angles
     out = np.empty((7, L, L))
-    acc = xy.metropolis_chain(theta, _state(0), 0.0, 1.0, 1.0, 0.5, 0.3, 3, out,
+    acc = xy.metropolis_chain(theta, xoshiro_state(0), 0.0, 1.0, 1.0, 0.5, 0.3, 3, out,
                               np.array([2.0]), 1, False)
     assert acc == 7 * 3 * N  # β = 0 accepts every proposal
     for kernel_out in (out,):
         assert kernel_out.min() >= 0.0 and kernel_out.max() < TWO_PI
     np.testing.assert_array_equal(theta, out[-1])
     out_w = np.empty((5, L, L))
-    flipped = xy.wolff_chain(theta, _state(1), 0.0, 1.0, 1.0, 0.5, 2, out_w)
+    flipped = xy.wolff_chain(theta, xoshiro_state(1), 0.0, 1.0, 1.0, 0.5, 2, out_w)
     assert flipped == 5 * 2 * N  # β = 0: single-site clusters, K = N per sweep
     assert out_w.min() >= 0.0 and out_w.max() < TWO_PI
     np.testing.assert_array_equal(theta, out_w[-1])
     # no samples requested: nothing happens (up to the angle round trip)
     theta0 = theta.copy()
-    assert xy.wolff_chain(theta, _state(2), 1.0, 1.0, 1.0, 0.0, 3, np.empty((0, L, L))) == 0
+    assert xy.wolff_chain(theta, xoshiro_state(2), 1.0, 1.0, 1.0, 0.0, 3, np.empty((0, L, L))) == 0
     assert _circ_diff(theta, theta0).max() < 1e-12
 
 
@@ -469,7 +465,7 @@ def test_reproducible(kernel):
 
     def run(seed):
         theta = theta0.copy()
-        state = _state(seed)
+        state = xoshiro_state(seed)
         out = np.empty((20, L, L))
         if kernel == "wolff":
             r = xy.wolff_chain(theta, state, 1.1, 1.0, 0.8, 0.2, 2, out)
