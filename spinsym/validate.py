@@ -32,7 +32,8 @@ __all__ = [
     "integer", "positive_int", "nonnegative_int", "finite_float", "positive_float", "seed",
     "threads", "choice", "learning_rate", "time_limit", "samples", "min_temperature",
     "temperature", "temperatures", "lattice_size", "available_memory", "format_bytes",
-    "check_memory", "validate_params", "check_configs", "check_energies", "check_data",
+    "check_memory", "input_file", "validate_params", "check_configs", "check_energies",
+    "check_data",
 ]
 
 INT64_MAX = 2**63 - 1
@@ -256,6 +257,24 @@ def temperatures(text, name: str = "T", couplings=None) -> tuple:
     return tuple(values)
 
 
+def input_file(path, what: str = "input file") -> str:
+    """An existing regular file to read (DataError: missing, a directory, a FIFO/device)."""
+    import stat
+
+    path = os.fspath(path)
+    try:
+        st_mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st_mode):
+        raise DataError(f"{path} is a directory, not a {what}")
+    if not stat.S_ISREG(st_mode):
+        raise DataError(f"{path} is not a regular file (expected a {what})")
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # lattice sizes and memory
 
@@ -333,13 +352,13 @@ def validate_params(obj, *, maximum: float = PARAM_MAX, max_entries: int = 10000
     for i, item in enumerate(obj):
         if not isinstance(item, dict):
             raise ParameterError(f"params entry {i} is not a JSON object")
-        missing = [k for k in PARAM_KEYS if k not in item]
-        if missing:
-            raise ParameterError(f"params entry {i}: missing keys {', '.join(missing)}")
         unknown = sorted(set(item) - set(PARAM_KEYS))
         if unknown:
             raise ParameterError(f"params entry {i}: unknown keys {', '.join(unknown)} "
                                  f"(expected exactly {', '.join(PARAM_KEYS)})")
+        missing = [k for k in PARAM_KEYS if k not in item]
+        if missing:
+            raise ParameterError(f"params entry {i}: missing keys {', '.join(missing)}")
         for j, key in enumerate(PARAM_KEYS):
             v = item[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)):

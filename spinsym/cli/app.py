@@ -37,3 +37,8 @@ def _root(
                                  help="Print the version and exit."),
 ):
     """Lattice spin Monte Carlo and symmetry-breaking (SymPE) equivariant networks."""
+
+
+def plural(n: int, word: str) -> str:
+    """'1 temperature', '3 temperatures' (for the commands' one-line summaries)."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

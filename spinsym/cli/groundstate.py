@@ -12,20 +12,50 @@ from typing import Optional
 import typer
 
 from ..errors import ParameterError
-from .app import app, evaluate_app, plot_app, train_app
+from .app import app, evaluate_app, plot_app, plural, train_app
 
 
-def _check_out(path: str) -> str:
+def _check_out(path: str, inputs=()) -> str:
     from ..fileio import check_out_path
-    return check_out_path(path)
+    return check_out_path(path, inputs=list(inputs))
 
 
-def _check_L(L: int) -> int:
-    if L < 2:
-        raise ParameterError(f"L must be at least 2, got {L}")
-    if L % 2:
-        raise ParameterError(f"L must be even, got {L}")
-    return L
+def _check_L(L: int, multiple: int = 2, what: str = "") -> int:
+    """Even L (``multiple`` = 4 where the exact reference needs it) that fits in memory."""
+    from ..validate import lattice_size
+    return lattice_size(L, "L", multiple=multiple, minimum=2 if multiple == 2 else multiple)
+
+
+#: bytes per site of one network evaluation (a rough floor of escnn activations)
+_NET_BYTES_PER_SITE = 512
+#: Hamiltonians per network batch in tasks.groundstate.predict
+_PREDICT_BATCH = 64
+
+
+def _check_predict(L: int, n: int, samples: int, best_of: int) -> None:
+    """Refuse a prediction whose spins or network activations cannot fit in memory."""
+    from ..validate import check_memory
+
+    items = min(n, max(1, _PREDICT_BATCH // best_of)) * samples * best_of
+    need = float(L) ** 2 * (n * samples + items * _NET_BYTES_PER_SITE)
+    check_memory(need, f"L={L} with {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')}")
+
+
+def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of: int,
+               device: str):
+    """The checks predict and evaluate share, before anything loads: options, the params
+    file and the checkpoint path.  Returns the (n, 4) params array."""
+    from .. import validate
+    from ..tasks.groundstate import load_params
+
+    validate.samples(samples, "--samples", maximum=100000)
+    validate.positive_int(best_of, "--best-of", maximum=1000)
+    validate.seed(seed, "--seed")
+    validate.choice(device.split(":")[0], "device", ("cpu", "cuda"))
+    validate.input_file(ckpt, "checkpoint")
+    P = load_params(params)
+    _check_predict(L, len(P), samples, best_of)
+    return P
 
 
 @train_app.command("groundstate")
@@ -74,7 +104,8 @@ def train_groundstate(
 @app.command("predict")
 def predict_cmd(
     ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt)."),
-    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects.'),
+    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects '
+                                         "(all four keys in each)."),
     L: int = typer.Option(8, "--L", help="Lattice size (even; sympe/cnn: divisible by 4)."),
     samples: int = typer.Option(1, help="Samples per Hamiltonian (each draws its own g̃)."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
@@ -90,13 +121,11 @@ def predict_cmd(
     import numpy as np
 
     from ..fileio import atomic_path
-    from ..tasks.groundstate import load_checkpoint, load_params, predict, resolve_device
+    from ..tasks.groundstate import load_checkpoint, predict, resolve_device
 
     _check_L(L)
-    _check_out(out)
-    if samples < 1:
-        raise ParameterError("samples must be at least 1")
-    P = load_params(params)
+    P = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
+    _check_out(out, inputs=[ckpt, params])
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
     res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of,
@@ -105,13 +134,16 @@ def predict_cmd(
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, spins=res["spins"], params=P, L=L, seed=seed, samples=samples,
                  best_of=best_of, model=meta["model"], **extra)
-    typer.echo(f"{res['spins'].shape[0]} Hamiltonians x {samples} samples at L={L} -> {out}")
+    n = res["spins"].shape[0]
+    typer.echo(f"wrote {out}: {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')} "
+               f"at L={L}")
 
 
 @evaluate_app.command("groundstate")
 def evaluate_groundstate(
     ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt)."),
-    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects.'),
+    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects '
+                                         "(all four keys in each)."),
     L: int = typer.Option(8, "--L", help="Lattice size (divisible by 4: exact reference)."),
     samples: int = typer.Option(8, help="Samples per Hamiltonian."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
@@ -124,16 +156,11 @@ def evaluate_groundstate(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Relative energy gaps to the exact ground state, per Hamiltonian and per phase."""
-    from ..tasks.groundstate import (degeneracy_balance, evaluate, load_checkpoint, load_params,
-                                     predict, resolve_device)
+    from ..tasks.groundstate import (degeneracy_balance, evaluate, load_checkpoint, predict,
+                                     resolve_device)
 
-    _check_L(L)
-    if L % 4:
-        raise ParameterError(f"evaluation needs L divisible by 4 (the exact reference is a "
-                             f"4 x 4-periodic minimum), got {L}")
-    if samples < 1:
-        raise ParameterError("samples must be at least 1")
-    P = load_params(params)
+    _check_L(L, multiple=4)  # the exact reference is a 4 x 4-periodic minimum
+    P = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
     res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of,
@@ -179,36 +206,50 @@ def plot_phase_diagram(
                                          "sweep directory (from spinsym sweep)."),
     out: str = typer.Option(..., help="Output PNG."),
     baseline: Optional[str] = typer.Option(None, help="Second checkpoint (e.g. the plain "
-                                                      "G-CNN) for the configuration panel."),
+                                                      "G-CNN) for the configuration panel.",
+                                           show_default="none"),
     Jx: float = typer.Option(1.0, "--Jx", help="Fixed Jx."),
     J2: float = typer.Option(0.0, "--J2", help="Fixed J2."),
     jy_min: float = typer.Option(-3.0, help="Jy range."),
     jy_max: float = typer.Option(3.0),
     h_min: float = typer.Option(-3.0, help="h range."),
     h_max: float = typer.Option(3.0),
-    n: int = typer.Option(31, help="Grid points per axis."),
-    L: int = typer.Option(8, "--L", help="Lattice size."),
+    n: int = typer.Option(31, help="Grid points per axis (2 to 201)."),
+    L: int = typer.Option(8, "--L", help="Lattice size (divisible by 4)."),
     seed: int = typer.Option(0, help="Seed of the g̃ draws."),
 ):
     """Predicted phase over the (Jy, h) plane beside the exact one, plus configurations.
 
     Given a sweep directory instead: the finite-temperature phase diagram in the (Jy/Jx, T)
     plane (order parameter as colour, exact critical line); the other options are ignored."""
+    from .. import validate
+
+    log = (lambda s: typer.echo(s, err=True))
     if os.path.isdir(ckpt):
         from ..plot.sweep import plot_sweep_phase_diagram
 
-        typer.echo(plot_sweep_phase_diagram(ckpt, _check_out(out)))
+        _check_out(out, inputs=[ckpt])
+        log(f"reading the sweep {ckpt} ...")
+        path = plot_sweep_phase_diagram(ckpt, out)
+        typer.echo(f"wrote {path}")
         return
     from ..plot.groundstate import phase_diagram
 
-    _check_L(L)
-    if L % 4:
-        raise ParameterError(f"the phase diagram needs L divisible by 4, got {L}")
-    if n < 2 or n > 201:
-        raise ParameterError("n must be in 2..201")
-    if not (jy_min < jy_max and h_min < h_max):
-        raise ParameterError("ranges must have min < max")
-    _check_out(out)
-    phase_diagram(ckpt, out, baseline=baseline, Jx=Jx, J2=J2, jy=(jy_min, jy_max),
-                  h=(h_min, h_max), n=n, L=L, seed=seed)
-    typer.echo(f"phase diagram -> {out}")
+    _check_L(L, multiple=4)
+    validate.integer(n, "--n", minimum=2, maximum=201)
+    validate.seed(seed, "--seed")
+    values = {k: validate.finite_float(v, f"--{k}", minimum=-validate.PARAM_MAX,
+                                       maximum=validate.PARAM_MAX)
+              for k, v in (("Jx", Jx), ("J2", J2), ("jy-min", jy_min), ("jy-max", jy_max),
+                           ("h-min", h_min), ("h-max", h_max))}
+    if not (values["jy-min"] < values["jy-max"] and values["h-min"] < values["h-max"]):
+        raise ParameterError("ranges must have min < max (--jy-min < --jy-max, "
+                             "--h-min < --h-max)")
+    validate.input_file(ckpt, "checkpoint")
+    if baseline is not None:
+        validate.input_file(baseline, "checkpoint")
+    _check_predict(L, n * n, 1, 1)
+    _check_out(out, inputs=[ckpt, baseline])
+    path = phase_diagram(ckpt, out, baseline=baseline, Jx=Jx, J2=J2, jy=(jy_min, jy_max),
+                         h=(h_min, h_max), n=n, L=L, seed=seed, log=log)
+    typer.echo(f"wrote {path}")

@@ -8,14 +8,16 @@ from typing import Optional
 
 import typer
 
-from .app import app, plot_app
+from .app import app, plot_app, plural
 
 
 @app.command()
 def simulate(
     model: str = typer.Argument(..., help="ising or xy"),
     L: int = typer.Option(8, "--L", help="Linear lattice size (L × L torus)."),
-    T: str = typer.Option("2.0,2.269,2.5", "--T", help="Comma-separated temperatures."),
+    T: str = typer.Option("2.0,2.269,2.5", "--T",
+                          help="Temperatures: a list 2.0,2.269,2.5, a range start:stop:step "
+                               "(inclusive, e.g. 1.6:3.5:0.1) or a,b,...,z (step b - a)."),
     Jx: float = typer.Option(1.0, "--Jx", help="Coupling along x."),
     Jy: float = typer.Option(1.0, "--Jy", help="Coupling along y."),
     J2: float = typer.Option(0.0, "--J2", help="Diagonal (next-nearest) coupling."),
@@ -38,21 +40,22 @@ def simulate(
     out: str = typer.Option(..., "--out", help="Output HDF5 file."),
 ):
     """Run Monte Carlo at each temperature and write the configurations to an HDF5 file."""
-    from ..hamiltonians import Couplings
+    from .. import validate
+    from ..hamiltonians import Couplings, check_model
     from ..mc.run import SimulationConfig, simulate as run_simulation
     from ..fileio import check_out_path
 
-    cfg = SimulationConfig(model=model, L=L, temperatures=T,
-                           couplings=Couplings(Jx, Jy, J2, h), algorithm=algorithm,
-                           sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
-                           overrelax=overrelax, threads=threads)
-    if device not in ("cpu", "cuda"):
-        from ..errors import ParameterError
-        raise ParameterError(f"unknown device {device!r}; choose cpu or cuda")
+    check_model(model)
+    validate.choice(device, "device", ("cpu", "cuda"))
+    couplings = Couplings(*(validate.finite_float(v, f"--{k}")
+                            for k, v in (("Jx", Jx), ("Jy", Jy), ("J2", J2), ("h", h))))
+    cfg = SimulationConfig(model=model, L=L, temperatures=T, couplings=couplings,
+                           algorithm=algorithm, sweeps=sweeps, thermalize=thermalize,
+                           every=every, seed=seed, overrelax=overrelax, threads=threads)
     if device == "cuda":
         from ..mc.gpu import check_config, simulate_gpu as run_simulation
         check_config(cfg)
-    check_out_path(out)
+    check_out_path(out, inputs=[])
     total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
     if sys.stderr.isatty():
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -65,8 +68,9 @@ def simulate(
             path = run_simulation(cfg, out, progress=lambda n: bar.advance(task, n))
     else:
         path = run_simulation(cfg, out)
-    typer.echo(f"wrote {path}: {model} L={cfg.L}, {len(cfg.temperatures)} temperatures, "
-               f"{cfg.n_samples} samples each ({cfg.algorithm})")
+    nT = len(cfg.temperatures)
+    typer.echo(f"wrote {path}: {model} L={cfg.L}, {plural(nT, 'temperature')}, "
+               f"{plural(cfg.n_samples, 'sample')} each ({cfg.algorithm})")
 
 
 @app.command()
@@ -92,14 +96,18 @@ def plot_observables(
                                             help="Also write a snapshot panel to this PNG."),
 ):
     """Energy, order parameter, specific heat, susceptibility and Binder cumulant versus T."""
-    from ..analysis import analyze_file
+    from ..analysis import analyze_dataset
     from ..data import read
+    from ..fileio import check_out_path
     from ..plot.observables import plot_observables as draw, plot_snapshots
 
+    if snapshots is not None:
+        check_out_path(snapshots, inputs=[path, out], reserve=False)
+    check_out_path(out, inputs=[path] + ([snapshots] if snapshots is not None else []))
     dataset = read(path)
-    results = analyze_file(path)
+    results = analyze_dataset(dataset)
     typer.echo(f"wrote {draw(dataset, results, out)}")
-    if snapshots:
+    if snapshots is not None:
         typer.echo(f"wrote {plot_snapshots(dataset, snapshots)}")
 
 
@@ -107,10 +115,14 @@ def plot_observables(
 def plot_snapshots_cmd(
     path: str = typer.Argument(..., help="HDF5 file written by simulate or sample."),
     out: str = typer.Option(..., "--out", help="Output PNG."),
-    per_temperature: int = typer.Option(3, "--per-T", help="Snapshots per temperature."),
+    per_temperature: int = typer.Option(3, "--per-T",
+                                        help="Snapshots per temperature (1 to 12)."),
 ):
     """A panel of configuration snapshots (last samples of each temperature)."""
     from ..data import read
-    from ..plot.observables import plot_snapshots
+    from ..fileio import check_out_path
+    from ..plot.observables import check_per_temperature, plot_snapshots
 
+    check_per_temperature(per_temperature)
+    check_out_path(out, inputs=[path])
     typer.echo(f"wrote {plot_snapshots(read(path), out, per_temperature)}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import validate
 from ..errors import ParameterError
 from ..fileio import Interrupted
 from ..hamiltonians import Couplings, check_model, energy
@@ -44,21 +45,18 @@ CLUSTER_ALGORITHMS = {"wolff", "swendsen-wang"}
 BLOCK_UPDATES = 1 << 24
 
 
-def parse_temperatures(text) -> tuple:
-    """'2.0,2.269,2.5' -> (2.0, 2.269, 2.5); every T must be a positive finite number."""
-    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
-    temps = []
-    for item in items:
-        try:
-            T = float(item)
-        except (TypeError, ValueError):
-            raise ParameterError(f"temperature {str(item).strip()!r} is not a number") from None
-        if not math.isfinite(T) or T <= 0:
-            raise ParameterError(f"temperatures must be positive and finite, got {T:g}")
-        temps.append(T)
-    if not temps:
-        raise ParameterError("no temperatures given")
-    return tuple(temps)
+def parse_temperatures(text, couplings=None) -> tuple:
+    """'2.0,2.269,2.5' -> (2.0, 2.269, 2.5); also the ranges 'a:b:step' and 'a,b,...,z'.
+
+    See :func:`spinsym.validate.temperatures`: every T positive, finite and above the
+    overflow-safe floor for ``couplings``; no temperature twice."""
+    return validate.temperatures(text, "T", couplings)
+
+
+#: the largest over-relaxation count per sweep
+MAX_OVERRELAX = 1000
+#: bytes per site of one running chain (state, a block of samples, the float64 energy pass)
+_BYTES_PER_SITE = {"ising": 24, "xy": 64}
 
 
 @dataclass(frozen=True)
@@ -77,26 +75,37 @@ class SimulationConfig:
 
     def __post_init__(self):
         check_model(self.model)
-        algos = ALGORITHMS[self.model]
-        if self.algorithm not in algos:
-            raise ParameterError(f"unknown algorithm {self.algorithm!r} for {self.model}; "
-                                 f"choose one of {', '.join(algos)}")
+        validate.choice(self.algorithm, f"algorithm for {self.model}", ALGORITHMS[self.model])
+        if not isinstance(self.couplings, Couplings):
+            raise ParameterError(f"couplings must be a Couplings, got {self.couplings!r}")
         even = (self.model, self.algorithm) in SUBLATTICE_ALGORITHMS
-        object.__setattr__(self, "L", check_size(self.L, even=even))
-        object.__setattr__(self, "temperatures", parse_temperatures(self.temperatures))
-        for name in ("sweeps", "thermalize", "every", "seed", "overrelax", "threads"):
-            value = getattr(self, name)
-            if int(value) != value or value < 0:
-                raise ParameterError(f"{name} must be a non-negative integer, got {value}")
+        L = check_size(self.L, even=even)
+        object.__setattr__(self, "L", L)
+        temps = parse_temperatures(self.temperatures, self.couplings)
+        object.__setattr__(self, "temperatures", temps)
+        for name in ("sweeps", "thermalize", "every"):
+            object.__setattr__(self, name, validate.nonnegative_int(getattr(self, name), name))
+        object.__setattr__(self, "seed", validate.seed(self.seed))
+        object.__setattr__(self, "threads", validate.threads(self.threads))
+        object.__setattr__(self, "overrelax", validate.nonnegative_int(
+            self.overrelax, "overrelax", maximum=MAX_OVERRELAX))
         if self.every < 1:
             raise ParameterError("every must be at least 1")
         if self.sweeps < self.every:
             raise ParameterError(f"sweeps ({self.sweeps}) must be at least every ({self.every})")
+        N = L * L
+        site_updates = (self.thermalize + self.sweeps) * N * (1 + self.overrelax)
+        if site_updates > validate.INT64_MAX:
+            raise ParameterError(f"(thermalize + sweeps) x L² = {site_updates:.3g} site updates "
+                                 "per temperature does not fit a 64-bit counter; use fewer "
+                                 "sweeps")
         if self.algorithm in CLUSTER_ALGORITHMS and self.couplings.h != 0:
             raise ParameterError(f"{self.algorithm} needs h = 0 (got h = {self.couplings.h:g}); "
                                  "use metropolis or heatbath in a field")
         if self.overrelax and self.model != "xy":
             raise ParameterError("over-relaxation is only available for the xy model")
+        chains = min(len(temps), self.threads or os.cpu_count() or 1)
+        validate.check_memory(chains * float(N) * _BYTES_PER_SITE[self.model], f"L={L}")
 
     @property
     def n_samples(self) -> int:

@@ -30,9 +30,19 @@ def _phase_grid(labels, n):
 
 def phase_diagram(ckpt: str, out: str, *, baseline: str | None = None, Jx: float = 1.0,
                   J2: float = 0.0, jy=(-3.0, 3.0), h=(-3.0, 3.0), n: int = 31, L: int = 8,
-                  seed: int = 0) -> str:
+                  seed: int = 0, log=None) -> str:
+    """``log(line)``: called once per stage (the whole figure takes seconds to tens of)."""
+    import time
+
     from ..tasks.groundstate import PHASES, classify, exact_reference, load_checkpoint, predict
 
+    t0 = time.perf_counter()
+
+    def stage(text):
+        if log is not None:
+            log(f"[{time.perf_counter() - t0:5.1f} s] {text}")
+
+    stage(f"loading {ckpt}" + (f" and {baseline}" if baseline else ""))
     model, meta = load_checkpoint(ckpt)
     models = [(meta["model"], model)]
     if baseline:
@@ -42,9 +52,12 @@ def phase_diagram(ckpt: str, out: str, *, baseline: str | None = None, Jx: float
     hs = np.linspace(h[0], h[1], n)
     HH, JY = np.meshgrid(hs, jys, indexing="ij")  # rows: h, columns: Jy
     P = np.stack([np.full(n * n, Jx), JY.ravel(), np.full(n * n, J2), HH.ravel()], 1)
+    stage(f"predicting {n} x {n} Hamiltonians at L={L}")
     pred = predict(model, P, L, samples=1, seed=seed)["spins"][:, 0]
     pred_phase = _phase_grid(classify(pred), n)
+    stage("exact phases")
     exact_phase = _phase_grid(exact_reference(P)["phase"], n)
+    stage("example configurations")
 
     ex_params = np.array([p for _, p in EXAMPLES])
     ex_rows = []
@@ -88,4 +101,5 @@ def phase_diagram(ckpt: str, out: str, *, baseline: str | None = None, Jx: float
             if c == 0:
                 ax.set_ylabel(name)
     fig.suptitle("Ising ground states: (Jx, Jy, J2, h)")
+    stage("drawing")
     return save_figure(fig, out)

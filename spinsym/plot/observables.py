@@ -8,6 +8,14 @@ from .style import SPIN_CMAP, plt, save_figure
 
 # exact curves are drawn on this many temperatures
 _GRID = 40
+#: snapshots per temperature in a panel (a larger panel is unreadable and slow to draw)
+MAX_SNAPSHOTS_PER_T = 12
+
+
+def check_per_temperature(n) -> int:
+    """--per-T: an integer in 1..MAX_SNAPSHOTS_PER_T."""
+    from ..validate import positive_int
+    return positive_int(n, "--per-T", maximum=MAX_SNAPSHOTS_PER_T)
 
 
 def _series(results, key):
@@ -114,7 +122,7 @@ def plot_snapshots(dataset, out: str, per_temperature: int = 3) -> str:
     groups = sorted(dataset.temperatures, key=lambda g: g.T)
     if len(groups) > 8:  # keep the panel readable: evenly spaced temperatures
         groups = [groups[i] for i in np.linspace(0, len(groups) - 1, 8).round().astype(int)]
-    n = max(1, per_temperature)
+    n = check_per_temperature(per_temperature)
     fig, axes = plt.subplots(len(groups), n, figsize=(1.8 * n + 0.6, 1.8 * len(groups)),
                              squeeze=False)
     for row, g in zip(axes, groups):

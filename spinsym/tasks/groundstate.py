@@ -155,14 +155,29 @@ def parse_params(obj) -> np.ndarray:
 
 
 def load_params(path: str) -> np.ndarray:
-    if not os.path.isfile(path):
-        raise DataError(f"Hamiltonian file not found: {path}")
+    """The (n, 4) Hamiltonians of a params JSON file, validated by
+    :func:`spinsym.validate.validate_params` (exactly the keys Jx, Jy, J2, h in each entry,
+    finite numbers, no booleans, |value| <= 1e6).  DataError naming the file otherwise."""
+    from ..validate import input_file, validate_params
+
+    input_file(path, "Hamiltonian file")
+
+    def no_constant(name):  # NaN, Infinity: not JSON, and never a coupling
+        raise ValueError(f"{name} is not a number JSON allows")
+
     try:
-        with open(path) as f:
-            obj = json.load(f)
+        with open(path, "rb") as f:
+            obj = json.loads(f.read().decode("utf-8"), parse_constant=no_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"malformed JSON in {path}: {exc}") from None
-    return parse_params(obj)
+    except (ValueError, RecursionError) as exc:
+        raise DataError(f"malformed JSON in {path}: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read Hamiltonian file {path}: {exc.strerror or exc}") from None
+    try:
+        return validate_params(obj)
+    except ParameterError as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def write_params(path: str, params: np.ndarray) -> None:

@@ -79,3 +79,59 @@ def test_bad_input_is_one_clear_line(cli, clean_error, trained, tmp_path):
     clean_error(cli("train", "groundstate", "--model", "transformer", "--out",
                     tmp_path / "m.pt"), "unknown model")
     assert not os.path.exists(tmp_path / "p.npz")
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """A checkpoint path that exists (option checks come before it is read) and good params."""
+    ck = tmp_path / "fake.pt"
+    ck.write_bytes(b"not read")
+    params = tmp_path / "h.json"
+    params.write_text(json.dumps([{"Jx": 1, "Jy": 1, "J2": 0, "h": 0}]))
+    return ck, params
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--L", "100000"], "L=100000 with 1 Hamiltonian x 1 sample needs ~"),
+    (["--seed", str(2**64)], "--seed must be at most 9223372036854775807"),
+    (["--seed", "-1"], "--seed must be at least 0"),
+    (["--samples", "0"], "--samples must be at least 1"),
+    (["--best-of", "100000"], "--best-of must be at most 1000"),
+    (["--device", "tpu"], "unknown device 'tpu'; choose one of cpu, cuda"),
+])
+def test_hostile_predict_options(cli, clean_error, fake, tmp_path, args, words):
+    ck, params = fake
+    out = tmp_path / "p.npz"
+    clean_error(cli("predict", ck, "--params", params, "--out", out, *args), words)
+    assert not os.path.exists(out) and not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+
+
+@pytest.mark.parametrize("text, words", [
+    ('[{"Jx": 1, "Jy": 1, "J2": 0}]', "entry 0: missing keys h"),
+    ('[{"Jx": true, "Jy": 1, "J2": 0, "h": 0}]', "Jx must be a number, got True"),
+    ('[{"Jx": 1e300, "Jy": 1, "J2": 0, "h": 0}]', "|Jx| <= 1e+06"),
+    ('[{"Jx": NaN, "Jy": 1, "J2": 0, "h": 0}]', "malformed json"),
+    ('[{"Jx": 1, "Jy": 1, "J2": 0, "h": 0, "T": 1}]', "unknown keys T"),
+    ("[]", "non-empty json list"),
+])
+def test_hostile_params_files(cli, clean_error, fake, tmp_path, text, words):
+    ck, _ = fake
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    clean_error(cli("evaluate", "groundstate", ck, "--params", bad), words)
+
+
+def test_directories_and_inputs_as_outputs(cli, clean_error, fake, tmp_path):
+    ck, params = fake
+    clean_error(cli("predict", tmp_path, "--params", params, "--out", tmp_path / "p.npz"),
+                "is a directory, not a checkpoint")
+    clean_error(cli("predict", ck, "--params", tmp_path, "--out", tmp_path / "p.npz"),
+                "is a directory")
+    clean_error(cli("predict", ck, "--params", params, "--out", params), "input")
+    assert json.loads(params.read_text())[0]["Jx"] == 1  # the input is untouched
+    clean_error(cli("plot", "phase-diagram", ck, "--out", tmp_path / "pd.png", "--n", "1000"),
+                "--n must be at most 201")
+    clean_error(cli("plot", "phase-diagram", ck, "--out", tmp_path / "pd.png", "--Jx", "inf"),
+                "--Jx must be")
+    clean_error(cli("plot", "phase-diagram", ck, "--out", tmp_path / "pd.png", "--L", "6"),
+                "divisible by 4")
