@@ -83,3 +83,22 @@ def test_constant_couplings_lose_nothing():
     x = F.site_fields(F.bond_fields([[1.5, -0.5, 0.25, 2.0]], 4, dtype=torch.float64))
     assert torch.allclose(x[0, :, 0, 0], torch.tensor([1.0, 2.0, 1.0, 2.0], dtype=torch.float64))
     assert torch.equal(x, x[..., :1, :1].expand_as(x))
+
+
+@pytest.mark.parametrize("point", ["D4", "C4"])
+def test_point_group_tables_are_escnns(point):
+    """spinsym.symmetry's numpy tables (no escnn there) are escnn's dihedral_group(4) /
+    cyclic_group(4) composition and inverse, in escnn's element order."""
+    from spinsym.symmetry import point_group
+
+    group = F.escnn().group
+    G = group.dihedral_group(4) if point == "D4" else group.cyclic_group(4)
+    els = list(G.elements)
+    index = {e: i for i, e in enumerate(els)}
+    P = point_group(point)
+    assert len(P) == G.order() == len(els)
+    assert np.array_equal(P.mul, [[index[a @ b] for b in els] for a in els])
+    assert np.array_equal(P.inv, [index[~a] for a in els])
+    if point == "D4":
+        assert els == F.d4_elements()
+        assert [e.to("int") for e in els] == list(zip(P.flip.tolist(), P.rot.tolist()))

@@ -8,6 +8,7 @@ import torch
 from spinsym.nn import build_model
 from spinsym.nn import fields as F
 from spinsym.nn.gcnn import GCNN, ExportedGCNN, fix_circular
+from spinsym.symmetry import assert_equivariant
 
 TOL = 2e-5  # float32, logits of order 1
 
@@ -39,6 +40,20 @@ def test_gcnn_is_exactly_equivariant(net, L):
     # and the check can fail: a non-equivariant function is caught
     bad = lambda t: net(t[:, :3], t[:, 3:]) + torch.arange(L, dtype=t.dtype)  # noqa: E731
     assert F.equivariance_error(bad, x, G, [(0, 1, 0, 0)], rho, odd, None, None) > 0.1
+
+
+def test_gcnn_passes_the_shared_equivariance_check(net):
+    """spinsym.symmetry.assert_equivariant: the generators and random elements of G."""
+    L = 6
+    G = F.TorusGroup(L)
+    rho = F.fiber_matrices(net.in_type)
+    odd = torch.tensor([False] * 3 + [True] * (net.in_type.size - 3))
+    x = torch.randn(2, net.in_type.size, L, L)
+    fn = lambda t: net(t[:, :3], t[:, 3:])  # noqa: E731
+    assert_equivariant(fn, x, G, rho_in=rho, odd_in=odd, n=6, rng=np.random.default_rng(5),
+                       atol=TOL)
+    with pytest.raises(AssertionError, match="not equivariant"):  # the spin flip matters
+        assert_equivariant(fn, x, G, rho_in=rho, odd_in=odd, odd_out=False, atol=TOL)
 
 
 def test_gcnn_train_mode_is_equivariant_too(net):
