@@ -85,3 +85,33 @@ def test_read_rejects_bad_files(tmp_path):
         f.attrs.update(schema=SCHEMA, model="ising", L=4)
     with pytest.raises(DataError, match="no temperature"):
         read(str(empty))
+
+
+def test_disk_full_is_one_error_and_leaves_nothing(small_disk):
+    path = small_disk / "full.h5"
+    configs = np.ones((1000, 16, 16), np.int8)
+    with pytest.raises(DataError, match="disk full writing") as info:
+        with AtomicH5Writer(str(path), "ising", 16) as w:
+            w.group(0, {**ATTRS, "L": 16})
+            for _ in range(20):  # 20 × 272 kB into 1 MiB
+                w.append(0, configs, np.zeros(1000))
+    assert info.value.__cause__ is None
+    with pytest.raises(DataError, match="disk full writing"):  # no further write is attempted
+        w.append(0, configs, np.zeros(1000))
+    assert os.listdir(small_disk) == []
+
+
+def test_writer_refuses_its_input_and_special_files(tmp_path):
+    src = tmp_path / "in.h5"
+    _write(src)
+    before = src.read_bytes()
+    with pytest.raises(ParameterError, match="is the input"):
+        AtomicH5Writer(str(src), "ising", 4, inputs=[str(src)])
+    fifo = tmp_path / "pipe.h5"
+    os.mkfifo(fifo)
+    with pytest.raises(ParameterError, match="FIFO"):
+        AtomicH5Writer(str(fifo), "ising", 4)
+    with pytest.raises(DataError, match="not a regular file"):  # read would block on a FIFO
+        read(str(fifo))
+    assert src.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["in.h5", "pipe.h5"]

@@ -34,6 +34,17 @@ Jx = 1.0
 Jy = { start = -1.0, stop = 1.0, num = 3 }
 """
 
+XY_TOML = """
+[sweep]
+model = "xy"
+algorithm = "wolff"
+L = 4
+T = [0.5]
+sweeps = 20
+thermalize = 2
+every = 2
+"""
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -43,7 +54,7 @@ def _write(tmp_path, text, name="sweep.toml"):
     return p
 
 
-def test_sweep_resume_and_plot_binder(cli, tmp_path):
+def test_sweep_resume_and_plot_binder(cli, clean_error, tmp_path):
     spec = _write(tmp_path, TOML)
     out = tmp_path / "run"
     proc = cli("sweep", spec, "--out", out, "--workers", "2")
@@ -71,6 +82,27 @@ def test_sweep_resume_and_plot_binder(cli, tmp_path):
     assert fig.read_bytes()[:8] == PNG
     proc = cli("plot", "binder", out, "--out", fig)
     assert proc.returncode == 0 and "exact Tc = 2.26919" in proc.stdout
+
+    # the figure format is the one the suffix names; an unknown suffix is refused
+    for suffix, magic in ((".pdf", b"%PDF"), (".svg", b"<?xml")):
+        proc = cli("plot", "binder", out, "--out", tmp_path / f"binder{suffix}")
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / f"binder{suffix}").read_bytes().startswith(magic)
+    clean_error(cli("plot", "binder", out, "--out", tmp_path / "binder.xyz"),
+                "unknown figure format")
+    assert not (tmp_path / "binder.xyz").exists()
+    # an output named like the index it reads (no figure suffix) or a FIFO is refused
+    index = (out / "index.json").read_bytes()
+    clean_error(cli("plot", "binder", out, "--out", out / "index.json"))
+    assert (out / "index.json").read_bytes() == index
+    os.mkfifo(tmp_path / "pipe.png")
+    clean_error(cli("plot", "binder", out, "--out", tmp_path / "pipe.png"), "FIFO")
+
+    # one model per directory: an xy sweep into it is refused before anything runs
+    xy = _write(tmp_path, XY_TOML, "xy.toml")
+    clean_error(cli("sweep", xy, "--out", out, "--workers", "1"),
+                "holds a sweep of the ising model")
+    assert len(os.listdir(out / "jobs")) == 10
 
 
 def test_plot_phase_diagram_of_a_sweep_directory(cli, tmp_path):
