@@ -1,6 +1,6 @@
 """Exact reference results for the Ising family and limiting forms for the XY model.
 
-Everything here follows REFERENCE.md §2: an L × L torus indexed ``s[y, x]``, N = L², k_B = 1,
+Everything here follows docs/conventions.md: an L × L torus indexed ``s[y, x]``, N = L², k_B = 1,
 
     H = -Jx Σ_x-bonds s_i s_j - Jy Σ_y-bonds s_i s_j - J2 Σ_diag-bonds s_i s_j - h Σ_i s_i,
 
@@ -41,7 +41,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .hamiltonians import Couplings, ising_energy
-from .lattice import check_size
+from .lattice import check_size, sign_patterns
 
 __all__ = [
     "ONSAGER_TC",
@@ -183,10 +183,7 @@ def enumerate_ising(L: int, couplings, T: float) -> dict:
     N = L * L
     n_states = 1 << N
 
-    y, x = np.indices((L, L))
-    sign_s = ((-1.0) ** (x + y)).ravel()
-    sign_x = ((-1.0) ** x).ravel()
-    sign_y = ((-1.0) ** y).ravel()
+    _, sign_s, sign_x, sign_y = sign_patterns(L).reshape(4, -1)
 
     E = np.empty(n_states)
     M = np.empty(n_states)
@@ -456,7 +453,7 @@ def _kaufman_log_z(K, L: int):
 
 def kaufman_ising(L: int, T: float, J: float = 1.0, *, dps: int = 50) -> dict:
     """Exact ``log_z``, ``energy_per_site`` and ``specific_heat`` of the isotropic (Jx = Jy = J,
-    J2 = h = 0) L × L torus from Kaufman's closed form (REFERENCE §3), for any L ≥ 2.
+    J2 = h = 0) L × L torus from Kaufman's closed form (docs/conventions.md), for any L ≥ 2.
 
     Evaluated in mpmath at ``dps`` decimal digits; ⟨e⟩ = −(J/N) ∂ln Z/∂K and
     c = (K²/N) ∂²ln Z/∂K² (K = J/T) by mpmath's high-precision numerical differentiation,

@@ -1,6 +1,6 @@
 """Model parameters and THE energy function of each model.
 
-Conventions (REFERENCE.md §2): arrays are indexed ``s[..., y, x]`` on an L × L torus.
+Conventions (docs/conventions.md): arrays are indexed ``s[..., y, x]`` on an L × L torus.
 
 Ising:  H = -Jx Σ_x-bonds s_i s_j - Jy Σ_y-bonds s_i s_j - J2 Σ_diag-bonds s_i s_j - h Σ_i s_i
 XY:     H = -Jx Σ_x-bonds cos(θ_i-θ_j) - Jy Σ_y-bonds cos(θ_i-θ_j) - J2 Σ_diag cos(θ_i-θ_j)

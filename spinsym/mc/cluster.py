@@ -1,6 +1,6 @@
 """Cluster updates for the Ising family at h = 0: Wolff and Swendsen–Wang (Numba).
 
-Same energy convention as :func:`spinsym.hamiltonians.ising_energy` (REFERENCE.md §2), with
+Same energy convention as :func:`spinsym.hamiltonians.ising_energy` (docs/conventions.md), with
 h = 0 (the caller enforces it).  The bonds are those of the energy, each counted once: site
 (y, x) owns the x-bond to (y, x+1) (coupling Jx), the y-bond to (y+1, x) (Jy) and the two
 diagonal bonds to (y+1, x+1) and (y+1, x-1) (J2): 4N bonds on an L × L torus.  Couplings of

@@ -1,6 +1,6 @@
 """Single-spin-flip Ising kernels: sublattice-parallel Metropolis and heat bath (Numba).
 
-Conventions exactly as :func:`spinsym.hamiltonians.ising_energy` (REFERENCE.md §2): spins
+Conventions exactly as :func:`spinsym.hamiltonians.ising_energy` (docs/conventions.md): spins
 ``s[y, x]`` (int8, ±1) on an L × L torus,
 
     H = -Jx Σ s(y,x) s(y,x+1) - Jy Σ s(y,x) s(y+1,x)
@@ -34,7 +34,7 @@ advanced in place, so consecutive calls continue one stream.  A flip at site i h
 :func:`local_delta_e` and ``rng.uniform`` would make (tests/mc/test_ising.py checks this
 bit for bit).
 
-How the hot loop is made fast (≈0.5 flips/ns at L = 512 on one core, vs ≈0.03 for NumPy):
+How the hot loop is made fast (``benchmarks/mc_speed.py`` measures it):
 
 * per row, phase 1 computes the table index of every site with plain contiguous loads
   (SIMD-vectorized by LLVM, edges peeled, no modulo), into a small int16 buffer;

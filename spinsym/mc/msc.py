@@ -47,13 +47,12 @@ chains): isotropic nearest-neighbour couplings with h = 0 (``_sweeps_iso``: the 
 number b of unsatisfied bonds, two values of b need a draw, masks in registers) and everything
 else (``_sweeps``: one-hot feature masks, classes merged into groups of equal threshold).
 
-Speed, one thread, T = Tc-like, flips per ns on the shared 2-core development machine
-(benchmarks/mc_speed.py; same-run scalar kernel in brackets): isotropic J, L = 512: 2.0-3.3
-(0.32-0.48); anisotropic or with a field, J2 = 0: 0.8-1.1 (0.45); J2 != 0, h = 0: 0.55-0.75
-(0.45); J2 != 0 and h != 0 (45 classes need draws): 0.2-0.4 (0.44), so the driver keeps the
-scalar kernel there (:func:`preferred`: at most ``MAX_DRAWN_CLASSES`` classes that need a
-draw; heat bath draws for every class, so it runs here when J2 = 0).  Packing and unpacking
-(only when a configuration is stored) take ~0.04 ms each at L = 512 (8 × 8 bit transposes).
+Speed (``benchmarks/mc_speed.py`` measures it against the scalar kernel): the fewer local
+classes need a random draw, the faster; isotropic nearest-neighbour couplings are fastest.  With
+J2 != 0 and h != 0 (45 classes need draws) the scalar kernel is faster, so the driver keeps it
+there (:func:`preferred`: at most ``MAX_DRAWN_CLASSES`` classes that need a draw; heat bath
+draws for every class, so it runs here when J2 = 0).  Packing and unpacking (only when a
+configuration is stored) are 8 × 8 bit transposes.
 """
 
 from __future__ import annotations

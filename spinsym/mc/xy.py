@@ -1,6 +1,6 @@
 """XY-model Monte Carlo kernels (Numba): Metropolis + over-relaxation, and Wolff embedding.
 
-Model (REFERENCE.md §2, exactly :func:`spinsym.hamiltonians.xy_energy`): angles ``theta[y, x]``
+Model (docs/conventions.md, exactly :func:`spinsym.hamiltonians.xy_energy`): angles ``theta[y, x]``
 in [0, 2π) on an Ly × Lx torus (Ly, Lx >= 2),
 
     H = -Jx Σ_x cos(θi-θj) - Jy Σ_y cos(θi-θj) - J2 Σ_diag cos(θi-θj) - h Σ_i cos θi,
@@ -44,11 +44,7 @@ word per site gives the proposal and the acceptance uniform (32 bits each; see
 ``_metropolis_pass_split``); angles are recomputed with a vectorized atan2 (``_angle_v``,
 within 2.3e-16 of libm).
 
-Speed (one thread, L = 256, T = 0.9, J2 = 0, a sample stored every 10 sweeps, shared 2-core
-VM): Metropolis ≈ 7 ns of thread CPU time per site update (0.14 updates/ns; in wall time
-0.095-0.14 with the load; the scalar pass of the previous version ≈ 18 ns, 0.056/ns, in the
-same run); storing a sample ≈ 2 ns per site; Wolff ≈ 60-90 ns per flipped site.
-``benchmarks/mc_speed.py`` measures it.
+Speed: ``benchmarks/mc_speed.py`` measures it.
 """
 
 from __future__ import annotations
