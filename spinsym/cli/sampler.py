@@ -5,22 +5,23 @@ torch and escnn are imported inside the command functions only (``spinsym --help
 
 from __future__ import annotations
 
-import os
 from typing import List, Optional
 
 import typer
 
 from ..errors import ParameterError
-from .app import app, plot_app, train_app
+from .app import app, plot_app, plural, train_app
 
 
-def _check_out(path: str) -> str:
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(d):
-        raise ParameterError(f"output directory does not exist: {d}")
-    if os.path.isdir(path):
-        raise ParameterError(f"output path is a directory: {path}")
-    return path
+def _check_out(path: str, inputs=()) -> str:
+    from ..fileio import check_out_path
+    return check_out_path(path, inputs=list(inputs))
+
+
+#: sampler files one comparison figure shows (one snapshot row each)
+MAX_COMPARE = 6
+#: bytes per site of one configuration in a network batch (a rough floor of activations)
+_NET_BYTES_PER_SITE = 512
 
 
 def _err(msg: str):
@@ -71,7 +72,8 @@ def train_sampler(
 def sample(
     checkpoint: str = typer.Argument(..., help="Sampler checkpoint (train sampler)."),
     T: str = typer.Option(..., "--T", help="Comma-separated temperatures."),
-    L: Optional[int] = typer.Option(None, "--L", help="Lattice size (default: training L)."),
+    L: Optional[int] = typer.Option(None, "--L", help="Lattice size.",
+                                    show_default="the training L"),
     n: int = typer.Option(1000, "--n", help="Configurations per temperature."),
     seed: int = typer.Option(0, "--seed", help="Seed (one stream per temperature)."),
     out: str = typer.Option(..., "--out", help="Output HDF5 file (the simulate schema)."),
@@ -79,21 +81,36 @@ def sample(
                             help="Independence Metropolis–Hastings with the Boltzmann weight "
                                  "(asymptotically exact; the default). --no-mh: the network's "
                                  "own samples."),
-    Jx: Optional[float] = typer.Option(None, "--Jx", help="Coupling (default: training data)."),
-    Jy: Optional[float] = typer.Option(None, "--Jy"),
-    J2: Optional[float] = typer.Option(None, "--J2"),
-    h: Optional[float] = typer.Option(None, "--h"),
+    Jx: Optional[float] = typer.Option(None, "--Jx", help="Couplings (each defaults to the "
+                                                          "training data's).",
+                                       show_default="training data"),
+    Jy: Optional[float] = typer.Option(None, "--Jy", show_default="training data"),
+    J2: Optional[float] = typer.Option(None, "--J2", show_default="training data"),
+    h: Optional[float] = typer.Option(None, "--h", show_default="training data"),
     batch: int = typer.Option(500, "--batch", help="Configurations per network batch."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ):
     """Draw configurations from a trained sampler into the HDF5 schema of simulate."""
-    from ..data import check_out_path
-    from ..mc.run import parse_temperatures
+    from .. import validate
 
-    temps = parse_temperatures(T)  # T <= 0: one clear line before anything loads
-    check_out_path(out)
+    temps = validate.temperatures(T, "--T")  # one clear line before anything loads
+    if L is not None:
+        validate.lattice_size(L, "--L")
+    validate.samples(n, "--n", maximum=10**8)
+    validate.seed(seed, "--seed")
+    validate.positive_int(batch, "--batch", maximum=10**6)
+    validate.choice(device.split(":")[0], "device", ("cpu", "cuda"))
+    validate.threads(threads, "--threads")
+    for name, value in (("Jx", Jx), ("Jy", Jy), ("J2", J2), ("h", h)):
+        if value is not None:
+            validate.finite_float(value, f"--{name}")
+    validate.input_file(checkpoint, "checkpoint")
+    if L is not None:
+        validate.check_memory(float(L) ** 2 * min(n, batch) * _NET_BYTES_PER_SITE,
+                              f"--L {L} with --batch {min(n, batch)}")
+    _check_out(out, inputs=[checkpoint])
     from ..hamiltonians import Couplings
     from ..tasks.sampler import (SampleConfig, check_sample_config, load_checkpoint,
                                  resolve_device, sample_to_file)
@@ -112,9 +129,9 @@ def sample(
         _err(f"note: T = {', '.join(f'{t:g}' for t in outside)} outside the training range "
              f"[{lo:g}, {hi:g}] (extrapolation)")
     path = sample_to_file(model, ckpt, cfg, out, checkpoint, log=None if quiet else _err)
-    typer.echo(f"wrote {path}: {ckpt['spin_model']} L={cfg.L}, {len(cfg.temperatures)} "
-               f"temperatures, {cfg.n} samples each (sampler:{ckpt['model']}"
-               f"{'+mh' if cfg.mh else ''})")
+    typer.echo(f"wrote {path}: {ckpt['model']} L={cfg.L}, "
+               f"{plural(len(cfg.temperatures), 'temperature')}, {plural(cfg.n, 'sample')} each "
+               f"(sampler:{ckpt['arch']}{'+mh' if cfg.mh else ''})")
 
 
 @plot_app.command("compare")
@@ -127,4 +144,8 @@ def plot_compare(
     helicity (XY), and snapshots."""
     from ..plot.compare import plot_compare as draw
 
+    if len(samples) > MAX_COMPARE:
+        raise ParameterError(f"at most {MAX_COMPARE} sampler files per figure, got "
+                             f"{len(samples)}")
+    _check_out(out, inputs=[mc, *samples])
     typer.echo(f"wrote {draw(mc, samples, out)}")

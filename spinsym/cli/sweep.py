@@ -8,6 +8,7 @@ Only if no ``phase-diagram`` command exists is one registered here (sweep direct
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Optional
 
@@ -31,9 +32,17 @@ def sweep(
                                                           "run nothing."),
 ):
     """Run a grid of Monte Carlo jobs (one HDF5 file per temperature), resumably."""
-    from ..errors import SpinsymError
+    from .. import validate
+    from ..errors import ParameterError, SpinsymError
     from ..sweep import load_spec, plan, run_sweep
 
+    validate.threads(workers, "--workers")
+    validate.nonnegative_int(retries, "--retries", maximum=100)
+    if scheduler is not None and not scheduler.strip():
+        raise ParameterError("--scheduler is empty; give tcp://HOST:PORT")
+    validate.input_file(spec, "sweep file")
+    if os.path.abspath(out) == os.path.abspath(spec):
+        raise ParameterError(f"--out {out} is the sweep file itself; give a directory")
     grid = load_spec(spec)
     if dry_run:
         jobs, todo = plan(grid, out)
@@ -77,8 +86,13 @@ def plot_binder(
     as_json: bool = typer.Option(False, "--json", help="Print the crossings as JSON."),
 ):
     """Binder cumulant U(T) for every L of a sweep, with the crossings and the exact Tc."""
+    from ..fileio import check_out_path
     from ..plot.sweep import check_sweep_dir, format_binder, plot_binder as draw
 
+    if order is not None:
+        from .. import validate
+        validate.choice(order, "--order", ("m", "staggered", "stripe"))
+    check_out_path(out, inputs=[path])
     result = draw(check_sweep_dir(path), out, order)
     if as_json:
         typer.echo(json.dumps({"path": result["path"], "order": result["order"],
@@ -108,4 +122,4 @@ if not _phase_diagram_registered():  # pragma: no cover - groundstate.py registe
         """Finite-temperature phase diagram of a sweep over Jy/Jx and T, exact line overlaid."""
         from ..plot.sweep import check_sweep_dir, plot_sweep_phase_diagram
 
-        typer.echo(plot_sweep_phase_diagram(check_sweep_dir(path), out, L=L))
+        typer.echo(f"wrote {plot_sweep_phase_diagram(check_sweep_dir(path), out, L=L)}")

@@ -140,3 +140,74 @@ def test_plot_observables_and_snapshots(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     for p in (png, snaps):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seed", str(2**64)], ["seed must be at most 9223372036854775807"]),
+    (["--seed", "-1"], ["seed must be at least 0"]),
+    (["--sweeps", str(2**63)], ["sweeps must be at most"]),
+    (["--sweeps", str(2**62)], ["64-bit"]),
+    (["--L", str(10**6)], ["L=1000000 needs ~", "available"]),
+    (["--T", "1e-300"], ["too low"]),
+    (["--T", "2.0,2.5,2.0"], ["2 is given twice"]),
+    (["--T", "1:2:0.3"], ["whole number of steps"]),
+    (["--threads", "-3"], ["threads must be at least 0"]),
+    (["--Jx", "nan"], ["--Jx must be finite"]),
+    (["--h", "1e400"], ["--h must be finite"]),
+])
+def test_simulate_hostile_values(cli, clean_error, tmp_path, args, words):
+    clean_error(cli("simulate", "ising", *args, "--out", tmp_path / "x.h5"), *words)
+    assert os.listdir(tmp_path) == []
+
+
+def test_temperature_range_syntax_and_summary(cli, tmp_path):
+    out = tmp_path / "r.h5"
+    proc = cli("simulate", "ising", "--L", "4", "--T", "1.6,1.7,...,2.0", "--sweeps", "2",
+               "--every", "2", "--thermalize", "0", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (f"wrote {out}: ising L=4, 5 temperatures, 1 sample each "
+                                   "(metropolis)")
+    with h5py.File(out) as f:
+        assert [float(f[g].attrs["T"]) for g in sorted(f)] == [1.6, 1.7, 1.8, 1.9, 2.0]
+    proc = cli("simulate", "ising", "--L", "4", "--T", "2:2:0.5", "--sweeps", "2", "--every",
+               "2", "--thermalize", "0", "--out", out)
+    assert "1 temperature, 1 sample each" in proc.stdout
+
+
+def _corrupt(path, **writes):
+    """Overwrite entries of group T_000: name=(index, value); or attrs T=value."""
+    with h5py.File(path, "r+") as f:
+        for name, (index, value) in writes.items():
+            if name == "T":
+                f["T_000"].attrs["T"] = value
+            else:
+                f[f"T_000/{name}"][index] = value
+
+
+@pytest.mark.parametrize("writes, words", [
+    (dict(configs=((0, 0, 0), 3)), ["spins must be -1 or +1, found 3"]),
+    (dict(energy=(1, np.nan)), ["energies must be finite"]),
+    (dict(T=(None, 1e-300)), ["too low"]),
+])
+def test_analyze_refuses_bad_content(cli, clean_error, tmp_path, writes, words):
+    path = tmp_path / "bad.h5"
+    assert cli("simulate", "ising", *SMALL, "--out", path).returncode == 0
+    _corrupt(path, **writes)
+    clean_error(cli("analyze", path), *words)
+    clean_error(cli("plot", "observables", path, "--out", tmp_path / "o.png"), *words)
+    assert not os.path.exists(tmp_path / "o.png")
+
+
+def test_plot_hostile_values(cli, clean_error, tmp_path):
+    path = tmp_path / "s.h5"
+    assert cli("simulate", "ising", *SMALL, "--out", path).returncode == 0
+    before = path.read_bytes()
+    clean_error(cli("plot", "snapshots", path, "--out", tmp_path / "s.png", "--per-T", "10000"),
+                "--per-T must be at most 12")
+    clean_error(cli("plot", "snapshots", path, "--out", tmp_path / "s.png", "--per-T", "0"),
+                "--per-T must be at least 1")
+    clean_error(cli("plot", "snapshots", path, "--out", path), "input")
+    clean_error(cli("plot", "observables", path, "--out", tmp_path / "o.png", "--snapshots",
+                    path), "input")
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["s.h5"]

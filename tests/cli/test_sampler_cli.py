@@ -82,3 +82,50 @@ def test_bad_temperature_and_data(workdir, cli, clean_error):
     clean_error(p, "no such file")
     assert not os.path.exists(d / "bad.pt")
     assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--T", "2.0,2.0"], "given twice"),
+    (["--T", "nan"], "positive and finite"),
+    (["--n", "0"], "--n must be at least 1"),
+    (["--seed", "-1"], "--seed must be at least 0"),
+    (["--seed", str(2**64)], "--seed must be at most"),
+    (["--batch", "0"], "--batch must be at least 1"),
+    (["--threads", "-3"], "--threads must be at least 0"),
+    (["--device", "tpu"], "unknown device"),
+    (["--Jx", "inf"], "--Jx must be finite"),
+    (["--L", "100000"], "needs ~"),
+])
+def test_sample_hostile_values(cli, clean_error, tmp_path, args, words):
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"never read: the options are checked first")
+    clean_error(cli("sample", fake, "--T", "2.0", "--out", tmp_path / "x.h5", *args), words)
+    assert sorted(os.listdir(tmp_path)) == ["fake.pt"]
+
+
+def test_sample_inputs_and_outputs(cli, clean_error, tmp_path):
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"x")
+    clean_error(cli("sample", tmp_path, "--T", "2.0", "--out", tmp_path / "x.h5"),
+                "is a directory, not a checkpoint")
+    clean_error(cli("sample", fake, "--T", "2.0", "--out", fake), "input")
+    assert fake.read_bytes() == b"x"
+    clean_error(cli("plot", "compare", fake, *[fake] * 7, "--out", tmp_path / "c.png"),
+                "at most 6 sampler files")
+    clean_error(cli("plot", "compare", fake, fake, "--out", fake), "input")
+
+
+def test_training_refuses_bad_content(workdir, cli, clean_error, tmp_path):
+    # the content check of analyze, on the training path: spins = 3 and NaN energies
+    import h5py
+    import shutil
+
+    bad = tmp_path / "bad.h5"
+    shutil.copy(workdir / "mc.h5", bad)
+    with h5py.File(bad, "r+") as f:
+        f["T_000/configs"][0, 0, 0] = 3
+        f["T_000/energy"][0] = float("nan")
+    clean_error(cli("train", "sampler", "--data", bad, "--steps", "1", "--quiet", "--out",
+                    tmp_path / "m.pt"), "spins must be -1 or +1")
+    clean_error(cli("analyze", bad), "spins must be -1 or +1")
+    assert not os.path.exists(tmp_path / "m.pt")
