@@ -58,47 +58,77 @@ def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of:
     return P
 
 
+from ..tasks.groundstate import TrainConfig as _GS  # noqa: E402  (defaults for --help; no torch)
+
+
 @train_app.command("groundstate")
 def train_groundstate(
-    model: str = typer.Option("sympe", help="sympe, gcnn, noise or cnn."),
-    L: int = typer.Option(8, "--L", help="Training lattice size (sympe/cnn: divisible by 4)."),
-    seed: int = typer.Option(0, help="Seed (initialization, Hamiltonians, g̃ draws)."),
-    out: str = typer.Option(..., help="Checkpoint path (.pt)."),
-    steps: int = typer.Option(None, help="Optimizer steps (default: the tuned default)."),
-    batch: int = typer.Option(None, help="Hamiltonians per step."),
-    lr: float = typer.Option(None, help="Peak learning rate (one-cycle schedule)."),
-    width: int = typer.Option(None, help="Regular fields per hidden layer."),
-    depth: int = typer.Option(None, help="Hidden layers."),
-    pe_fields: int = typer.Option(None, help="Regular fields in the positional encoding / noise."),
-    T0: float = typer.Option(None, "--T0", help="Initial entropy temperature (annealed to 0)."),
-    canon_depth: int = typer.Option(None, help="SymPE canonicalizer hidden layers (0: linear)."),
-    canon_scale: float = typer.Option(None, help="SymPE initial inverse temperature of q(g|x)."),
-    time_limit: float = typer.Option(0.0, help="Stop after this many seconds (0: no limit)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch default)."),
-    fold: bool = typer.Option(True, help="Compute on the 4x4 torus when exactly equivalent "
-                                         "(translation-invariant inputs, period-4 encoding)."),
+    model: Optional[str] = typer.Option(None, help=f"sympe, gcnn, noise or cnn (the network) "
+                                                   f"(default: {_GS.arch})"),
+    L: Optional[int] = typer.Option(None, "--L", help=f"Training lattice size (sympe/cnn: "
+                                                      f"divisible by 4) (default: {_GS.L})"),
+    seed: Optional[int] = typer.Option(None, help="Seed (initialization, Hamiltonians, g̃ "
+                                                  f"draws) (default: {_GS.seed})"),
+    out: str = typer.Option(..., help="Checkpoint path (.pt); also written every "
+                                      "--checkpoint-every steps (marked partial)."),
+    steps: Optional[int] = typer.Option(None, help=f"Optimizer steps (default: {_GS.steps})"),
+    batch: Optional[int] = typer.Option(None, help=f"Hamiltonians per step "
+                                                   f"(default: {_GS.batch})"),
+    lr: Optional[float] = typer.Option(None, help=f"Peak learning rate (one-cycle schedule) "
+                                                  f"(default: {_GS.lr:g})"),
+    width: Optional[int] = typer.Option(None, help=f"Regular fields per hidden layer "
+                                                   f"(default: {_GS.width})"),
+    depth: Optional[int] = typer.Option(None, help=f"Hidden layers (default: {_GS.depth})"),
+    pe_fields: Optional[int] = typer.Option(None, help="Regular fields in the positional "
+                                                       "encoding / noise "
+                                                       f"(default: {_GS.pe_fields})"),
+    T0: Optional[float] = typer.Option(None, "--T0", help="Initial entropy temperature "
+                                                          f"(annealed to 0) (default: {_GS.T0:g})"),
+    canon_depth: Optional[int] = typer.Option(None, help="SymPE canonicalizer hidden layers "
+                                                         f"(0: linear) (default: "
+                                                         f"{_GS.canon_depth})"),
+    canon_scale: Optional[float] = typer.Option(None, help="SymPE initial inverse temperature "
+                                                           f"of q(g|x) (default: "
+                                                           f"{_GS.canon_scale:g})"),
+    time_limit: Optional[float] = typer.Option(None, help="Stop after this many seconds; the "
+                                                          "checkpoint stays resumable (0: no "
+                                                          "limit) (default: 0)"),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cpu)"),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (0: torch default) "
+                                                     "(default: 0)"),
+    fold: Optional[bool] = typer.Option(None, "--fold/--no-fold",
+                                        help="Compute on the 4x4 torus when exactly equivalent "
+                                             "(translation-invariant inputs, period-4 "
+                                             "encoding) (default: --fold)"),
+    checkpoint_every: Optional[int] = typer.Option(
+        None, help="Write the checkpoint to --out every N steps (and every 5 minutes); 0: only "
+                   f"at the end (default: {_GS.checkpoint_every})"),
+    config: Optional[str] = typer.Option(None, "--config",
+                                         help="TOML file of settings (the TrainConfig field "
+                                              "names; 'arch' is --model); options given here "
+                                              "override it."),
+    resume: Optional[str] = typer.Option(None, "--resume",
+                                         help="Continue this checkpoint's run (partial, or "
+                                              "complete with a larger --steps)."),
     quiet: bool = typer.Option(False, help="No progress lines."),
 ):
     """Train a ground-state predictor by minimizing the expected energy (no labels)."""
-    from ..tasks.groundstate import TrainConfig, save_checkpoint, train
+    from ..training import build_config
+    from ..tasks.groundstate import CHECKPOINT_KIND, train
 
-    _check_out(out)
-    cfg = TrainConfig(model=model, L=L, seed=seed, device=device, threads=threads,
-                      time_limit=time_limit, fold=fold)
-    for name, value in (("steps", steps), ("batch", batch), ("lr", lr), ("width", width),
-                        ("depth", depth), ("pe_fields", pe_fields), ("T0", T0),
-                        ("canon_depth", canon_depth), ("canon_scale", canon_scale)):
-        if value is not None:
-            setattr(cfg, name, value)
-    cfg.validate()
+    given = dict(arch=model, L=L, seed=seed, steps=steps, batch=batch, lr=lr, width=width,
+                 depth=depth, pe_fields=pe_fields, T0=T0, canon_depth=canon_depth,
+                 canon_scale=canon_scale, time_limit=time_limit, device=device,
+                 threads=threads, fold=fold, checkpoint_every=checkpoint_every)
+    cfg = build_config(_GS, CHECKPOINT_KIND, given, config, resume)
     log = None if quiet else (lambda s: typer.echo(s, err=True))
-    ckpt = train(cfg, log=log)
-    save_checkpoint(ckpt, out)
+    ckpt = train(cfg, log=log, out=out, resume=resume)
     last = ckpt["history"][-1] if ckpt["history"] else {}
-    typer.echo(f"trained {model} at L={L} seed={seed}: {ckpt['steps_done']} steps in "
-               f"{ckpt['train_seconds']:.1f}s, last batch gap {last.get('gap', float('nan')):.4f}"
-               f" -> {out}")
+    state = "" if ckpt["complete"] else (f" (partial: step {ckpt['steps_done']} of "
+                                         f"{ckpt['steps']}; continue with --resume {out})")
+    typer.echo(f"wrote {out}: {cfg.arch} at L={cfg.L} seed={cfg.seed}, {ckpt['steps_done']} "
+               f"steps in {ckpt['train_seconds']:.1f}s, last batch gap "
+               f"{last.get('gap', float('nan')):.4f}{state}")
 
 
 @app.command("predict")
@@ -133,7 +163,7 @@ def predict_cmd(
     extra = {"g": res["g"]} if "g" in res else {}
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, spins=res["spins"], params=P, L=L, seed=seed, samples=samples,
-                 best_of=best_of, model=meta["model"], **extra)
+                 best_of=best_of, model=meta["arch"], **extra)
     n = res["spins"].shape[0]
     typer.echo(f"wrote {out}: {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')} "
                f"at L={L}")
@@ -176,7 +206,7 @@ def evaluate_groundstate(
             deg["neel"][0] += b["neel_plus"]
             deg["neel"][1] += b["neel_minus"]
     rep["degenerate_counts"] = deg
-    rep["model"] = meta["model"]
+    rep["model"] = meta["arch"]
     rep["L"] = L
     rep["train_L"] = meta["train_config"]["L"]
     rep["best_of"] = best_of
@@ -184,7 +214,7 @@ def evaluate_groundstate(
     if as_json:
         typer.echo(json.dumps(rep, indent=1, default=str))
         return
-    typer.echo(f"model {meta['model']} (trained at L={rep['train_L']}), L={L}, "
+    typer.echo(f"model {meta['arch']} (trained at L={rep['train_L']}), L={L}, "
                f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"
                + (f" (best of {best_of} draws each)" if best_of > 1 else ""))
     typer.echo(f"mean relative gap {rep['mean_gap']:.4%}   worst Hamiltonian (mean over "

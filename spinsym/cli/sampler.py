@@ -28,44 +28,75 @@ def _err(msg: str):
     typer.echo(msg, err=True)
 
 
+from ..tasks.sampler import SamplerTrainConfig as _S  # noqa: E402  (defaults for --help; no torch)
+
+
 @train_app.command("sampler")
 def train_sampler(
-    data: List[str] = typer.Option(..., "--data", help="MC HDF5 file (repeat for several)."),
-    model: str = typer.Option("sympe", "--model", help="sympe, gcnn or noise."),
-    seed: int = typer.Option(0, "--seed", help="Seed (initialization, batches, augmentation)."),
-    out: str = typer.Option(..., "--out", help="Checkpoint path (.pt)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="Configurations per step."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (one-cycle)."),
-    width: Optional[int] = typer.Option(None, "--width", help="Regular fields per layer."),
-    depth: Optional[int] = typer.Option(None, "--depth", help="Hidden layers."),
+    data: Optional[List[str]] = typer.Option(None, "--data",
+                                             help="MC HDF5 file (repeat for several); with "
+                                                  "--resume: default the checkpoint's files."),
+    model: Optional[str] = typer.Option(None, "--model", help="sympe, gcnn or noise (the "
+                                                              f"network) (default: {_S.arch})"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (initialization, batches, "
+                                                            f"augmentation) (default: {_S.seed})"),
+    out: str = typer.Option(..., "--out", help="Checkpoint path (.pt); also written every "
+                                               "--checkpoint-every steps (marked partial)."),
+    steps: Optional[int] = typer.Option(None, "--steps",
+                                        help=f"Optimizer steps (default: {_S.steps})"),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Configurations per step "
+                                                              f"(default: {_S.batch})"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (one-cycle) "
+                                                          f"(default: {_S.lr:g})"),
+    width: Optional[int] = typer.Option(None, "--width", help="Regular fields per layer "
+                                                              f"(default: {_S.width})"),
+    depth: Optional[int] = typer.Option(None, "--depth",
+                                        help=f"Hidden layers (default: {_S.depth})"),
     pe_fields: Optional[int] = typer.Option(None, "--pe-fields",
-                                            help="Regular fields of v (sympe) or ε (noise)."),
-    time_limit: float = typer.Option(0.0, "--time-limit",
-                                     help="Stop after this many seconds (0: no limit)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
+                                            help="Regular fields of v (sympe) or ε (noise) "
+                                                 f"(default: {_S.pe_fields})"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit",
+                                               help="Stop after this many seconds; the "
+                                                    "checkpoint stays resumable (0: no limit) "
+                                                    "(default: 0)"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cpu)"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (0: torch "
+                                                                  "default) (default: 0)"),
+    checkpoint_every: Optional[int] = typer.Option(
+        None, "--checkpoint-every", help="Write the checkpoint to --out every N steps (and "
+                                         "every 5 minutes); 0: only at the end "
+                                         f"(default: {_S.checkpoint_every})"),
+    config: Optional[str] = typer.Option(None, "--config",
+                                         help="TOML file of settings (the SamplerTrainConfig "
+                                              "field names; 'arch' is --model); options given "
+                                              "here override it."),
+    resume: Optional[str] = typer.Option(None, "--resume",
+                                         help="Continue this checkpoint's run (partial, or "
+                                              "complete with a larger --steps)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ):
     """Train an equivariant sampler P(configuration | T, couplings) on Monte Carlo data."""
     from ..data import read
+    from ..training import build_config, read_checkpoint
+    from ..tasks.sampler import CHECKPOINT_KIND, train
 
-    _check_out(out)
+    given = dict(arch=model, seed=seed, steps=steps, batch=batch, lr=lr, width=width,
+                 depth=depth, pe_fields=pe_fields, time_limit=time_limit, device=device,
+                 threads=threads, checkpoint_every=checkpoint_every)
+    cfg = build_config(_S, CHECKPOINT_KIND, given, config, resume)
+    if not data:
+        if not resume:
+            raise ParameterError("give the training data with --data FILE.h5 (or --resume "
+                                 "CKPT to continue a run on its files)")
+        data = [d["path"] for d in read_checkpoint(resume, CHECKPOINT_KIND, _S)[0]["data"]]
     for path in data:
         read(path)  # one clear line for a missing / foreign / corrupt file, before torch loads
-    from ..tasks.sampler import SamplerTrainConfig, save_checkpoint, train
-
-    cfg = SamplerTrainConfig(model=model, seed=seed, time_limit=time_limit, device=device,
-                             threads=threads)
-    for name, value in (("steps", steps), ("batch", batch), ("lr", lr), ("width", width),
-                        ("depth", depth), ("pe_fields", pe_fields)):
-        if value is not None:
-            setattr(cfg, name, value)
-    ckpt = train(cfg, data, log=None if quiet else _err)
-    save_checkpoint(ckpt, out)
-    typer.echo(f"wrote {out}: {ckpt['spin_model']} sampler ({ckpt['model']}), L={ckpt['L']}, "
+    ckpt = train(cfg, data, log=None if quiet else _err, out=out, resume=resume)
+    state = "" if ckpt["complete"] else (f" (partial: step {ckpt['steps_done']} of "
+                                         f"{ckpt['steps']}; continue with --resume {out})")
+    typer.echo(f"wrote {out}: {ckpt['model']} sampler ({ckpt['arch']}), L={ckpt['L']}, "
                f"{ckpt['steps_done']} steps in {ckpt['train_seconds']:.0f} s, "
-               f"final nll/site {ckpt['history'][-1]['nll_per_site']:.4f}")
+               f"final nll/site {ckpt['history'][-1]['nll_per_site']:.4f}{state}")
 
 
 @app.command()

@@ -44,10 +44,10 @@ def phase_diagram(ckpt: str, out: str, *, baseline: str | None = None, Jx: float
 
     stage(f"loading {ckpt}" + (f" and {baseline}" if baseline else ""))
     model, meta = load_checkpoint(ckpt)
-    models = [(meta["model"], model)]
+    models = [(meta["arch"], model)]
     if baseline:
         bmodel, bmeta = load_checkpoint(baseline)
-        models.append((bmeta["model"], bmodel))
+        models.append((bmeta["arch"], bmodel))
     jys = np.linspace(jy[0], jy[1], n)
     hs = np.linspace(h[0], h[1], n)
     HH, JY = np.meshgrid(hs, jys, indexing="ij")  # rows: h, columns: Jy
@@ -74,7 +74,7 @@ def phase_diagram(ckpt: str, out: str, *, baseline: str | None = None, Jx: float
     cmap = ListedColormap([PHASE_COLORS[p] for p in PHASES])
     extent = (jys[0], jys[-1], hs[0], hs[-1])
     half = ncol // 2
-    for k, (grid, title) in enumerate(((pred_phase, f"predicted ({meta['model']}, L={L})"),
+    for k, (grid, title) in enumerate(((pred_phase, f"predicted ({meta['arch']}, L={L})"),
                                        (exact_phase, "exact (4×4-periodic minimum)"))):
         ax = fig.add_subplot(gs[0, k * half:(k + 1) * half] if k == 0 else gs[0, half:2 * half])
         ax.imshow(grid, origin="lower", extent=extent, aspect="auto", cmap=cmap,

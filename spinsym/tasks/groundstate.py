@@ -21,16 +21,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from .. import __version__
-from ..fileio import atomic_path
 from ..errors import DataError, ParameterError
+from ..fileio import atomic_path
 from ..hamiltonians import Couplings, ising_energy
 from ..lattice import check_size
+from ..training import TrainingConfig
+from ..training import resolve_device  # noqa: F401  (re-exported: the one device check)
 
 CHECKPOINT_KIND = "groundstate"
 FORMAT_VERSION = 1
@@ -40,18 +41,16 @@ BROKEN_PHASES = ("neel", "stripe", "m1/2", "other")
 PHASES = ("ferro", "neel", "stripe", "m1/2", "other")
 
 
-@dataclass
-class TrainConfig:
-    model: str = "sympe"
+@dataclass(frozen=True)
+class TrainConfig(TrainingConfig):
+    """Training settings (frozen: override with ``dataclasses.replace`` or ``.override``);
+    the same keys make a ``--config`` TOML file."""
+
+    arch: str = "sympe"      # the network: sympe, gcnn, noise or cnn (--model)
     L: int = 8
-    seed: int = 0
     steps: int = 2500
     batch: int = 64
-    lr: float = 3e-3
     width: int = 12
-    depth: int = 4
-    kernel: int = 3
-    pe_fields: int = 1
     canon_width: int = 1
     canon_depth: int = 1
     tau: float = 1.0
@@ -60,39 +59,36 @@ class TrainConfig:
     anneal: float = 0.5      # fraction of the steps over which T goes linearly to 0
     special: float = 0.3     # fraction of Hamiltonians on symmetric sub-families
     hard: float = 0.1        # fraction from the all-antiferro sector in a field (m = 1/2 phases)
-    time_limit: float = 0.0  # seconds; 0 = none (stop early, keep the checkpoint consistent)
-    device: str = "cpu"
-    threads: int = 0         # torch threads; 0 = torch default
     fold: bool = True        # compute on the 4 × 4 torus when that is exact (see compute_size)
 
+    ARCHS: ClassVar[tuple] = MODELS
+    INT_LIMITS: ClassVar[dict] = {**TrainingConfig.INT_LIMITS, "L": (4, 1024),
+                                  "canon_width": (1, 64), "canon_depth": (0, 16)}
+    FLOAT_LIMITS: ClassVar[dict] = {**TrainingConfig.FLOAT_LIMITS, "tau": (1e-6, 100.0),
+                                    "canon_scale": (1e-6, 1000.0), "T0": (0.0, 100.0),
+                                    "anneal": (0.0, 1.0), "special": (0.0, 1.0),
+                                    "hard": (0.0, 1.0)}
+    OPTIONS: ClassVar[dict] = {**TrainingConfig.OPTIONS, "L": "--L", "T0": "--T0",
+                               "canon_depth": "--canon-depth", "canon_scale": "--canon-scale",
+                               "fold": "--fold"}
+
     def validate(self) -> "TrainConfig":
-        if self.model not in MODELS:
-            raise ParameterError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        self.L = check_size(self.L, even=True, minimum=4)
-        if self.model in ("sympe", "cnn") and self.L % 4:
-            raise ParameterError(f"the {self.model} model trains at L divisible by 4, got {self.L}")
-        for name in ("steps", "batch", "width", "depth", "kernel", "pe_fields", "canon_width"):
-            if int(getattr(self, name)) < 1:
-                raise ParameterError(f"{name} must be at least 1")
-        if int(self.canon_depth) < 0 or not self.canon_scale > 0:
-            raise ParameterError("canon_depth must be >= 0 and canon_scale > 0")
-        if self.kernel % 2 == 0:
-            raise ParameterError("kernel must be odd")
-        if not (self.lr > 0 and self.tau > 0 and self.T0 >= 0 and 0 <= self.anneal <= 1
-                and 0 <= self.special <= 1 and 0 <= self.hard <= 1):
-            raise ParameterError("lr and tau must be > 0, T0 >= 0, anneal, special and hard "
-                                 "in [0, 1]")
-        return self
+        cfg = super().validate()
+        if cfg.L % 2:
+            raise ParameterError(f"--L must be even, got {cfg.L}")
+        if cfg.arch in ("sympe", "cnn") and cfg.L % 4:
+            raise ParameterError(f"the {cfg.arch} model trains at L divisible by 4, got {cfg.L}")
+        return cfg
 
 
 def model_config(cfg: TrainConfig) -> dict:
     base = dict(width=cfg.width, depth=cfg.depth, kernel=cfg.kernel)
-    if cfg.model == "sympe":
+    if cfg.arch == "sympe":
         base.update(pe_fields=cfg.pe_fields, pe_period=4, canon_width=cfg.canon_width,
                     canon_depth=cfg.canon_depth, tau=cfg.tau, canon_scale=cfg.canon_scale)
-    elif cfg.model == "noise":
+    elif cfg.arch == "noise":
         base.update(pe_fields=cfg.pe_fields)
-    elif cfg.model == "cnn":
+    elif cfg.arch == "cnn":
         base.update(pe_fields=cfg.pe_fields, pe_period=4)
     return base
 
@@ -265,15 +261,6 @@ def _generator(seed: int, salt: int, device: str = "cpu"):
     return g
 
 
-def resolve_device(device: str) -> str:
-    torch = _torch()
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ParameterError(f"device must be cpu or cuda, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError("--device cuda requested but no CUDA device is available")
-    return device
-
-
 def expected_energy_loss(logits, params_t, T: float):
     """Mean over the batch of [H(tanh(logit)) − T·S]/(N · scale), H from ising_energy."""
     torch = _torch()
@@ -300,104 +287,112 @@ def compute_size(cfg: TrainConfig) -> int:
     4 × 4-torus computation, and the energy per site is the same.  Training "at L" is then
     *exactly* the computation on the 4 × 4 torus (tested), 4 times cheaper at L = 8.  The noise
     baseline draws i.i.d. noise per site of the L × L torus and is always computed at L."""
-    if cfg.fold and cfg.model in ("sympe", "cnn", "gcnn") and cfg.L % 4 == 0:
+    if cfg.fold and cfg.arch in ("sympe", "cnn", "gcnn") and cfg.L % 4 == 0:
         return 4
     return cfg.L
 
 
-def train(cfg: TrainConfig, log=None) -> dict:
-    """Train a predictor; returns the checkpoint dictionary (see :func:`save_checkpoint`)."""
-    torch = _torch()
+def _format(rec: dict) -> str:
+    return (f"step {rec['step']:5d}  loss {rec['loss']:+.4f}  T {rec['T']:.3f}  "
+            f"gap {rec['gap']:.4f}  {rec['seconds']:.0f}s")
+
+
+def train(cfg: TrainConfig, log=None, out: str | None = None,
+          resume: str | None = None) -> dict:
+    """Train a predictor; returns the final checkpoint dictionary.
+
+    ``out``: checked before any work, then written every ``cfg.checkpoint_every`` steps
+    (``complete: False``) and at the end.  ``resume``: a checkpoint of this kind to continue
+    (its config, except the run fields of :data:`spinsym.training.RUN_FIELDS`, must equal
+    ``cfg``); the result is bit for bit that of the uninterrupted run."""
+    from .. import training
     from ..exact import ground_state_energies
+    from ..fileio import check_out_path
+
+    cfg = cfg.validate()
+    if out is not None:
+        check_out_path(out)
+    prev = None
+    if resume is not None:
+        prev, stored = training.read_checkpoint(resume, CHECKPOINT_KIND, TrainConfig)
+        training.check_model_config(prev, model_config(stored), resume)
+        training.resume_config(stored, cfg.to_dict(), resume)
+        training.check_resumable(prev, cfg, resume)
+    torch = _torch()
     from ..nn import build_model
     from ..nn.fields import bond_fields
 
-    cfg.validate()
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    ss = np.random.SeedSequence(int(cfg.seed))
-    init_seed, data_seed, sample_seed = ss.spawn(3)
+    init_seed, data_seed, sample_seed = np.random.SeedSequence(int(cfg.seed)).spawn(3)
     torch.manual_seed(int(init_seed.generate_state(1)[0]))
-    model = build_model(cfg.model, **model_config(cfg)).to(device)
-    model.train()
+    model = build_model(cfg.arch, **model_config(cfg)).to(device)
     rng = np.random.default_rng(data_seed)
     gen = _generator(int(sample_seed.generate_state(1)[0]), 1)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
-                                                pct_start=0.1)
-    history = []
+    trainer = training.Trainer(CHECKPOINT_KIND, cfg, model, np_rngs={"hamiltonians": rng},
+                               torch_gens={"frames": gen})
+    if prev is not None:
+        trainer.restore(prev, resume)
     Lc = compute_size(cfg)
-    t0 = time.perf_counter()
-    steps_done = 0
-    for step in range(cfg.steps):
+
+    def step_fn(step: int) -> training.Step:
         params = sample_family(rng, cfg.batch, cfg.special, cfg.hard)
         pt = torch.tensor(params, dtype=torch.float32, device=device)
         bonds = bond_fields(params, Lc, device=device)
-        T = cfg.T0 * max(0.0, 1.0 - step / max(1.0, cfg.anneal * cfg.steps))
-        out = model(bonds, samples=1, generator=gen)
-        loss = expected_energy_loss(out["logits"], pt, T)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        steps_done = step + 1
-        if step % 50 == 0 or step == cfg.steps - 1:
+        anneal = max(1.0, cfg.anneal * trainer.first_cycle_steps)
+        T = cfg.T0 * max(0.0, 1.0 - step / anneal)
+        out_ = model(bonds, samples=1, generator=gen)
+        loss = expected_energy_loss(out_["logits"], pt, T)
+
+        def report():
+            if not (step % 50 == 0 or step == cfg.steps - 1):
+                return None
             with torch.no_grad():
-                spins = torch.where(out["logits"] >= 0, 1.0, -1.0)
+                spins = torch.where(out_["logits"] >= 0, 1.0, -1.0)
                 e = (ising_energy(spins.double(), *(pt.double()[:, i].reshape(-1, 1, 1, 1)
                                                    for i in range(4))) / Lc ** 2)
                 e = e.mean(1).cpu().numpy()
             egs = ground_state_energies(params)
-            gap = float(np.mean((e - egs) / np.abs(egs)))
-            rec = dict(step=step, loss=float(loss.detach()), T=T, gap=gap,
-                       seconds=time.perf_counter() - t0)
-            history.append(rec)
-            if log:
-                log(f"step {step:5d}  loss {rec['loss']:+.4f}  T {T:.3f}  gap {gap:.4f}  "
-                    f"{rec['seconds']:.0f}s")
-        if cfg.time_limit and time.perf_counter() - t0 > cfg.time_limit:
-            break
-    seconds = time.perf_counter() - t0
+            return dict(loss=float(loss.detach()), T=T,
+                        gap=float(np.mean((e - egs) / np.abs(egs))))
+        return training.Step(loss, report)
+
+    def meta() -> dict:
+        return {"arch": cfg.arch, "model": "ising", "model_config": model_config(cfg),
+                "compute_L": Lc}
+
+    hint = f"spinsym train groundstate --resume {out} --out {out}"
+    ckpt = trainer.run(step_fn, meta, out=out, log=log, fmt=_format, resume_hint=hint)
     model.eval()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION,
-            "spinsym_version": __version__, "model": cfg.model,
-            "model_config": model_config(cfg), "train_config": asdict(cfg),
-            "state_dict": state, "history": history, "train_seconds": seconds,
-            "steps_done": steps_done, "compute_L": Lc, "torch_version": str(torch.__version__)}
+    return ckpt
 
 
 def save_checkpoint(ckpt: dict, path: str) -> str:
-    torch = _torch()
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
-    return path
+    """Write a checkpoint atomically (:func:`spinsym.training.save_checkpoint`)."""
+    from ..training import save_checkpoint as save
+
+    return save(ckpt, path)
 
 
-def load_checkpoint(path: str, device: str = "cpu"):
-    """(model in eval mode, checkpoint dict); DataError for missing or foreign files."""
-    torch = _torch()
+def load_checkpoint(path: str, device: str = "cpu", warn: bool = True):
+    """(model in eval mode, checkpoint dict); DataError for missing, foreign or damaged files
+    (the stored config is validated before the network is built).  A partial checkpoint
+    loads with a one-line warning on stderr (``warn``)."""
+    from .. import training
     from ..nn import build_model
 
-    if not os.path.isfile(path):
-        raise DataError(f"checkpoint not found: {path}")
+    ckpt, cfg = training.read_checkpoint(path, CHECKPOINT_KIND, TrainConfig)
+    training.check_model_config(ckpt, model_config(cfg), path)
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a data error
-        raise DataError(f"cannot read checkpoint {path}: not a spinsym checkpoint "
-                        f"({type(exc).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
-        found = ckpt.get("kind") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise DataError(f"{path} is not a ground-state checkpoint (kind: {found!r})")
-    if ckpt.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{path}: unsupported checkpoint format {ckpt.get('format_version')!r}")
-    model = build_model(ckpt["model"], **ckpt["model_config"])
-    try:
+        model = build_model(cfg.arch, **ckpt["model_config"])
         model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, KeyError) as exc:
-        raise DataError(f"{path}: checkpoint weights do not match its config ({exc})") from None
+    except (RuntimeError, KeyError, TypeError, ParameterError) as exc:
+        raise DataError(f"{path}: checkpoint weights do not match its config "
+                        f"({type(exc).__name__})") from None
     model.to(device).eval()
+    if warn:
+        training.check_complete(ckpt, path)
     return model, ckpt
 
 

@@ -31,13 +31,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 
-from .. import __version__
-from ..fileio import atomic_path
 from ..errors import DataError, ParameterError
+from ..training import TrainingConfig
+from ..training import resolve_device  # noqa: F401  (re-exported: the one device check)
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -52,52 +53,26 @@ def _torch():
     return torch
 
 
-@dataclass
-class SamplerTrainConfig:
-    model: str = "sympe"
-    seed: int = 0
+@dataclass(frozen=True)
+class SamplerTrainConfig(TrainingConfig):
+    """Training settings (frozen: override with ``dataclasses.replace`` or ``.override``);
+    the same keys make a ``--config`` TOML file."""
+
+    arch: str = "sympe"      # the network: sympe, gcnn or noise (--model)
     steps: int = 1500
     batch: int = 32
-    lr: float = 3e-3
     width: int = 4
-    depth: int = 4
-    kernel: int = 3
-    pe_fields: int = 1
     pe_period: int = 4
     init_scale: float = 0.1
-    time_limit: float = 0.0  # seconds; 0 = none (with a limit the result depends on speed)
-    device: str = "cpu"
-    threads: int = 0
 
-    def validate(self) -> "SamplerTrainConfig":
-        if self.model not in KINDS:
-            raise ParameterError(f"unknown sampler model {self.model!r}; choose one of "
-                                 f"{', '.join(KINDS)}")
-        for name in ("steps", "batch", "width", "depth", "kernel", "pe_fields", "pe_period"):
-            v = getattr(self, name)
-            if int(v) != v or int(v) < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {v!r}")
-        if self.kernel % 2 == 0:
-            raise ParameterError("kernel must be odd")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ParameterError(f"lr must be positive, got {self.lr}")
-        if self.time_limit < 0 or self.threads < 0 or self.seed < 0:
-            raise ParameterError("time_limit, threads and seed must be non-negative")
-        return self
+    ARCHS: ClassVar[tuple] = KINDS
+    INT_LIMITS: ClassVar[dict] = {**TrainingConfig.INT_LIMITS, "pe_period": (1, 64)}
+    FLOAT_LIMITS: ClassVar[dict] = {**TrainingConfig.FLOAT_LIMITS, "init_scale": (0.0, 100.0)}
 
     def model_config(self, spin: str) -> dict:
-        return dict(spin=spin, kind=self.model, width=self.width, depth=self.depth,
+        return dict(spin=spin, kind=self.arch, width=self.width, depth=self.depth,
                     kernel=self.kernel, pe_fields=self.pe_fields, pe_period=self.pe_period,
                     init_scale=self.init_scale)
-
-
-def resolve_device(device: str) -> str:
-    torch = _torch()
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ParameterError(f"unknown device {device!r}; use cpu or cuda")
-    if device != "cpu" and not torch.cuda.is_available():
-        raise ParameterError("--device cuda was requested but no CUDA GPU is available")
-    return device
 
 
 def _seeds(seed: int, n: int):
@@ -118,37 +93,64 @@ def _cond(torch, beta, couplings, device):
 def check_data(ds, cfg: SamplerTrainConfig):
     from ..nn.sampler import check_L
 
-    check_L(ds.L, cfg.pe_period if cfg.model == "sympe" else 1)
+    check_L(ds.L, cfg.pe_period if cfg.arch == "sympe" else 1)
     if ds.model == "xy" and np.any(ds.couplings[:, 3] != 0):
         raise DataError("the XY sampler needs h = 0 data (its internal O(2) frame)")
 
 
-def train(cfg: SamplerTrainConfig, paths, log=None) -> dict:
-    """Train a sampler on the HDF5 files ``paths``; returns the checkpoint dictionary."""
-    torch = _torch()
-    from ..nn.sampler import MaskedSampler
+def _format(rec: dict) -> str:
+    return f"step {rec['step']:5d}  nll/site {rec['nll_per_site']:.4f}  {rec['seconds']:.0f}s"
+
+
+def train(cfg: SamplerTrainConfig, paths, log=None, out: str | None = None,
+          resume: str | None = None) -> dict:
+    """Train a sampler on the HDF5 files ``paths``; returns the final checkpoint dictionary.
+
+    ``out``: checked before any work (it must not be one of ``paths``), then written every
+    ``cfg.checkpoint_every`` steps (``complete: False``) and at the end.  ``resume``: a sampler
+    checkpoint to continue (same config except the run fields, same training data); the
+    result is bit for bit that of the uninterrupted run."""
+    from .. import training
+    from ..fileio import check_out_path
     from ..torchdata import SpinConfigs
 
-    cfg.validate()
+    cfg = cfg.validate()
+    paths = [os.fspath(p) for p in paths]
+    if out is not None:
+        check_out_path(out, inputs=paths)
+    prev = None
+    if resume is not None:
+        prev, stored = training.read_checkpoint(resume, CHECKPOINT_KIND, SamplerTrainConfig)
+        training.check_model_config(prev, stored.model_config(prev["model"]), resume)
+        training.resume_config(stored, cfg.to_dict(), resume)
+        training.check_resumable(prev, cfg, resume)
     ds = SpinConfigs(paths)
     check_data(ds, cfg)
+    if prev is not None and (ds.model != prev["model"] or int(ds.L) != int(prev["L"])
+                             or len(ds) != int(prev["n_train_configs"])):
+        raise DataError(f"--resume {resume}: the training data differ from the checkpoint's "
+                        f"({prev['model']}, L={prev['L']}, {prev['n_train_configs']} "
+                        f"configurations; given {ds.model}, L={ds.L}, {len(ds)})")
+    torch = _torch()
+    from ..nn.sampler import MaskedSampler
+
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     init_ss, data_ss, noise_ss = _seeds(cfg.seed, 3)
     torch.manual_seed(_int_seed(init_ss))
     model = MaskedSampler(**cfg.model_config(ds.model)).to(device)
-    model.train()
     rng = np.random.default_rng(data_ss)
     gen = torch.Generator(device=device).manual_seed(_int_seed(noise_ss))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
-                                                pct_start=0.1)
+    trainer = training.Trainer(CHECKPOINT_KIND, cfg, model, np_rngs={"batches": rng},
+                               torch_gens={"noise": gen}, clip=10.0,
+                               extra={"running": None})
+    if prev is not None:
+        trainer.restore(prev, resume)
     L, N = ds.L, ds.L * ds.L
     fr = model.frames(L)
-    history, t0, steps_done, running = [], time.perf_counter(), 0, None
-    c0 = time.process_time()
-    for step in range(cfg.steps):
+
+    def step_fn(step: int) -> training.Step:
         idx = np.sort(rng.integers(0, len(ds), cfg.batch))
         item = ds.batch(idx)
         s = item["config"].to(device)
@@ -158,36 +160,31 @@ def train(cfg: SamplerTrainConfig, paths, log=None) -> dict:
         s = fr.act(s, ty, tx, d)
         cond = fr.transform_couplings(cond, d)
         loss = _loss(torch, model, s, cond, z, gen)
-        opt.zero_grad(set_to_none=True)
-        (loss / N).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        sched.step()
-        steps_done = step + 1
-        value = float(loss.detach()) / N
-        running = value if running is None else 0.9 * running + 0.1 * value
-        if step % 25 == 0 or step == cfg.steps - 1:
-            rec = dict(step=step, nll_per_site=running, seconds=time.perf_counter() - t0)
-            history.append(rec)
-            if log:
-                log(f"step {step:5d}  nll/site {running:.4f}  {rec['seconds']:.0f}s")
-        if cfg.time_limit and time.perf_counter() - t0 > cfg.time_limit:
-            break
-    seconds = time.perf_counter() - t0
-    cpu_seconds = time.process_time() - c0
-    model.eval()
+
+        def report():
+            value = float(loss.detach()) / N
+            running = trainer.extra["running"]
+            running = value if running is None else 0.9 * running + 0.1 * value
+            trainer.extra["running"] = running
+            if step % 25 == 0 or step == cfg.steps - 1:
+                return dict(nll_per_site=running)
+            return None
+        return training.Step(loss / N, report)
+
     data = [dict(path=os.path.abspath(p)) for p in ds.paths]
     temps = sorted(float(t) for t in ds.temperatures())
-    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION,
-            "spinsym_version": __version__, "spin_model": ds.model, "L": int(L),
-            "model": cfg.model, "model_config": cfg.model_config(ds.model),
-            "train_config": asdict(cfg), "data": data, "temperatures": temps,
-            "couplings": [list(map(float, c)) for c in ds.coupling_sets()],
-            "n_train_configs": int(len(ds)),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "history": history, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds,
-            "steps_done": steps_done,
-            "torch_version": str(torch.__version__)}
+    couplings = [list(map(float, c)) for c in ds.coupling_sets()]
+
+    def meta() -> dict:
+        return {"arch": cfg.arch, "model": ds.model, "L": int(L),
+                "model_config": cfg.model_config(ds.model), "data": data,
+                "temperatures": temps, "couplings": couplings,
+                "n_train_configs": int(len(ds))}
+
+    hint = f"spinsym train sampler --resume {out} --out {out}"
+    ckpt = trainer.run(step_fn, meta, out=out, log=log, fmt=_format, resume_hint=hint)
+    model.eval()
+    return ckpt
 
 
 def _loss(torch, model, s, cond, z, gen):
@@ -217,35 +214,26 @@ def _loss(torch, model, s, cond, z, gen):
 
 
 def save_checkpoint(ckpt: dict, path: str) -> str:
-    torch = _torch()
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
-    return path
+    """Write a checkpoint atomically (:func:`spinsym.training.save_checkpoint`)."""
+    from ..training import save_checkpoint as save
+
+    return save(ckpt, path)
 
 
-def load_checkpoint(path: str, device: str = "cpu"):
-    """(model ready for sampling, checkpoint dict); DataError for missing or foreign files."""
-    torch = _torch()
+def load_checkpoint(path: str, device: str = "cpu", warn: bool = True):
+    """(model ready for sampling, checkpoint dict); DataError for missing, foreign or damaged
+    files (the stored config is validated before the network is built).  A partial
+    checkpoint loads with a one-line warning on stderr (``warn``)."""
+    from .. import training
     from ..nn.sampler import MaskedSampler
 
-    if not os.path.exists(path):
-        raise DataError(f"checkpoint not found: {path}")
-    if not os.path.isfile(path):
-        raise DataError(f"checkpoint is not a file: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a data error
-        raise DataError(f"cannot read {path}: not a spinsym checkpoint "
-                        f"({type(exc).__name__})") from None
-    kind = ckpt.get("kind") if isinstance(ckpt, dict) else None
-    if kind == "groundstate":
-        raise DataError(f"{path} is a ground-state checkpoint, not a sampler; train one with "
-                        "'spinsym train sampler'")
-    if kind != CHECKPOINT_KIND:
-        raise DataError(f"{path} is not a sampler checkpoint (kind: {kind!r})")
-    if ckpt.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{path}: unsupported sampler checkpoint format "
-                        f"{ckpt.get('format_version')!r}")
+    ckpt, cfg = training.read_checkpoint(path, CHECKPOINT_KIND, SamplerTrainConfig)
+    for key in ("L", "temperatures", "couplings"):
+        if key not in ckpt:
+            raise DataError(f"{path}: damaged sampler checkpoint (no {key!r})")
+    if ckpt["model"] not in ("ising", "xy"):
+        raise DataError(f"{path}: unknown spin model {ckpt['model']!r} in the checkpoint")
+    training.check_model_config(ckpt, cfg.model_config(ckpt["model"]), path)
     try:
         model = MaskedSampler(**ckpt["model_config"])
         model.load_state_dict(ckpt["state_dict"])
@@ -253,6 +241,8 @@ def load_checkpoint(path: str, device: str = "cpu"):
         raise DataError(f"{path}: checkpoint weights do not match its config "
                         f"({type(exc).__name__})") from None
     model.to(device).prepare_inference()
+    if warn:
+        training.check_complete(ckpt, path)
     return model, ckpt
 
 
@@ -294,7 +284,7 @@ def check_sample_config(cfg: SampleConfig, ckpt: dict) -> SampleConfig:
             raise ParameterError("the sampler was trained on several coupling sets; give "
                                  "--Jx/--Jy/--J2/--h")
         c = Couplings(*sets[0])
-    if ckpt["spin_model"] == "xy" and c.h != 0:
+    if ckpt["model"] == "xy" and c.h != 0:
         raise ParameterError("the XY sampler supports h = 0 only")
     return SampleConfig(temps, L, int(cfg.n), int(cfg.seed), bool(cfg.mh), c, int(cfg.batch),
                         cfg.device, int(cfg.threads))
@@ -357,32 +347,41 @@ def mh_chain(logw: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int]:
     return chain, accepted
 
 
-def sample_to_file(model, ckpt: dict, cfg: SampleConfig, out: str, checkpoint_path: str = "",
-                   log=None) -> str:
-    """Sample every temperature of ``cfg`` and write ``out`` atomically (data.AtomicH5Writer)."""
+def sample_into(model, ckpt: dict, cfg: SampleConfig, writer, checkpoint_path: str = "",
+                log=None):
+    """Sample every temperature of ``cfg`` into ``writer`` (anything with the group / append /
+    set_attrs / commit interface of :class:`spinsym.data.AtomicH5Writer`, such as
+    :class:`spinsym.runs.RunBuilder`); returns ``writer.commit()``."""
     torch = _torch()
-    from ..data import AtomicH5Writer
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    spin, c = ckpt["spin_model"], cfg.couplings
-    algorithm = f"sampler:{ckpt['model']}" + ("+mh" if cfg.mh else "")
+    spin, c = ckpt["model"], cfg.couplings
+    algorithm = f"sampler:{ckpt['arch']}" + ("+mh" if cfg.mh else "")
     children = _seeds(cfg.seed, len(cfg.temperatures))
-    with AtomicH5Writer(out, spin, cfg.L) as writer:
-        for i, T in enumerate(cfg.temperatures):
-            attrs = dict(model=spin, L=cfg.L, Jx=c.Jx, Jy=c.Jy, J2=c.J2, h=c.h, T=float(T),
-                         algorithm=algorithm, sweeps=cfg.n, thermalize=0, every=1,
-                         seed=cfg.seed, stream=i, checkpoint=os.path.basename(checkpoint_path),
-                         sampler_model=ckpt["model"], mh=int(cfg.mh))
-            writer.group(i, attrs)
-            t0 = time.perf_counter()
-            res = generate(model, spin, cfg, float(T), children[i])
-            writer.append(i, res["configs"], res["energy"])
-            writer.set_attrs(i, seconds=time.perf_counter() - t0, **res["stats"])
-            if log:
-                extra = "".join(f"  {k} {v:.3g}" for k, v in res["stats"].items())
-                log(f"T = {T:g}: {cfg.n} samples{extra}")
-        return writer.commit()
+    for i, T in enumerate(cfg.temperatures):
+        attrs = dict(model=spin, L=cfg.L, Jx=c.Jx, Jy=c.Jy, J2=c.J2, h=c.h, T=float(T),
+                     algorithm=algorithm, sweeps=cfg.n, thermalize=0, every=1,
+                     seed=cfg.seed, stream=i, checkpoint=os.path.basename(checkpoint_path),
+                     sampler_model=ckpt["arch"], mh=int(cfg.mh))
+        writer.group(i, attrs)
+        t0 = time.perf_counter()
+        res = generate(model, spin, cfg, float(T), children[i])
+        writer.append(i, res["configs"], res["energy"])
+        writer.set_attrs(i, seconds=time.perf_counter() - t0, **res["stats"])
+        if log:
+            extra = "".join(f"  {k} {v:.3g}" for k, v in res["stats"].items())
+            log(f"T = {T:g}: {cfg.n} samples{extra}")
+    return writer.commit()
+
+
+def sample_to_file(model, ckpt: dict, cfg: SampleConfig, out: str, checkpoint_path: str = "",
+                   log=None) -> str:
+    """Sample every temperature of ``cfg`` and write ``out`` atomically (data.AtomicH5Writer)."""
+    from ..data import AtomicH5Writer
+
+    with AtomicH5Writer(out, ckpt["model"], cfg.L) as writer:
+        return sample_into(model, ckpt, cfg, writer, checkpoint_path, log)
 
 
 def config_fields() -> list:

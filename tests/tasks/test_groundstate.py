@@ -15,11 +15,8 @@ from spinsym.tasks import groundstate as gs
 TINY = dict(steps=3, batch=4, width=2, depth=1, pe_fields=1, canon_width=1, canon_depth=1)
 
 
-def _cfg(model="sympe", **kw):
-    c = gs.TrainConfig(model=model, L=4, seed=7, **TINY)
-    for k, v in kw.items():
-        setattr(c, k, v)
-    return c
+def _cfg(arch="sympe", **kw):
+    return gs.TrainConfig(arch=arch, L=4, seed=7, **TINY).override(**kw)
 
 
 def test_family_sampler_ranges_and_determinism():
@@ -55,7 +52,8 @@ def test_loss_is_the_energy_at_the_mean_spins():
 @pytest.mark.parametrize("model", ["sympe", "gcnn", "noise", "cnn"])
 def test_train_checkpoint_predict_roundtrip(tmp_path, model):
     ck = gs.train(_cfg(model))
-    assert ck["kind"] == "groundstate" and ck["train_config"]["model"] == model
+    assert ck["kind"] == "groundstate" and ck["train_config"]["arch"] == model
+    assert ck["arch"] == model and ck["model"] == "ising" and ck["complete"]
     path = str(tmp_path / "m.pt")
     gs.save_checkpoint(ck, path)
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]

@@ -36,17 +36,17 @@ def xy_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ising_ckpt(ising_file, tmp_path_factory):
-    cfg = S.SamplerTrainConfig(model="sympe", seed=0, **TINY)
+    cfg = S.SamplerTrainConfig(arch="sympe", seed=0, **TINY)
     ckpt = S.train(cfg, [ising_file])
     return S.save_checkpoint(ckpt, str(tmp_path_factory.mktemp("ck") / "s.pt"))
 
 
 def test_checkpoint_records_config_and_is_deterministic(ising_file, ising_ckpt):
     ck = torch.load(ising_ckpt, weights_only=True)
-    assert ck["kind"] == "sampler" and ck["spin_model"] == "ising" and ck["L"] == 4
+    assert ck["kind"] == "sampler" and ck["model"] == "ising" and ck["arch"] == "sympe" and ck["L"] == 4
     assert ck["train_config"]["width"] == 1 and ck["model_config"]["kind"] == "sympe"
     assert ck["temperatures"] == [2.0, 3.0] and ck["couplings"] == [[1.0, 1.0, 0.0, 0.0]]
-    again = S.train(S.SamplerTrainConfig(model="sympe", seed=0, **TINY), [ising_file])
+    again = S.train(S.SamplerTrainConfig(arch="sympe", seed=0, **TINY), [ising_file])
     for k, v in ck["state_dict"].items():
         assert torch.equal(v, again["state_dict"][k]), k
 
@@ -97,7 +97,7 @@ def test_bad_sample_parameters(ising_ckpt):
 
 
 def test_xy_training_and_sampling(xy_file, tmp_path):
-    ckpt = S.train(S.SamplerTrainConfig(model="gcnn", seed=1, **TINY), [xy_file])
+    ckpt = S.train(S.SamplerTrainConfig(arch="gcnn", seed=1, **TINY), [xy_file])
     path = S.save_checkpoint(ckpt, str(tmp_path / "xy.pt"))
     model, ck = S.load_checkpoint(path)
     cfg = S.check_sample_config(S.SampleConfig((1.0,), 4, n=20, seed=0, mh=True), ck)
@@ -159,7 +159,7 @@ def test_mh_chain_converges_to_exact_energy_on_2x2(tmp_path):
     L, T = 2, 1.5
     m = MaskedSampler("ising", "sympe", width=2, depth=1, pe_period=2, init_scale=2.0)
     m.prepare_inference()
-    ck = {"spin_model": "ising", "model": "sympe", "couplings": [[1.0, 1.0, 0.0, 0.0]],
+    ck = {"model": "ising", "arch": "sympe", "couplings": [[1.0, 1.0, 0.0, 0.0]],
           "model_config": m.config()}
     ref = exact.enumerate_ising(L, Couplings(), T)["energy_per_site"]
     out = {}
