@@ -336,19 +336,19 @@ def torus_group(L: int, point: str = "D4") -> TorusGroup:
 # equivariance checks
 
 
+def _errors(fn, x, group, elements, rho_in, odd_in, rho_out, odd_out) -> list:
+    ctx = contextlib.nullcontext() if _is_numpy(x) else _torch().no_grad()
+    with ctx:
+        y = fn(x)
+        return [float(abs(fn(group.act(g, x, rho_in, odd_in))
+                          - group.act(g, y, rho_out, odd_out)).max()) for g in elements]
+
+
 def equivariance_error(fn, x, group: TorusGroup, elements, rho_in=None, odd_in=None,
                        rho_out=None, odd_out=None) -> float:
     """max over ``elements`` of |fn(g·x) − g·fn(x)| (numpy arrays or torch tensors; torch runs
     without gradients).  ``rho_*`` / ``odd_*`` as in :meth:`TorusGroup.act`."""
-    ctx = contextlib.nullcontext() if _is_numpy(x) else _torch().no_grad()
-    with ctx:
-        y = fn(x)
-        err = 0.0
-        for g in elements:
-            gy = group.act(g, y, rho_out, odd_out)
-            yg = fn(group.act(g, x, rho_in, odd_in))
-            err = max(err, float(abs(yg - gy).max()))
-    return err
+    return max(_errors(fn, x, group, elements, rho_in, odd_in, rho_out, odd_out), default=0.0)
 
 
 def generators(group: TorusGroup) -> list:
@@ -369,11 +369,9 @@ def assert_equivariant(fn, x, group: TorusGroup, *, rho_in=None, odd_in=None, rh
     if elements is None:
         rng = np.random.default_rng(0) if rng is None else rng
         elements = generators(group) + [group.random_element(rng) for _ in range(n)]
-    worst, where = 0.0, None
-    for g in elements:
-        e = equivariance_error(fn, x, group, [g], rho_in, odd_in, rho_out, odd_out)
-        if e > worst:
-            worst, where = e, g
+    errors = _errors(fn, x, group, elements, rho_in, odd_in, rho_out, odd_out)
+    i = int(np.argmax(errors)) if errors else 0
+    worst, where = (errors[i], elements[i]) if errors else (0.0, None)
     if not worst <= atol:
         raise AssertionError(f"not equivariant: |f(g·x) − g·f(x)| = {worst:.3g} > {atol:.3g} "
                              f"at g = {where}")

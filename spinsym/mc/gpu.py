@@ -532,8 +532,8 @@ def simulate_gpu(config, out_path: str, progress=None, block_sweeps: int | None 
     from ..hamiltonians import energy
 
     check_config(config)
+    require_gpu()  # before check_out_path, which reserves the output's temporary
     check_out_path(out_path)
-    require_gpu()
     L, nT = config.L, len(config.temperatures)
     children = np.random.SeedSequence(config.seed).spawn(nT)
     spins = np.empty((nT, L, L), np.int8)
