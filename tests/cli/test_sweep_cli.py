@@ -133,9 +133,9 @@ def test_sweep_bad_spec(cli, clean_error, tmp_path, text, words):
 def test_sweep_and_plot_bad_paths(cli, clean_error, tmp_path):
     spec = _write(tmp_path, TOML)
     clean_error(cli("sweep", tmp_path / "missing.toml", "--out", tmp_path / "x"),
-                "no such sweep file")
+                "sweep file", "missing.toml")
     clean_error(cli("sweep", spec, "--out", tmp_path / "no" / "dir"), "does not exist")
-    clean_error(cli("sweep", spec, "--out", spec), "not a directory")
+    clean_error(cli("sweep", spec, "--out", spec), "directory")
     clean_error(cli("plot", "binder", spec, "--out", tmp_path / "b.png"), "sweep directory")
     clean_error(cli("plot", "binder", tmp_path, "--out", tmp_path / "b.png"), "no index.json")
     assert not (tmp_path / "b.png").exists()
