@@ -45,7 +45,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     steps = {}
     for kind in ("gcnn", "sympe"):
-        cfg = TrainConfig(model=kind, width=a.width, depth=a.depth, batch=a.batch, L=a.L,
+        cfg = TrainConfig(arch=kind, width=a.width, depth=a.depth, batch=a.batch, L=a.L,
                           canon_depth=a.canon_depth)
         torch.manual_seed(0)
         m = build_model(kind, **model_config(cfg)).to(dev).train()

@@ -20,9 +20,9 @@ import time
 def predictor(model: str, steps: int, device: str, L: int, batch: int) -> float:
     from spinsym.tasks.groundstate import TrainConfig, train
 
-    train(TrainConfig(model=model, L=L, steps=2, batch=batch, device=device))  # warm-up
+    train(TrainConfig(arch=model, L=L, steps=2, batch=batch, device=device))  # warm-up
     t0 = time.perf_counter()
-    train(TrainConfig(model=model, L=L, steps=steps, batch=batch, device=device))
+    train(TrainConfig(arch=model, L=L, steps=steps, batch=batch, device=device))
     return steps * batch / (time.perf_counter() - t0)
 
 
