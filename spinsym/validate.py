@@ -327,7 +327,8 @@ def lattice_size(L, name: str = "L", *, even: bool = False, multiple: int = 1,
         raise ParameterError(f"{name} must be even for this algorithm (sublattice updates), "
                              f"got {v}")
     if multiple > 1 and v % multiple:
-        raise ParameterError(f"{name} must be divisible by {multiple}, got {v}")
+        need = "even" if multiple == 2 else f"divisible by {multiple}"
+        raise ParameterError(f"{name} must be {need}, got {v}")
     if bytes_per_site:
         check_memory(float(copies) * float(v) ** 2 * float(bytes_per_site), f"{name}={v}")
     return v
