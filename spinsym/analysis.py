@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 from .data import read
+from .hamiltonians import Couplings
 from .observables import summarize
 from .validate import check_data
 
 
-def analyze_dataset(dataset) -> list:
-    """One JSON-ready dict per temperature group, in file order.
+def analyze_group(model: str, configs, energies, attrs: dict, where: str = "data") -> dict:
+    """The JSON-ready summary of one temperature group (arrays and its attributes).
 
-    Each group's content is validated first (:func:`spinsym.validate.check_data`: spins ±1 or
-    finite angles, finite energies, a temperature valid for the couplings): DataError."""
-    results = []
-    for group in dataset:
-        configs, energies = group.configs(), group.energy()
-        check_data(group.model, configs, energies, where=f"{group.path} {group.name}",
-                   T=group.attrs["T"], couplings=[group.attrs[k] for k in ("Jx", "Jy", "J2",
-                                                                           "h")])
-        res = summarize(group.model, configs, energies, group.T, group.couplings)
-        attrs = group.attrs
-        res.update(algorithm=attrs["algorithm"], couplings=group.couplings.as_dict(),
-                   sweeps=int(attrs["sweeps"]), every=int(attrs["every"]),
-                   seed=int(attrs["seed"]))
-        for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step"):
-            if key in attrs:
-                res[key] = float(attrs[key])
-        results.append(res)
-    return results
+    The content is validated first (:func:`spinsym.validate.check_data`: valid states of the
+    model, finite energies, a temperature valid for the couplings): DataError."""
+    couplings = Couplings(*(attrs[k] for k in ("Jx", "Jy", "J2", "h")))
+    check_data(model, configs, energies, where=where, T=attrs["T"],
+               couplings=[attrs[k] for k in ("Jx", "Jy", "J2", "h")])
+    res = summarize(model, configs, energies, float(attrs["T"]), couplings)
+    res.update(algorithm=attrs["algorithm"], couplings=couplings.as_dict(),
+               sweeps=int(attrs["sweeps"]), every=int(attrs["every"]), seed=int(attrs["seed"]))
+    for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step"):
+        if key in attrs:
+            res[key] = float(attrs[key])
+    return res
+
+
+def analyze_dataset(dataset) -> list:
+    """One JSON-ready dict per temperature group of a file (:func:`spinsym.data.read`) or of
+    an in-memory :class:`spinsym.runs.Run`, in order."""
+    from .runs import Run
+
+    if isinstance(dataset, Run):
+        return [analyze_group(g.model, g.configs, g.energy, g.attrs, where=f"run[{i}]")
+                for i, g in enumerate(dataset)]
+    return [analyze_group(g.model, g.configs(), g.energy(), g.attrs,
+                          where=f"{g.path} {g.name}") for g in dataset]
 
 
 def analyze_file(path: str) -> list:

@@ -195,7 +195,7 @@ class Sampler:
         cfg = check_sample_config(SampleConfig(temps, self.ckpt["L"] if L is None else L, n,
                                                seed, mh, c, batch, self.device, threads),
                                   self.ckpt)
-        builder = RunBuilder(self.ckpt["spin_model"], cfg.L)
+        builder = RunBuilder(self.ckpt["model"], cfg.L)
         return sample_into(self.network, self.ckpt, cfg, builder, self.path)
 
 

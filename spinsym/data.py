@@ -30,24 +30,30 @@ import numpy as np
 from . import __version__
 from .errors import DataError
 from .fileio import check_out_path, discard, finish, is_disk_full, temporary_name
-from .hamiltonians import MODELS, Couplings
+from .hamiltonians import Couplings
 
 SCHEMA = "spinsym/configs-v1"
 GROUP_ATTRS = ("model", "L", "Jx", "Jy", "J2", "h", "T", "algorithm", "sweeps", "thermalize",
                "every", "seed")
 
 
+def _models():
+    from . import models  # the registry imports the kernels' modules lazily
+
+    return models
+
+
 def config_dtype(model: str):
-    return np.int8 if model == "ising" else np.float32
+    """The stored dtype of ``model``'s configurations (asked of the model registry)."""
+    return _models().get(model).dtype
 
 
 def magnetization(model: str, configs: np.ndarray) -> np.ndarray:
     """Per-sample magnetization stored beside the configurations (see module docstring)."""
-    n = configs.shape[-1] * configs.shape[-2]
-    if model == "ising":
-        return configs.reshape(configs.shape[0], -1).sum(axis=1, dtype=np.float64) / n
-    th = configs.reshape(configs.shape[0], -1).astype(np.float64)
-    return np.stack([np.cos(th).sum(axis=1), np.sin(th).sum(axis=1)], axis=1) / n
+    return _models().get(model).magnetization(configs)
+
+
+_magnetization = magnetization
 
 
 # --------------------------------------------------------------------------- writing
@@ -65,7 +71,7 @@ class AtomicH5Writer:
     (:func:`spinsym.fileio.check_out_path`).
     """
 
-    def __init__(self, path: str, model: str, L: int, inputs=()):
+    def __init__(self, path: str, model: str, L: int, inputs=(), root_attrs=None):
         self.path = check_out_path(path, inputs)
         self.tmp = temporary_name(path)
         self.model, self.L = model, int(L)
@@ -80,6 +86,8 @@ class AtomicH5Writer:
             self.file.attrs.update(schema=SCHEMA, spinsym_version=__version__, model=model,
                                    L=self.L, created=datetime.now(timezone.utc)
                                    .isoformat(timespec="seconds"))
+            if root_attrs:
+                self.file.attrs.update(root_attrs)
 
     def __enter__(self):
         return self
@@ -115,7 +123,7 @@ class AtomicH5Writer:
             chunk = max(1, min(1024, (1 << 20) // (L * L)))
             g.create_dataset("configs", shape=(0, L, L), maxshape=(None, L, L), dtype=dtype,
                              chunks=(chunk, L, L))
-            mshape = (0,) if self.model == "ising" else (0, 2)
+            mshape = (0,) + tuple(_models().get(self.model).magnetization_shape)
             g.create_dataset("energy", shape=(0,), maxshape=(None,), dtype=np.float64,
                              chunks=(max(chunk, 256),))
             g.create_dataset("magnetization", shape=mshape, maxshape=(None,) + mshape[1:],
@@ -123,11 +131,14 @@ class AtomicH5Writer:
             g.attrs.update({"spinsym_version": __version__, "n_samples": 0, **attrs})
         return g
 
-    def append(self, index: int, configs: np.ndarray, energy: np.ndarray):
+    def append(self, index: int, configs: np.ndarray, energy: np.ndarray, magnetization=None):
+        """Append samples; ``magnetization`` defaults to the model's stored magnetization of
+        ``configs`` (given, e.g. by :meth:`spinsym.Run.save`, it is written as it is)."""
         with self._writing():
             g = self.file[f"T_{index:03d}"]
             n0, n = g["configs"].shape[0], configs.shape[0]
-            mag = magnetization(self.model, configs)
+            mag = (_magnetization(self.model, configs) if magnetization is None
+                   else np.asarray(magnetization, dtype=np.float64))
             for name, arr in (("configs", configs.astype(config_dtype(self.model), copy=False)),
                               ("energy", energy), ("magnetization", mag)):
                 ds = g[name]
@@ -165,8 +176,9 @@ class AtomicH5Writer:
 def expected_size(model: str, L: int, n_temperatures: int, n_samples: int) -> int:
     """Bytes that a file of ``n_temperatures`` groups of ``n_samples`` configurations takes
     (the datasets are uncompressed), plus a small allowance for the metadata."""
-    per_sample = L * L * np.dtype(config_dtype(model)).itemsize + 8 \
-        + 8 * (1 if model == "ising" else 2)
+    m = _models().get(model)
+    per_sample = L * L * np.dtype(m.dtype).itemsize + 8 \
+        + 8 * int(np.prod(m.magnetization_shape, dtype=np.int64))
     return int(n_temperatures) * (int(n_samples) * per_sample + 16384) + 16384
 
 
@@ -252,7 +264,7 @@ def read(path: str) -> SpinDataset:
             if root.get("schema") != SCHEMA:
                 raise DataError(f"foreign HDF5 file (no {SCHEMA} schema): {path}")
             model, L = str(root.get("model")), int(root.get("L", 0))
-            if model not in MODELS or L < 2:
+            if model not in _models().names() or L < 2:
                 raise DataError(f"corrupt spinsym file (bad model or L attributes): {path}")
             temps = []
             for name in sorted(k for k in f.keys() if k.startswith("T_")):

@@ -25,7 +25,6 @@ import numpy as np
 
 from .errors import ParameterError
 
-MODELS = ("ising", "xy")
 
 
 @dataclass(frozen=True)
@@ -64,9 +63,10 @@ class Couplings:
 
 
 def check_model(model: str) -> str:
-    if model not in MODELS:
-        raise ParameterError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    return model
+    """``model`` if it is a registered spin model (:mod:`spinsym.models`), else ParameterError."""
+    from . import models
+
+    return models.get(model).name
 
 
 def _roll(a, shift: int, axis: int):
@@ -152,10 +152,11 @@ def xy_energy(theta, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
 
 
 def energy(model: str, config, couplings: Couplings):
-    """Total energy of ``config[..., L, L]`` for ``model`` ('ising' or 'xy')."""
-    fn = ising_energy if check_model(model) == "ising" else xy_energy
-    c = couplings
-    return fn(config, c.Jx, c.Jy, c.J2, c.h)
+    """Total energy of ``config[..., L, L]`` for a registered ``model``: the model's own
+    definition (:func:`ising_energy`, :func:`xy_energy`, or a registered model's)."""
+    from . import models
+
+    return models.get(model).energy(config, couplings)
 
 
 def energy_per_site(model: str, config, couplings: Couplings):

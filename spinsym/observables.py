@@ -24,8 +24,9 @@ import numpy as np
 from scipy import fft as _fft
 from scipy import stats as _stats
 
-from .errors import ParameterError
-from .hamiltonians import Couplings, check_model, energy
+from . import models
+from .errors import DataError, ParameterError
+from .hamiltonians import Couplings, energy
 
 __all__ = [
     "autocorrelation",
@@ -428,7 +429,6 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
       ``vortex_density``.
     * ``tau_int``: {"energy", "abs_m", "m2"}: integrated autocorrelation times in samples.
     """
-    check_model(model)
     if not isinstance(couplings, Couplings):
         raise ParameterError(f"couplings must be a spinsym.hamiltonians.Couplings, got {type(couplings).__name__}")
     try:
@@ -447,21 +447,18 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
         raise ParameterError(f"energies must have shape ({n},), got {E.shape}")
     if not np.all(np.isfinite(E)):
         raise ParameterError("energies contain non-finite values")
-    if model == "ising" and not np.all(np.abs(configs) == 1):
-        raise ParameterError("Ising configurations must contain only spins -1 and +1")
+    spin_model = models.get(model)
+    try:
+        spin_model.check_configs(configs, "configs")
+    except DataError as exc:
+        raise ParameterError(str(exc)) from None
     if check_energies:
         _check_energies(model, configs, E, couplings)
     beta = 1.0 / T
 
     e = E / N
-    if model == "ising":
-        ser = ising_series(configs)
-        m_signed, abs_m = ser["m"], ser["abs_m"]
-        m2 = m_signed**2
-    else:
-        ser = xy_series(configs, couplings.Jx, couplings.Jy, couplings.J2)
-        m_signed, abs_m = ser["mx"], ser["abs_m"]
-        m2 = ser["mx"] ** 2 + ser["my"] ** 2
+    ser = spin_model.series(configs, couplings)
+    m_signed, abs_m, m2 = ser["m"], ser["abs_m"], ser["m2"]
     m4 = m2**2
 
     # Shift e by its mean: the variance is unchanged and e² − ⟨e⟩² loses no digits.
@@ -469,36 +466,13 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
     out: dict = {"model": model, "T": T, "n_samples": int(n), "L": int(L)}
     out["energy_per_site"] = _me(e)
     out["m"] = _me(m_signed)
-    if model == "xy":
-        out["my"] = _me(ser["my"])
     out["abs_m"] = _me(abs_m)
     out["m2"] = _me(m2)
     out["m4"] = _me(m4)
     out["specific_heat"] = _jk(lambda a, b: beta**2 * N * (b - a * a), de, de * de)
     out["susceptibility"] = _jk(lambda a, b: beta * N * (b - a * a), abs_m, m2)
-    if model == "ising":
-        out["binder"] = _jk(lambda b, c: 1.0 - c / (3.0 * b * b), m2, m4)
-        stag, sx, sy = ser["staggered"], ser["stripe_x"], ser["stripe_y"]
-        stripe2 = sx**2 + sy**2
-        stag_abs, stag2 = np.abs(stag), stag**2
-        out["staggered_abs"] = _me(stag_abs)
-        out["staggered_m2"] = _me(stag2)
-        out["staggered_susceptibility"] = _jk(lambda a, b: beta * N * (b - a * a), stag_abs,
-                                              stag2)
-        out["staggered_binder"] = _jk(lambda b, c: 1.0 - c / (3.0 * b * b), stag2, stag2**2)
-        stripe_abs = np.sqrt(stripe2)
-        out["stripe_abs"] = _me(stripe_abs)
-        out["stripe_m2"] = _me(stripe2)
-        out["stripe_susceptibility"] = _jk(lambda a, b: beta * N * (b - a * a), stripe_abs,
-                                           stripe2)
-        # two-component order parameter (m_x, m_y): Binder as for XY, 0 disordered, 1 ordered
-        out["stripe_binder"] = _jk(lambda b, c: 2.0 - c / (b * b), stripe2, stripe2**2)
-    else:
-        out["binder"] = _jk(lambda b, c: 2.0 - c / (b * b), m2, m4)
-        ups = 0.5 * (ser["helicity_cos_x"] - beta * ser["helicity_sin_x"] ** 2
-                     + ser["helicity_cos_y"] - beta * ser["helicity_sin_y"] ** 2) / N
-        out["helicity"] = _jk(lambda u: u, ups)
-        out["vortex_density"] = _me(ser["vortex_density"])
+    out["binder"] = _jk(spin_model.binder, m2, m4)
+    out.update(spin_model.extra_observables(ser, beta, N, _me, _jk))
     out["tau_int"] = {
         "energy": float(tau_int(e)[0]),
         "abs_m": float(tau_int(abs_m)[0]),

@@ -84,7 +84,8 @@ from .errors import DataError, ParameterError, SpinsymError
 from .fileio import (Interrupted, discard, finish, is_disk_full, parse_temporary, pid_alive,
                      remove_temporaries, temporary_name)
 from .hamiltonians import Couplings
-from .mc.run import ALGORITHMS, SimulationConfig
+from . import models
+from .mc.run import SimulationConfig
 
 INDEX_NAME = "index.json"
 INDEX_SCHEMA = "spinsym/sweep-index-v1"
@@ -208,13 +209,14 @@ def parse_spec(data: dict, source: str = "sweep spec") -> SweepSpec:
         if key not in sweep:
             raise ParameterError(f"{source}: [sweep] needs {key}")
     model = sweep["model"]
-    if model not in ALGORITHMS:
+    if model not in models.names():
         raise ParameterError(f"{source}: unknown model {model!r}; choose one of "
-                             f"{', '.join(ALGORITHMS)}")
+                             f"{', '.join(models.names())}")
     algorithm = sweep.get("algorithm", "metropolis")
-    if algorithm not in ALGORITHMS[model]:
+    algorithms = tuple(models.get(model).algorithms)
+    if algorithm not in algorithms:
         raise ParameterError(f"{source}: unknown algorithm {algorithm!r} for {model}; choose one "
-                             f"of {', '.join(ALGORITHMS[model])}")
+                             f"of {', '.join(algorithms)}")
     defaults = Couplings()
     coupling_axes = {k: _axis(couplings.get(k, getattr(defaults, k)), k) for k in COUPLING_KEYS}
     T = _axis(sweep["T"], "T")

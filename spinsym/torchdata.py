@@ -1,8 +1,9 @@
 """A torch Dataset over the HDF5 schema of :mod:`spinsym.data` (lazy and memory-frugal).
 
-``SpinConfigs([path, ...])`` indexes every configuration of every temperature group of one or
-more files without reading any of them: at construction only the group attributes and sizes
-are read (via :func:`spinsym.data.read`, which validates the schema).  Items are read on
+``SpinConfigs([path_or_run, ...])`` indexes every configuration of every temperature group of
+one or more files (or in-memory :class:`spinsym.Run` objects) without reading any of them: at
+construction only the group attributes and sizes are read (via :func:`spinsym.data.read`,
+which validates the schema).  Items are read on
 demand from a per-process cache of open ``h5py.File`` handles (reopened after a fork, so
 DataLoader workers each get their own).  ``dataset[i]`` returns a dict
 
@@ -39,14 +40,19 @@ _CHECK_ELEMENTS = 1 << 22
 
 class SpinConfigs(torch.utils.data.Dataset):
     def __init__(self, paths, model: str | None = None, L: int | None = None):
-        if isinstance(paths, (str, os.PathLike)):
+        from .runs import Run
+
+        if isinstance(paths, (str, os.PathLike, Run)):
             paths = [paths]
-        paths = [os.fspath(p) for p in paths]
+        paths = [p if isinstance(p, Run) else os.fspath(p) for p in paths]
         if not paths:
             raise DataError("no data files given")
         groups = []
-        for path in paths:
-            ds = read(path)
+        for k, path in enumerate(paths):
+            if isinstance(path, Run):  # in memory: its groups hold the arrays themselves
+                ds, path = path, f"run {k}"
+            else:
+                ds = read(path)
             if model is None:
                 model = ds.model
             if L is None:
@@ -57,13 +63,17 @@ class SpinConfigs(torch.utils.data.Dataset):
             if ds.L != L:
                 raise DataError(f"{path} has L = {ds.L}, expected L = {L} "
                                 "(all data files must have one lattice size)")
-            for g in ds.temperatures:
+            for g in (ds.groups if isinstance(ds, Run) else ds.temperatures):
                 if g.n_samples:
-                    _check_group(g, model)
+                    if isinstance(ds, Run):
+                        check_data(model, g.configs, g.energy, path, T=g.attrs["T"],
+                                   couplings=[g.attrs[c] for c in ("Jx", "Jy", "J2", "h")])
+                    else:
+                        _check_group(g, model)
                     groups.append(g)
         if not groups:
             raise DataError("the data files hold no configurations")
-        self.paths = paths
+        self.paths = [p for p in paths if not isinstance(p, Run)]
         self.model, self.L = model, int(L)
         self.groups = groups
         self.sizes = np.array([g.n_samples for g in groups], dtype=np.int64)
@@ -110,6 +120,8 @@ class SpinConfigs(torch.utils.data.Dataset):
 
     def _configs(self, gi: int, rows: np.ndarray) -> np.ndarray:
         g = self.groups[gi]
+        if isinstance(g.configs, np.ndarray):  # an in-memory Run
+            return g.configs[rows]
         ds = self._file(g.path)[g.name]["configs"]
         uniq, inverse = np.unique(rows, return_inverse=True)
         return ds[uniq][inverse]

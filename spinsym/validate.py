@@ -381,17 +381,15 @@ def validate_params(obj, *, maximum: float = PARAM_MAX, max_entries: int = 10000
 
 
 def check_configs(model: str, configs, where: str = "data") -> None:
-    """Ising spins must all be -1 or +1; XY angles must be finite.  DataError otherwise."""
-    a = np.asarray(configs)
-    if model == "ising":
-        if a.size and not np.all((a == 1) | (a == -1)):
-            bad = a[(a != 1) & (a != -1)].ravel()[0]
-            raise DataError(f"{where}: Ising spins must be -1 or +1, found {bad!r}")
-    elif model == "xy":
-        if a.size and not np.all(np.isfinite(a)):
-            raise DataError(f"{where}: XY angles must be finite, found non-finite values")
-    else:
-        raise DataError(f"{where}: unknown model {model!r}")
+    """Every configuration must be a valid state of ``model`` (the registered model's own
+    check: Ising spins -1 or +1, finite XY angles, ...).  DataError otherwise."""
+    from . import models
+
+    try:
+        spin_model = models.get(model)
+    except ParameterError:
+        raise DataError(f"{where}: unknown model {model!r}") from None
+    spin_model.check_configs(configs, where)
 
 
 def check_energies(energies, where: str = "data") -> None:

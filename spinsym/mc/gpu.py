@@ -519,7 +519,8 @@ def check_config(config):
         raise ParameterError(f"--device cuda needs an even L, got {config.L}")
 
 
-def simulate_gpu(config, out_path: str, progress=None, block_sweeps: int | None = None) -> str:
+def simulate_gpu(config, out_path: str | None, progress=None, block_sweeps: int | None = None,
+                 sink=None):
     """Run every temperature of ``config`` in one set of GPU launches; write ``out_path``.
 
     Same HDF5 schema and attributes as :func:`spinsym.mc.run.simulate` (plus ``device`` and
@@ -527,13 +528,16 @@ def simulate_gpu(config, out_path: str, progress=None, block_sweeps: int | None 
     the Philox key comes from a dedicated child of SeedSequence(seed).  Energies are computed
     on the host from the stored configurations with :func:`spinsym.hamiltonians.energy`.
     ``progress(n_sweeps)`` counts sweeps summed over temperatures, as the CPU driver does.
+    ``sink``: a writer to fill instead of ``out_path`` (as in :func:`spinsym.mc.run.simulate`).
     """
-    from ..data import AtomicH5Writer, check_out_path
     from ..hamiltonians import energy
 
     check_config(config)
-    require_gpu()  # before check_out_path, which reserves the output's temporary
-    check_out_path(out_path)
+    require_gpu()  # before the writer, which reserves the output's temporary
+    if sink is None:
+        from ..data import AtomicH5Writer
+
+        sink = AtomicH5Writer(out_path, "ising", config.L)
     L, nT = config.L, len(config.temperatures)
     children = np.random.SeedSequence(config.seed).spawn(nT)
     spins = np.empty((nT, L, L), np.int8)
@@ -552,7 +556,7 @@ def simulate_gpu(config, out_path: str, progress=None, block_sweeps: int | None 
         if progress is not None and n:
             progress(n * nT)
 
-    with AtomicH5Writer(out_path, "ising", L) as writer:
+    with sink as writer:
         for i in range(nT):
             writer.group(i, {**config.group_attrs(i), "device": "cuda", "rng": "philox4x32-10"})
         left = config.thermalize

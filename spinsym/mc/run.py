@@ -25,22 +25,11 @@ import numpy as np
 from .. import validate
 from ..errors import ParameterError
 from ..fileio import Interrupted
-from ..hamiltonians import Couplings, check_model, energy
+from .. import models
+from ..hamiltonians import Couplings, energy
 from ..lattice import check_size
 from .rng import state_from_seedsequence
 
-ALGORITHMS = {
-    "ising": ("metropolis", "heatbath", "wolff", "swendsen-wang", "metropolis-scalar",
-              "heatbath-scalar"),
-    "xy": ("metropolis", "wolff"),
-}
-#: algorithms that update sublattices in parallel and so need an even L
-SUBLATTICE_ALGORITHMS = {("ising", "metropolis"), ("ising", "heatbath"),
-                         ("ising", "metropolis-scalar"), ("ising", "heatbath-scalar")}
-#: single-spin-flip Ising algorithms (Metropolis or heat bath; multi-spin or scalar kernel)
-SINGLE_SPIN_ALGORITHMS = {"metropolis", "heatbath", "metropolis-scalar", "heatbath-scalar"}
-#: cluster algorithms: zero field only
-CLUSTER_ALGORITHMS = {"wolff", "swendsen-wang"}
 #: site updates per block between stop-flag checks and progress updates
 BLOCK_UPDATES = 1 << 24
 
@@ -55,8 +44,6 @@ def parse_temperatures(text, couplings=None) -> tuple:
 
 #: the largest over-relaxation count per sweep
 MAX_OVERRELAX = 1000
-#: bytes per site of one running chain (state, a block of samples, the float64 energy pass)
-_BYTES_PER_SITE = {"ising": 24, "xy": 64}
 
 
 @dataclass(frozen=True)
@@ -74,12 +61,12 @@ class SimulationConfig:
     threads: int = 0  # 0: one per core
 
     def __post_init__(self):
-        check_model(self.model)
-        validate.choice(self.algorithm, f"algorithm for {self.model}", ALGORITHMS[self.model])
+        model = models.get(self.model)
+        validate.choice(self.algorithm, f"algorithm for {self.model}", tuple(model.algorithms))
+        algorithm = model.algorithms[self.algorithm]
         if not isinstance(self.couplings, Couplings):
             raise ParameterError(f"couplings must be a Couplings, got {self.couplings!r}")
-        even = (self.model, self.algorithm) in SUBLATTICE_ALGORITHMS
-        L = check_size(self.L, even=even)
+        L = check_size(self.L, even=algorithm.even_L, minimum=model.min_L)
         object.__setattr__(self, "L", L)
         temps = parse_temperatures(self.temperatures, self.couplings)
         object.__setattr__(self, "temperatures", temps)
@@ -99,13 +86,14 @@ class SimulationConfig:
             raise ParameterError(f"(thermalize + sweeps) x L² = {site_updates:.3g} site updates "
                                  "per temperature does not fit a 64-bit counter; use fewer "
                                  "sweeps")
-        if self.algorithm in CLUSTER_ALGORITHMS and self.couplings.h != 0:
+        if algorithm.zero_field and self.couplings.h != 0:
             raise ParameterError(f"{self.algorithm} needs h = 0 (got h = {self.couplings.h:g}); "
                                  "use metropolis or heatbath in a field")
-        if self.overrelax and self.model != "xy":
-            raise ParameterError("over-relaxation is only available for the xy model")
+        if self.overrelax and not algorithm.overrelax:
+            raise ParameterError(f"over-relaxation is not available for {self.model} "
+                                 f"{self.algorithm}")
         chains = min(len(temps), self.threads or os.cpu_count() or 1)
-        validate.check_memory(chains * float(N) * _BYTES_PER_SITE[self.model], f"L={L}")
+        validate.check_memory(chains * float(N) * model.bytes_per_site, f"L={L}")
 
     @property
     def n_samples(self) -> int:
@@ -120,54 +108,26 @@ class SimulationConfig:
 
 
 class Chain:
-    """One Markov chain at one temperature, with its own random streams."""
+    """One Markov chain at one temperature, with its own random streams, driving the kernel
+    that the model's algorithm table makes (:class:`spinsym.models.Kernel`)."""
 
     def __init__(self, config: SimulationConfig, index: int, ss: np.random.SeedSequence):
         self.config = config
         self.T = config.temperatures[index]
         self.beta = 1.0 / self.T
         init_ss, chain_ss = ss.spawn(2)
-        rng = np.random.default_rng(init_ss)
-        L = config.L
-        if config.model == "ising":
-            self.state_array = (2 * rng.integers(0, 2, size=(L, L)) - 1).astype(np.int8)
-        else:
-            self.state_array = rng.uniform(0.0, 2.0 * np.pi, size=(L, L))
+        model = models.get(config.model)
+        self.state_array = model.random_state(np.random.default_rng(init_ss), config.L)
         self.rng_state = state_from_seedsequence(chain_ss)
-        self.step = np.array([1.0])  # XY Metropolis proposal width (adapted while thermalizing)
-        self.counter = 0  # accepted moves / flipped spins during measurement
+        algorithm = model.algorithms[config.algorithm]
+        self.counter_name = algorithm.counter
+        self.kernel = algorithm.make(config, self.beta)
+        self.counter = 0  # accepted moves / flipped spins / clusters during measurement
         self.sweeps_done = 0
-        self._kernel = _kernel(config.model, config.algorithm, config.L, config.couplings)
-        self.kernel_name = _kernel_name(config.model, config.algorithm, config.L,
-                                        config.couplings)
-        # Wolff (Ising): a sweep is a fixed number of clusters, a function of (L, β, couplings)
-        # only, computed once per chain (stopping on the flipped count would bias the samples)
-        self.clusters_per_sweep = 0
-        if config.algorithm == "wolff":
-            from . import cluster, xy
-            module = cluster if config.model == "ising" else xy
-            c = config.couplings
-            self.clusters_per_sweep = int(module.wolff_clusters_per_sweep(config.L, self.beta,
-                                                                          c.Jx, c.Jy, c.J2))
 
     def run(self, n_out: int, every: int, adapt: bool = False, measure: bool = True) -> np.ndarray:
-        c, cfg = self.config.couplings, self.config
         out = np.empty((n_out,) + self.state_array.shape, dtype=self.state_array.dtype)
-        if cfg.model == "ising" and cfg.algorithm == "wolff":
-            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
-                                 every, out, self.clusters_per_sweep)
-        elif cfg.model == "ising" and cfg.algorithm == "swendsen-wang":
-            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
-                                 every, out)
-        elif cfg.model == "ising":
-            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
-                                 c.h, every, out)
-        elif cfg.algorithm == "wolff":
-            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
-                                 every, out, self.clusters_per_sweep)
-        else:
-            count = self._kernel(self.state_array, self.rng_state, self.beta, c.Jx, c.Jy, c.J2,
-                                 c.h, every, out, self.step, cfg.overrelax, adapt)
+        count = self.kernel(self.state_array, self.rng_state, n_out, every, out, adapt)
         if measure:
             self.counter += int(count)
             self.sweeps_done += n_out * every
@@ -176,55 +136,13 @@ class Chain:
     def statistics(self) -> dict:
         """Algorithm statistics recorded in the group attributes."""
         N = self.config.L ** 2
-        per_update = self.counter / max(1, self.sweeps_done * N)
-        key = "acceptance" if self.config.algorithm in SINGLE_SPIN_ALGORITHMS else \
-            ("flipped_fraction" if self.config.algorithm == "wolff" else "clusters_per_site")
-        stats = {key: per_update}
-        if self.config.model == "ising" and self.config.algorithm in SINGLE_SPIN_ALGORITHMS:
-            stats["kernel"] = self.kernel_name
-        if self.config.model == "xy" and self.config.algorithm == "metropolis":
-            stats["step"] = float(self.step[0])
-        if self.clusters_per_sweep:
-            stats["clusters_per_sweep"] = self.clusters_per_sweep
-        return stats
-
-
-def _kernel_name(model: str, algorithm: str, L: int = 0, couplings: Couplings | None = None):
-    """'multispin' or 'scalar' for the single-spin-flip Ising algorithms, else the algorithm.
-
-    ``metropolis`` and ``heatbath`` run the multi-spin-coded kernel (:mod:`spinsym.mc.msc`,
-    the same acceptance probabilities as the scalar kernel) wherever it is the faster one:
-    see :func:`spinsym.mc.msc.preferred`; ``metropolis-scalar`` and ``heatbath-scalar`` always
-    run the scalar kernel (:mod:`spinsym.mc.ising`), for checking.
-    """
-    if model != "ising" or algorithm not in SINGLE_SPIN_ALGORITHMS:
-        return algorithm
-    if algorithm.endswith("-scalar"):
-        return "scalar"
-    from . import msc
-    c = couplings if couplings is not None else Couplings()
-    return "multispin" if msc.preferred(L, c.Jx, c.Jy, c.J2, c.h,
-                                        algorithm == "heatbath") else "scalar"
-
-
-def _kernel(model: str, algorithm: str, L: int = 0, couplings: Couplings | None = None):
-    if model == "ising":
-        if algorithm in CLUSTER_ALGORITHMS:
-            from . import cluster
-            return cluster.wolff_chain if algorithm == "wolff" else cluster.swendsen_wang_chain
-        heatbath = algorithm.startswith("heatbath")
-        if _kernel_name(model, algorithm, L, couplings) == "multispin":
-            from . import msc
-            return msc.heatbath_chain if heatbath else msc.metropolis_chain
-        from . import ising
-        return ising.heatbath_chain if heatbath else ising.metropolis_chain
-    from . import xy
-    return xy.wolff_chain if algorithm == "wolff" else xy.metropolis_chain
+        return {self.counter_name: self.counter / max(1, self.sweeps_done * N),
+                **self.kernel.stats()}
 
 
 def stored(model: str, configs: np.ndarray) -> np.ndarray:
-    """Configurations as stored (int8 spins, float32 angles); energies are computed from these."""
-    return configs if model == "ising" else configs.astype(np.float32)
+    """Configurations as stored (the model's dtype); energies are computed from these."""
+    return models.get(model).stored(configs)
 
 
 def _block(total_sweeps_left: int, every: int, N: int) -> int:
@@ -232,12 +150,14 @@ def _block(total_sweeps_left: int, every: int, N: int) -> int:
     return max(1, min(total_sweeps_left // every, BLOCK_UPDATES // max(1, every * N)))
 
 
-def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
-    """Run every temperature of ``config`` and write ``out_path`` atomically.
+def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink=None):
+    """Run every temperature of ``config`` and write ``out_path`` atomically; returns the path.
 
+    ``sink``: instead of a file, any writer with the interface of
+    :class:`spinsym.data.AtomicH5Writer` (e.g. :class:`spinsym.runs.RunBuilder`, which keeps
+    the run in memory); then ``out_path`` is None and ``sink.commit()`` is returned.
     ``progress(n_sweeps)`` is called from the main thread as sweeps complete.
     """
-    from ..data import AtomicH5Writer  # h5py only where files are written
 
     nT = len(config.temperatures)
     children = np.random.SeedSequence(config.seed).spawn(nT)
@@ -270,11 +190,13 @@ def simulate(config: SimulationConfig, out_path: str, progress=None) -> str:
         finally:
             put(("exit", None, None))
 
-    from ..data import expected_size
-    from ..fileio import check_free_space
+    if sink is None:
+        from ..data import AtomicH5Writer, expected_size  # h5py only where files are written
+        from ..fileio import check_free_space
 
-    check_free_space(out_path, expected_size(config.model, config.L, nT, config.n_samples))
-    with AtomicH5Writer(out_path, config.model, config.L) as writer, _interrupt_flag(stop) as hit:
+        check_free_space(out_path, expected_size(config.model, config.L, nT, config.n_samples))
+        sink = AtomicH5Writer(out_path, config.model, config.L)
+    with sink as writer, _interrupt_flag(stop) as hit:
         for i in range(nT):
             writer.group(i, config.group_attrs(i))
         pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]

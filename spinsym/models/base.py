@@ -65,6 +65,8 @@ class SpinModel:
     algorithms: dict = {}
     #: smallest L the model's kernels accept
     min_L: int = 2
+    #: memory per site of one running chain (state, a block of samples, the energy pass)
+    bytes_per_site: int = 24
 
     # -- states and energies
     def random_state(self, rng: np.random.Generator, L: int) -> np.ndarray:
@@ -84,10 +86,11 @@ class SpinModel:
         configs = np.asarray(configs)
         return configs.reshape(configs.shape[0], -1).mean(axis=1, dtype=np.float64)
 
-    def check_configs(self, configs: np.ndarray, where: str = "") -> None:
-        """DataError unless every configuration is a valid state of the model."""
-        if not np.all(np.isfinite(np.asarray(configs, dtype=np.float64))):
-            raise DataError(f"{where}configurations contain non-finite values")
+    def check_configs(self, configs: np.ndarray, where: str = "data") -> None:
+        """DataError (``"WHERE: ..."``) unless every configuration is a valid state."""
+        a = np.asarray(configs)
+        if a.size and not np.all(np.isfinite(a.astype(np.float64, copy=False))):
+            raise DataError(f"{where}: configurations must be finite, found non-finite values")
 
     # -- measurements
     def series(self, configs: np.ndarray, couplings) -> dict:

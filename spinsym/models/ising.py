@@ -97,9 +97,11 @@ class IsingModel(SpinModel):
         n = configs.shape[-1] * configs.shape[-2]
         return configs.reshape(configs.shape[0], -1).sum(axis=1, dtype=np.float64) / n
 
-    def check_configs(self, configs, where=""):
-        if not np.all(np.abs(np.asarray(configs)) == 1):
-            raise DataError(f"{where}Ising configurations must contain only spins -1 and +1")
+    def check_configs(self, configs, where="data"):
+        a = np.asarray(configs)
+        if a.size and not np.all((a == 1) | (a == -1)):
+            bad = a[(a != 1) & (a != -1)].ravel()[0]
+            raise DataError(f"{where}: Ising spins must be -1 or +1, found {bad!r}")
 
     def series(self, configs, couplings):
         from ..observables import ising_series

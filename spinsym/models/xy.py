@@ -52,6 +52,7 @@ class XYModel(SpinModel):
     name = "xy"
     dtype = np.float32
     magnetization_shape = (2,)
+    bytes_per_site = 64
     algorithms = {
         "metropolis": Algorithm("metropolis", _Metropolis, overrelax=True),
         "wolff": Algorithm("wolff", _Wolff, zero_field=True, counter="flipped_fraction"),
@@ -75,9 +76,10 @@ class XYModel(SpinModel):
         th = configs.reshape(configs.shape[0], -1).astype(np.float64)
         return np.stack([np.cos(th).sum(axis=1), np.sin(th).sum(axis=1)], axis=1) / n
 
-    def check_configs(self, configs, where=""):
-        if not np.all(np.isfinite(np.asarray(configs, dtype=np.float64))):
-            raise DataError(f"{where}XY angles must be finite")
+    def check_configs(self, configs, where="data"):
+        a = np.asarray(configs)
+        if a.size and not np.all(np.isfinite(a)):
+            raise DataError(f"{where}: XY angles must be finite, found non-finite values")
 
     def series(self, configs, couplings):
         from ..observables import xy_series
