@@ -48,11 +48,18 @@ _PID = os.getpid()
 
 
 class Interrupted(KeyboardInterrupt):
-    """A stop request by signal (SIGINT or SIGTERM); ``signum`` sets the exit status 128 + n."""
+    """A stop request by signal (SIGINT or SIGTERM); ``signum`` sets the exit status 128 + n.
+
+    ``Interrupted.last`` keeps the signal of the latest one raised in this process: the CLI
+    framework turns any KeyboardInterrupt into exit code 130, and the CLI's entry point reads
+    it to exit with 128 + the real signal number."""
+
+    last: int | None = None
 
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = int(signum)
+        Interrupted.last = self.signum
 
 
 # --------------------------------------------------------------------------- destination checks

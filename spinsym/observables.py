@@ -1,4 +1,4 @@
-"""Measurements on spin configurations and honest error bars (REFERENCE.md §2 and §4).
+"""Measurements on spin configurations and honest error bars (docs/conventions.md).
 
 Three layers, all pure numpy:
 
@@ -262,10 +262,10 @@ def _chunks(n: int, N: int):
 
 
 def _sign_patterns(L: int) -> np.ndarray:
-    """Columns (1, (−1)^(x+y), (−1)^x, (−1)^y) as an (N, 4) matrix, flattened as s[y, x]."""
-    y, x = np.indices((L, L))
-    cols = [np.ones((L, L)), (-1.0) ** (x + y), (-1.0) ** x, (-1.0) ** y]
-    return np.stack([c.ravel() for c in cols], axis=1)
+    """:func:`spinsym.lattice.sign_patterns` as an (N, 4) matrix, flattened as s[y, x]."""
+    from .lattice import sign_patterns
+
+    return sign_patterns(L).reshape(4, L * L).T
 
 
 def ising_series(configs) -> dict[str, np.ndarray]:
@@ -331,7 +331,7 @@ def xy_series(thetas, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0) -> dict
       ``helicity_cos_y``, ``helicity_sin_y`` with Jy.  ``helicity_cos``/``helicity_sin`` are the
       x-direction ones.  With J2 ≠ 0 the diagonal bonds contribute to both directions with
       their displacement Δ = ±1: cos terms J2 cos(θ_i − θ_j), sin terms J2·Δ·sin(θ_i − θ_j).
-      The helicity modulus along x is (1/N)[⟨cos_x⟩ − β⟨sin_x²⟩] (REFERENCE.md §2).
+      The helicity modulus along x is (1/N)[⟨cos_x⟩ − β⟨sin_x²⟩] (docs/conventions.md).
     * ``vortex_density``: number of plaquettes with nonzero winding (vortices and
       antivortices, see :func:`vortex_map`) divided by N.
     """

@@ -55,7 +55,7 @@ def close(a, b, rel=1e-9, abs_=1e-14):
 
 
 def _reference_energy(s, c: Couplings) -> float:
-    """REFERENCE §2 Hamiltonian, each site owning its right, down and two down-diagonal bonds."""
+    """The Hamiltonian of docs/conventions.md, each site owning its right, down and two down-diagonal bonds."""
     L = s.shape[0]
     E = 0.0
     for y in range(L):

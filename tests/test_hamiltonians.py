@@ -11,7 +11,7 @@ from spinsym.lattice import reflect_x, rotate90, translate
 
 
 def brute_ising(s, Jx, Jy, J2, h):
-    """REFERENCE §2 with explicit loops: each site owns its +x, +y and two lower diagonal bonds."""
+    """docs/conventions.md with explicit loops: each site owns its +x, +y and two lower diagonal bonds."""
     L = s.shape[0]
     E = 0.0
     for y, x in itertools.product(range(L), range(L)):

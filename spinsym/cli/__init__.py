@@ -11,6 +11,13 @@ import signal
 import sys
 import threading
 
+import typer
+
+try:  # typer >= 0.20 vendors click; its exceptions live here
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click import exceptions as _click_exc
+
 from ..errors import SpinsymError
 from ..fileio import Interrupted, remove_temporaries
 from .app import app, evaluate_app, plot_app, train_app  # noqa: F401
@@ -62,7 +69,28 @@ def main(argv=None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
     try:
-        app(args=argv, prog_name="spinsym", standalone_mode=True)
+        Interrupted.last = None
+        code = app(args=argv, prog_name="spinsym", standalone_mode=False)
+        if code == 130:  # typer turned a KeyboardInterrupt (or an Interrupted) into Exit(130)
+            return _interrupted(Interrupted(Interrupted.last or signal.SIGINT), main_thread)
+        if isinstance(code, int) and code:  # an Exit(n)
+            remove_temporaries()
+            return code
+    except _click_exc.NoArgsIsHelpError as exc:
+        exc.show()  # a bare command group prints its help
+        return 2
+    except _click_exc.ClickException as exc:
+        # a usage error (unknown option, '--L abc', a missing argument): one line, no box
+        remove_temporaries()
+        message = " ".join(exc.format_message().split())
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print(f"spinsym: error: {message}{where}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort:  # end of input at a prompt
+        remove_temporaries()
+        print("spinsym: aborted", file=sys.stderr)
+        return 1
     except SpinsymError as exc:
         remove_temporaries()
         print(f"spinsym: error: {exc}", file=sys.stderr)

@@ -205,12 +205,13 @@ def heldout_set(seed: int = 20250301, n: int = 200) -> np.ndarray:
 
 def order_parameters(spins: np.ndarray) -> dict:
     """m, m_s (Néel), m_x, m_y (stripes) of configurations ``spins[..., L, L]``."""
+    from ..lattice import sign_patterns
+
     s = np.asarray(spins, dtype=np.float64)
-    L = s.shape[-1]
-    y, x = np.indices((L, L))
+    uniform, staggered, stripe_x, stripe_y = sign_patterns(s.shape[-1])
     mean = lambda a: a.mean(axis=(-2, -1))  # noqa: E731
-    return {"m": mean(s), "ms": mean(s * (-1.0) ** (x + y)), "mx": mean(s * (-1.0) ** x),
-            "my": mean(s * (-1.0) ** y)}
+    return {"m": mean(s), "ms": mean(s * staggered), "mx": mean(s * stripe_x),
+            "my": mean(s * stripe_y)}
 
 
 def classify(spins: np.ndarray) -> np.ndarray:

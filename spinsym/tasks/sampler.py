@@ -37,6 +37,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import DataError, ParameterError
+from ..symmetry import N_FLIP, point_group
 from ..training import TrainingConfig
 from ..training import resolve_device  # noqa: F401  (re-exported: the one device check)
 
@@ -156,7 +157,8 @@ def train(cfg: SamplerTrainConfig, paths, log=None, out: str | None = None,
         s = item["config"].to(device)
         cond = _cond(torch, item["beta"], item["couplings"], device)
         B = s.shape[0]
-        ty, tx, d, z = (torch.as_tensor(rng.integers(0, m, B)) for m in (L, L, 8, 2))
+        ty, tx, d, z = (torch.as_tensor(rng.integers(0, m, B))
+                        for m in (L, L, len(point_group()), N_FLIP))
         s = fr.act(s, ty, tx, d)
         cond = fr.transform_couplings(cond, d)
         loss = _loss(torch, model, s, cond, z, gen)
