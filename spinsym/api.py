@@ -73,6 +73,38 @@ def _progress_bar(enabled: bool, total: int, label: str):
     return bar()
 
 
+def simulation_config(model: str, *, L: int, T, Jx: float = 1.0, Jy: float = 1.0,
+                      J2: float = 0.0, h: float = 0.0, couplings=None,
+                      algorithm: str = "metropolis", sweeps: int = 10000, thermalize: int = 1000,
+                      every: int = 10, seed: int = 0, overrelax: int = 0,
+                      threads: int | None = None):
+    """The validated :class:`spinsym.mc.run.SimulationConfig` of a :func:`simulate` call."""
+    from .mc.run import SimulationConfig
+
+    temps = [T] if np.ndim(T) == 0 and not isinstance(T, str) else T
+    return SimulationConfig(model=model, L=L, temperatures=temps,
+                            couplings=_couplings(Jx, Jy, J2, h, couplings), algorithm=algorithm,
+                            sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
+                            overrelax=overrelax, threads=threads or 0)
+
+
+def run_config(cfg, *, device: str = "cpu", out=None, progress: bool = False):
+    """Run a :class:`~spinsym.mc.run.SimulationConfig` on ``device``: into the file ``out``
+    (returns its path; the ``simulate`` command) or, without ``out``, in memory (a Run)."""
+    from . import validate
+    from .mc.run import simulate as run_simulation
+
+    validate.choice(device, "device", ("cpu", "cuda"))
+    if device == "cuda":
+        from .mc.gpu import check_config, simulate_gpu as run_simulation
+        check_config(cfg)
+    total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
+    sink = None if out is not None else RunBuilder(cfg.model, cfg.L)
+    with _progress_bar(progress, total, f"{cfg.model} L={cfg.L} {cfg.algorithm}") as advance:
+        return run_simulation(cfg, None if out is None else os.fspath(out), progress=advance,
+                              sink=sink)
+
+
 def simulate(model: str, *, L: int, T, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0,
              h: float = 0.0, couplings=None, algorithm: str = "metropolis", sweeps: int = 10000,
              thermalize: int = 1000, every: int = 10, seed: int = 0, overrelax: int = 0,
@@ -82,22 +114,10 @@ def simulate(model: str, *, L: int, T, Jx: float = 1.0, Jy: float = 1.0, J2: flo
     The same chains, bit for bit, as ``spinsym simulate`` with the same arguments; ``device=
     "cuda"`` runs the GPU path (Ising Metropolis/heat bath, J2 = 0).  Returns a :class:`Run`.
     """
-    from .mc.run import SimulationConfig, simulate as run_simulation
-
-    temps = [T] if np.ndim(T) == 0 and not isinstance(T, str) else T
-    cfg = SimulationConfig(model=model, L=L, temperatures=temps,
-                           couplings=_couplings(Jx, Jy, J2, h, couplings), algorithm=algorithm,
-                           sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
-                           overrelax=overrelax, threads=threads or 0)
-    if device not in ("cpu", "cuda"):
-        raise ParameterError(f"unknown device {device!r}; choose cpu or cuda")
-    if device == "cuda":
-        from .mc.gpu import check_config, simulate_gpu as run_simulation
-        check_config(cfg)
-    total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
-    with _progress_bar(progress, total, f"{cfg.model} L={cfg.L} {cfg.algorithm}") as advance:
-        return run_simulation(cfg, None, progress=advance,
-                              sink=RunBuilder(cfg.model, cfg.L))
+    cfg = simulation_config(model, L=L, T=T, Jx=Jx, Jy=Jy, J2=J2, h=h, couplings=couplings,
+                            algorithm=algorithm, sweeps=sweeps, thermalize=thermalize,
+                            every=every, seed=seed, overrelax=overrelax, threads=threads)
+    return run_config(cfg, device=device, progress=progress)
 
 
 def analyze(run_or_path) -> list:

@@ -41,33 +41,20 @@ def simulate(
 ):
     """Run Monte Carlo at each temperature and write the configurations to an HDF5 file."""
     from .. import validate
-    from ..hamiltonians import Couplings, check_model
-    from ..mc.run import SimulationConfig, simulate as run_simulation
+    from ..api import run_config, simulation_config
     from ..fileio import check_out_path
 
-    check_model(model)
     validate.choice(device, "device", ("cpu", "cuda"))
-    couplings = Couplings(*(validate.finite_float(v, f"--{k}")
-                            for k, v in (("Jx", Jx), ("Jy", Jy), ("J2", J2), ("h", h))))
-    cfg = SimulationConfig(model=model, L=L, temperatures=T, couplings=couplings,
-                           algorithm=algorithm, sweeps=sweeps, thermalize=thermalize,
-                           every=every, seed=seed, overrelax=overrelax, threads=threads)
+    cfg = simulation_config(model, L=L, T=T, Jx=validate.finite_float(Jx, "--Jx"),
+                            Jy=validate.finite_float(Jy, "--Jy"),
+                            J2=validate.finite_float(J2, "--J2"), h=validate.finite_float(h, "--h"),
+                            algorithm=algorithm, sweeps=sweeps, thermalize=thermalize,
+                            every=every, seed=seed, overrelax=overrelax, threads=threads)
     if device == "cuda":
-        from ..mc.gpu import check_config, simulate_gpu as run_simulation
+        from ..mc.gpu import check_config
         check_config(cfg)
     check_out_path(out, inputs=[])
-    total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
-    if sys.stderr.isatty():
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
-
-        columns = (TextColumn(f"{model} L={cfg.L} {cfg.algorithm}"), BarColumn(),
-                   MofNCompleteColumn(), TextColumn("sweeps"), TimeRemainingColumn())
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task("simulate", total=total)
-            path = run_simulation(cfg, out, progress=lambda n: bar.advance(task, n))
-    else:
-        path = run_simulation(cfg, out)
+    path = run_config(cfg, device=device, out=out, progress=sys.stderr.isatty())
     nT = len(cfg.temperatures)
     typer.echo(f"wrote {path}: {model} L={cfg.L}, {plural(nT, 'temperature')}, "
                f"{plural(cfg.n_samples, 'sample')} each ({cfg.algorithm})")
