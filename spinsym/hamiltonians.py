@@ -113,17 +113,22 @@ def _count_unequal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return counts.reshape(lead)
 
 
-def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
+def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0, J2m=None):
     """Total Ising energy of configurations ``s[..., L, L]`` (spins ±1, or mean spins in [-1, 1]).
+
+    Couplings are numbers or per-bond fields broadcastable to ``(L, L)``: the value at (y, x)
+    is the bond that site owns (docs/conventions.md).  ``J2`` is the diagonal to (y+1, x+1)
+    and, unless ``J2m`` is given, also the one to (y+1, x−1); ``J2m`` sets the second.
 
     Multilinear in the spins, so for a factorized distribution with means ``m`` the expected
     energy is ``ising_energy(m, ...)`` (used as the training loss).
 
-    Integer numpy arrays are spins ±1: with scalar couplings the four bond sums are then counted
-    exactly in integers (Σ s_i s_j = bonds − 2·unsatisfied bonds) and combined once.  Float
-    arrays, torch tensors and coupling fields are summed site by site.
+    Integer numpy arrays are spins ±1: with scalar couplings (equal diagonals) the four bond
+    sums are then counted exactly in integers (Σ s_i s_j = bonds − 2·unsatisfied bonds) and
+    combined once.  Float arrays, torch tensors and coupling fields are summed site by site.
     """
-    if isinstance(s, np.ndarray) and s.dtype.kind in "iu" and all(
+    same_diagonals = J2m is None or (_is_scalar(J2m) and _is_scalar(J2) and J2m == J2)
+    if isinstance(s, np.ndarray) and s.dtype.kind in "iu" and same_diagonals and all(
             _is_scalar(c) for c in (Jx, Jy, J2, h)):
         N = s.shape[-1] * s.shape[-2]
         right, down, down_right, down_left = _neighbours(s)
@@ -134,20 +139,24 @@ def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
         return -(Jx * Sx + Jy * Sy + J2 * Sd + h * Sm).astype(np.float64)
     s = _as_float(s)
     right, down, down_right, down_left = _neighbours(s)
-    local = Jx * (s * right) + Jy * (s * down) + J2 * (s * (down_right + down_left)) + h * s
+    diagonal = J2 * (s * (down_right + down_left)) if J2m is None else \
+        J2 * (s * down_right) + J2m * (s * down_left)
+    local = Jx * (s * right) + Jy * (s * down) + diagonal + h * s
     return -_site_sum(local)
 
 
-def xy_energy(theta, Jx=1.0, Jy=1.0, J2=0.0, h=0.0):
-    """Total XY energy of angle configurations ``theta[..., L, L]``."""
+def xy_energy(theta, Jx=1.0, Jy=1.0, J2=0.0, h=0.0, J2m=None):
+    """Total XY energy of angle configurations ``theta[..., L, L]`` (couplings as in
+    :func:`ising_energy`: numbers or per-bond fields, ``J2m`` the second diagonal)."""
     theta = _as_float(theta)
     right, down, down_right, down_left = _neighbours(theta)
     if isinstance(theta, np.ndarray):
         cos = np.cos
     else:
         cos = type(theta).cos
-    local = (Jx * cos(theta - right) + Jy * cos(theta - down)
-             + J2 * (cos(theta - down_right) + cos(theta - down_left)) + h * cos(theta))
+    diagonal = J2 * (cos(theta - down_right) + cos(theta - down_left)) if J2m is None else \
+        J2 * cos(theta - down_right) + J2m * cos(theta - down_left)
+    local = Jx * cos(theta - right) + Jy * cos(theta - down) + diagonal + h * cos(theta)
     return -_site_sum(local)
 
 

@@ -87,9 +87,12 @@ class IsingModel(SpinModel):
         return (2 * rng.integers(0, 2, size=(L, L)) - 1).astype(np.int8)
 
     def energy(self, configs, couplings):
+        from ..couplings import BondCouplings
         from ..hamiltonians import ising_energy
 
         c = couplings
+        if isinstance(c, BondCouplings):
+            return ising_energy(configs, c.Jx, c.Jy, c.J2p, c.h, J2m=c.J2m)
         return ising_energy(configs, c.Jx, c.Jy, c.J2, c.h)
 
     def magnetization(self, configs):

@@ -62,9 +62,12 @@ class XYModel(SpinModel):
         return rng.uniform(0.0, 2.0 * np.pi, size=(L, L))
 
     def energy(self, configs, couplings):
+        from ..couplings import BondCouplings
         from ..hamiltonians import xy_energy
 
         c = couplings
+        if isinstance(c, BondCouplings):
+            return xy_energy(configs, c.Jx, c.Jy, c.J2p, c.h, J2m=c.J2m)
         return xy_energy(configs, c.Jx, c.Jy, c.J2, c.h)
 
     def stored(self, configs):
