@@ -1,4 +1,5 @@
-"""Tests of spinsym.observables: error-bar statistics, per-configuration measurements, summaries.
+"""Tests of spinsym.observables: per-configuration measurements and summaries (the statistics
+of a time series are tested in tests/test_stats.py).
 
 Statistical checks use fixed seeds and tolerances of several standard deviations of the check
 itself (quoted next to each), so they are deterministic and not flaky.
@@ -9,176 +10,12 @@ import math
 
 import numpy as np
 import pytest
-from scipy.signal import lfilter
 from scipy.special import comb
 
 from spinsym.errors import ParameterError
 from spinsym.hamiltonians import Couplings, energy, xy_energy
-from spinsym.observables import (
-    autocorrelation,
-    blocking_error,
-    ising_series,
-    jackknife,
-    mean_err,
-    summarize,
-    tau_int,
-    vortex_map,
-    xy_series,
-)
-
-
-def ar1(rng, phi, n, replicas=None):
-    """Stationary AR(1) series x_t = φ x_{t-1} + ε_t, unit innovations; shape (replicas, n)."""
-    shape = (1 if replicas is None else replicas, n)
-    eps = rng.standard_normal(shape)
-    x0 = rng.standard_normal((shape[0], 1)) / math.sqrt(1 - phi**2)
-    x, _ = lfilter([1.0], [1.0, -phi], eps, axis=-1, zi=phi * x0)
-    return x[0] if replicas is None else x
-
-
-def ar1_exact_sem(phi, n):
-    """Exact standard error of the mean of n consecutive samples of the stationary AR(1)."""
-    t = np.arange(1, n)
-    var_x = 1.0 / (1 - phi**2)
-    return math.sqrt(var_x / n * (1 + 2 * np.sum((1 - t / n) * phi**t)))
-
-
-def exact_tau(phi):
-    return (1 + phi) / (2 * (1 - phi))
-
-
-# ---------------------------------------------------------------------------------------------
-# tau_int, mean_err
-# ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("phi", [0.5, 0.9])
-def test_tau_int_ar1(phi):
-    # n = 2^20: statistical error of τ ≈ τ·sqrt(2(2M+1)/n) ≈ 1.4 % for φ = 0.9.
-    x = ar1(np.random.default_rng(11), phi, 2**20)
-    tau, window = tau_int(x)
-    assert tau == pytest.approx(exact_tau(phi), rel=0.05)
-    assert window >= 5 * tau and window < 10 * tau + 5
-
-
-def test_tau_int_white_noise_and_degenerate_series():
-    x = np.random.default_rng(1).standard_normal(2**16)
-    tau, _ = tau_int(x)
-    assert tau == pytest.approx(0.5, abs=0.03)
-    assert tau_int(np.full(1000, 3.7)) == (0.5, 0)
-    assert tau_int([1.0]) == (0.5, 0)
-    assert np.isfinite(tau_int([1.0, 2.0])[0])
-    with pytest.raises(ParameterError):
-        tau_int([1.0, np.nan, 2.0])
-    with pytest.raises(ParameterError):
-        tau_int(np.zeros((3, 3)))
-
-
-def test_autocorrelation_matches_direct_sum():
-    x = np.random.default_rng(2).standard_normal(300)
-    d = x - x.mean()
-    direct = np.array([np.dot(d[: len(d) - t], d[t:]) for t in range(len(d))]) / np.dot(d, d)
-    np.testing.assert_allclose(autocorrelation(x), direct, atol=1e-12)
-
-
-def test_mean_err_constant_and_short():
-    mean, err, tau = mean_err(np.full(500, -2.0))
-    assert (mean, err, tau) == (-2.0, 0.0, 0.5)
-    mean, err, tau = mean_err([4.0])
-    assert mean == 4.0 and math.isnan(err)
-
-
-def test_mean_err_white_noise_is_naive_error():
-    x = np.random.default_rng(3).standard_normal(10_000)
-    mean, err, tau = mean_err(x)
-    naive = x.std(ddof=1) / math.sqrt(x.size)
-    assert err == pytest.approx(naive * math.sqrt(2 * tau))
-    assert err == pytest.approx(naive, rel=0.05)
-
-
-def test_mean_err_calibrated_on_correlated_ar1():
-    # 400 independent AR(1) series, φ = 0.9 (τ = 9.5), n = 16384 ≈ 1700 τ each.
-    phi, n, R = 0.9, 2**14, 400
-    xs = ar1(np.random.default_rng(4), phi, n, R)
-    res = np.array([mean_err(x) for x in xs])
-    means, errs, taus = res.T
-    exact = ar1_exact_sem(phi, n)
-    # The reported error matches the true standard error of the mean ...
-    assert errs.mean() == pytest.approx(exact, rel=0.10)
-    # ... and the actual spread of the means (relative uncertainty 1/sqrt(2R) ≈ 3.5 %).
-    assert means.std(ddof=1) == pytest.approx(errs.mean(), rel=0.12)
-    assert taus.mean() == pytest.approx(exact_tau(phi), rel=0.05)
-    # The naive error would be wrong by a factor sqrt(2τ) ≈ 4.4.
-    naive = xs.std(axis=1, ddof=1).mean() / math.sqrt(n)
-    assert means.std(ddof=1) > 3.5 * naive
-    # One-sigma coverage ≈ 68 % (binomial sd over 400 replicas ≈ 2.3 %).
-    coverage = np.mean(np.abs(means) <= errs)
-    assert 0.60 <= coverage <= 0.76
-
-
-# ---------------------------------------------------------------------------------------------
-# jackknife, blocking
-# ---------------------------------------------------------------------------------------------
-
-
-def test_jackknife_of_mean_with_unit_blocks_is_standard_error():
-    x = np.random.default_rng(5).standard_normal(1000)
-    value, err = jackknife(lambda a: a, x, block=1)
-    assert value == pytest.approx(x.mean())
-    assert err == pytest.approx(x.std(ddof=1) / math.sqrt(x.size), rel=1e-10)
-
-
-def test_jackknife_vectorized_and_scalar_funcs_agree():
-    rng = np.random.default_rng(6)
-    x, y = rng.standard_normal(2000) + 3, rng.standard_normal(2000) + 5
-    v1 = jackknife(lambda a, b: a / b, x, y, block=40)
-    v2 = jackknife(lambda a, b: math.exp(math.log(a) - math.log(b)), x, y, block=40)
-    assert v1 == pytest.approx(v2, rel=1e-10)
-    # Bias correction only moves the value by O(err).
-    vb, eb = jackknife(lambda a, b: a / b, x, y, block=40, bias_correct=True)
-    assert eb == v1[1] and abs(vb - v1[0]) < v1[1]
-
-
-def test_jackknife_constant_and_validation():
-    assert jackknife(lambda a, b: b - a * a, np.ones(100), np.ones(100)) == (0.0, 0.0)
-    with pytest.raises(ParameterError):
-        jackknife(lambda a, b: a, np.ones(10), np.ones(11))
-    with pytest.raises(ParameterError):
-        jackknife(lambda a: a, np.ones(10), block=6)
-    with pytest.raises(ParameterError):
-        jackknife(lambda a: a, np.ones(1))
-
-
-@pytest.mark.parametrize("which", ["variance", "ratio"])
-def test_jackknife_calibrated_on_correlated_ar1(which):
-    # Nonlinear functions of means of a correlated series (φ = 0.8, τ = 4.5): the automatic
-    # blocked jackknife error matches the spread over 300 replicas (uncertainty ≈ 4 %).
-    phi, n, R = 0.8, 8192, 300
-    xs = ar1(np.random.default_rng(7 if which == "variance" else 8), phi, n, R)
-    if which == "variance":
-        def f(a, b):
-            return b - a * a
-        series = [(x, x * x) for x in xs]
-    else:
-        def f(a, b):
-            return b / (a * a)  # ⟨x⁴⟩/⟨x²⟩², a Binder-like ratio
-        series = [(x * x, x**4) for x in xs]
-    res = np.array([jackknife(f, *s) for s in series])
-    values, errs = res.T
-    assert values.std(ddof=1) == pytest.approx(errs.mean(), rel=0.15)
-    # The blocks really are needed: unit blocks underestimate the error badly.
-    naive = np.mean([jackknife(f, *s, block=1)[1] for s in series[:20]])
-    assert naive < 0.75 * errs.mean()
-
-
-def test_blocking_error_matches_exact_ar1():
-    phi, n = 0.9, 2**18
-    x = ar1(np.random.default_rng(9), phi, n)
-    mean, err, level = blocking_error(x)
-    assert mean == pytest.approx(x.mean())
-    assert err == pytest.approx(ar1_exact_sem(phi, n), rel=0.12)
-    assert 2**level >= 5 * exact_tau(phi)
-    assert blocking_error(np.ones(64)) == (1.0, 0.0, 0)
+from spinsym.observables import ising_series, summarize, vortex_map, xy_series
+from spinsym.stats import estimate, jackknife_estimate, tau_int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,13 +195,13 @@ def test_summarize_ising_correlated_chain_errors():
     s = np.cumprod(flips, axis=0, dtype=np.int8)
     c = Couplings(Jx=1.0, Jy=-0.5)
     out = summarize("ising", s, energy("ising", s, c), T, c)
-    assert out["tau_int"]["energy"] == pytest.approx(exact_tau(phi**2), rel=0.15)
-    assert out["tau_int"]["m2"] == pytest.approx(exact_tau(phi**2), rel=0.15)
-    tau_m = exact_tau(phi)
+    tau_m, tau_e = ((1 + f) / (2 * (1 - f)) for f in (phi, phi**2))  # AR(1): (1 + φ)/(2(1 − φ))
+    assert out["tau_int"]["energy"] == pytest.approx(tau_e, rel=0.15)
+    assert out["tau_int"]["m2"] == pytest.approx(tau_e, rel=0.15)
     assert out["m"]["err"] == pytest.approx(math.sqrt(1 / N / n * 2 * tau_m), rel=0.15)
     var_e = (1.0 + 0.25) / N
     assert out["energy_per_site"]["err"] == pytest.approx(
-        math.sqrt(var_e / n * 2 * exact_tau(phi**2)), rel=0.15)
+        math.sqrt(var_e / n * 2 * tau_e), rel=0.15)
     assert within(out["specific_heat"], (1 / T) ** 2 * 1.25)
 
 
@@ -389,6 +226,33 @@ def test_summarize_ising_ordered_states():
     out = summarize("ising", s, energy("ising", s, c), 1.0, c)
     assert out["stripe_abs"]["mean"] == 1.0 and out["stripe_m2"]["mean"] == 1.0
     assert out["stripe_binder"]["mean"] == pytest.approx(1.0)
+
+
+def test_summarize_entries_are_the_json_form_of_stats_estimates():
+    # Every entry, the model's own (extra_observables) included, is Estimate.as_dict() of the
+    # spinsym.stats helper on the per-sample series, bit for bit; τ_int comes with the means.
+    L, n, T = 6, 400, 2.5
+    N, beta = L * L, 1 / T
+    c = Couplings(Jx=1.0, Jy=0.7, J2=0.1)
+    rng = np.random.default_rng(17)
+    s = np.cumprod(np.where(rng.random((n, L, L)) < 0.1, -1, 1), axis=0).astype(np.int8)
+    out = summarize("ising", s, energy("ising", s, c), T, c)
+    e = energy("ising", s, c) / N
+    ser = ising_series(s)
+    m2, stag = ser["m"] ** 2, ser["staggered"]
+    assert out["energy_per_site"] == estimate(e).as_dict()
+    assert out["m4"] == estimate(m2**2).as_dict()
+    assert out["binder"] == jackknife_estimate(lambda b, q: 1.0 - q / (3.0 * b * b), m2, m2**2).as_dict()
+    assert out["staggered_abs"] == estimate(np.abs(stag)).as_dict()
+    assert out["staggered_susceptibility"] == jackknife_estimate(
+        lambda a, b: beta * N * (b - a * a), np.abs(stag), stag**2).as_dict()
+    assert out["tau_int"] == {"energy": tau_int(e)[0], "abs_m": tau_int(ser["abs_m"])[0],
+                              "m2": tau_int(m2)[0]}
+    th = rng.uniform(0, 2 * np.pi, (n, L, L))
+    out = summarize("xy", th, energy("xy", th, c), T, c)
+    ser = xy_series(th, c.Jx, c.Jy, c.J2)
+    assert out["my"] == estimate(ser["my"]).as_dict()
+    assert out["vortex_density"] == estimate(ser["vortex_density"]).as_dict()
 
 
 @pytest.mark.parametrize("T", [0.3, 1.0, 7.0])

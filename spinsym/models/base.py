@@ -105,8 +105,9 @@ class SpinModel:
         return 1.0 - m4 / (3.0 * m2 * m2)
 
     def extra_observables(self, series: dict, beta: float, N: int, me, jk) -> dict:
-        """Model-specific entries of the summary (``me(x)``: mean with error; ``jk(f, *x)``:
-        blocked-jackknife estimate)."""
+        """Model-specific entries of the summary, name → :class:`spinsym.stats.Estimate`
+        (``me(x)``: the mean with its τ-corrected error, :func:`spinsym.stats.estimate`;
+        ``jk(f, *x)``: the blocked-jackknife estimate, :func:`spinsym.stats.jackknife_estimate`)."""
         return {}
 
     def __repr__(self):

@@ -296,7 +296,7 @@ def generate(model, spin: str, cfg: SampleConfig, T: float, ss) -> dict:
     """n configurations at temperature T: independent sampler draws, or the MH chain."""
     torch = _torch()
     from ..hamiltonians import energy
-    from ..observables import tau_int
+    from ..stats import tau_int
 
     c, L, n = cfg.couplings, cfg.L, cfg.n
     device = cfg.device

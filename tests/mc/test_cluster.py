@@ -17,7 +17,7 @@ import pytest
 from spinsym.exact import enumerate_ising, transfer_matrix_ising
 from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc.cluster import swendsen_wang_chain, wolff_chain, wolff_clusters_per_sweep
-from spinsym.observables import mean_err
+from spinsym.stats import mean_err
 from tests.conftest import random_spins, xoshiro_state
 
 KERNELS = {"wolff": wolff_chain, "sw": swendsen_wang_chain}

@@ -22,7 +22,7 @@ from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc import msc
 from spinsym.mc.ising import flip_probability, heatbath_chain, local_delta_e, metropolis_chain
 from spinsym.mc.rng import next_u64, uniform
-from spinsym.observables import mean_err
+from spinsym.stats import mean_err
 from tests.conftest import random_spins, xoshiro_state
 
 KERNELS = {"metropolis": metropolis_chain, "heatbath": heatbath_chain}

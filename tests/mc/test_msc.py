@@ -25,7 +25,7 @@ from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc import ising, msc
 from spinsym.mc.rng import next_u64
 from spinsym.mc.run import Chain, SimulationConfig
-from spinsym.observables import mean_err
+from spinsym.stats import mean_err
 from tests.conftest import random_spins, xoshiro_state
 
 N_SIGMA = 4.5

@@ -19,7 +19,7 @@ from scipy.special import i0, i1
 
 from spinsym.hamiltonians import xy_energy
 from spinsym.mc import xy
-from spinsym.observables import mean_err
+from spinsym.stats import mean_err
 from tests.conftest import xoshiro_state
 
 NSIG = 4.0

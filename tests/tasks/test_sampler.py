@@ -168,7 +168,7 @@ def test_mh_chain_converges_to_exact_energy_on_2x2(tmp_path):
                                                    batch=10000), ck)
         res = S.generate(m, "ising", cfg, T, np.random.SeedSequence(5))
         e = res["energy"] / L ** 2
-        from spinsym.observables import mean_err
+        from spinsym.stats import mean_err
         out[mh] = mean_err(e)
     raw, corrected = out[False], out[True]
     assert abs(raw[0] - ref) > 10 * raw[1]  # the raw sampler is measurably wrong
