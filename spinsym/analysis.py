@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from .data import read
-from .hamiltonians import Couplings
 from .observables import summarize
 from .validate import check_data
 
 
-def analyze_group(model: str, configs, energies, attrs: dict, where: str = "data") -> dict:
+def analyze_group(model: str, configs, energies, attrs: dict, couplings,
+                  where: str = "data") -> dict:
     """The JSON-ready summary of one temperature group (arrays and its attributes).
 
     The content is validated first (:func:`spinsym.validate.check_data`: valid states of the
     model, finite energies, a temperature valid for the couplings): DataError."""
-    couplings = Couplings(*(attrs[k] for k in ("Jx", "Jy", "J2", "h")))
-    check_data(model, configs, energies, where=where, T=attrs["T"],
-               couplings=[attrs[k] for k in ("Jx", "Jy", "J2", "h")])
+    check_data(model, configs, energies, where=where, T=attrs["T"], couplings=couplings)
     res = summarize(model, configs, energies, float(attrs["T"]), couplings)
-    res.update(algorithm=attrs["algorithm"], couplings=couplings.as_dict(),
+    res.update(algorithm=attrs["algorithm"],
+               couplings={k: attrs[k] for k in ("Jx", "Jy", "J2", "h")},
                sweeps=int(attrs["sweeps"]), every=int(attrs["every"]), seed=int(attrs["seed"]))
     for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step"):
         if key in attrs:
@@ -31,9 +30,9 @@ def analyze_dataset(dataset) -> list:
     from .runs import Run
 
     if isinstance(dataset, Run):
-        return [analyze_group(g.model, g.configs, g.energy, g.attrs, where=f"run[{i}]")
-                for i, g in enumerate(dataset)]
-    return [analyze_group(g.model, g.configs(), g.energy(), g.attrs,
+        return [analyze_group(g.model, g.configs, g.energy, g.attrs, g.couplings,
+                              where=f"run[{i}]") for i, g in enumerate(dataset)]
+    return [analyze_group(g.model, g.configs(), g.energy(), g.attrs, g.couplings,
                           where=f"{g.path} {g.name}") for g in dataset]
 
 

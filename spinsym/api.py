@@ -30,26 +30,15 @@ from .errors import ParameterError
 from .runs import Run, RunBuilder, load
 
 
-def _couplings(Jx, Jy, J2, h, couplings):
+def _couplings(Jx, Jy, J2, h, couplings, L=None):
+    """Scalar keywords, or ``couplings``: a Couplings, a BondCouplings or a mapping of Jx,
+    Jy, J2p, J2m (or J2), h with numbers or L × L arrays (docs/conventions.md)."""
+    from .couplings import as_couplings
     from .hamiltonians import Couplings
 
     if couplings is None:
         return Couplings(Jx, Jy, J2, h)
-    if isinstance(couplings, Couplings):
-        return couplings
-    if not isinstance(couplings, Mapping):
-        raise ParameterError("couplings must be a mapping of Jx, Jy, J2, h (or a Couplings)")
-    unknown = set(couplings) - {"Jx", "Jy", "J2", "h"}
-    if unknown:
-        raise ParameterError(f"unknown coupling(s) {', '.join(sorted(map(str, unknown)))}; "
-                             "expected Jx, Jy, J2, h")
-    for name, value in couplings.items():
-        if np.ndim(value) != 0:
-            raise ParameterError(f"coupling {name} must be a number: per-bond couplings are "
-                                 "not available in this version")
-    base = dict(Jx=Jx, Jy=Jy, J2=J2, h=h)
-    base.update(couplings)
-    return Couplings(**base)
+    return as_couplings(couplings, L)
 
 
 def _progress_bar(enabled: bool, total: int, label: str):
@@ -83,7 +72,7 @@ def simulation_config(model: str, *, L: int, T, Jx: float = 1.0, Jy: float = 1.0
 
     temps = [T] if np.ndim(T) == 0 and not isinstance(T, str) else T
     return SimulationConfig(model=model, L=L, temperatures=temps,
-                            couplings=_couplings(Jx, Jy, J2, h, couplings), algorithm=algorithm,
+                            couplings=_couplings(Jx, Jy, J2, h, couplings, L), algorithm=algorithm,
                             sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
                             overrelax=overrelax, threads=threads or 0)
 

@@ -178,6 +178,10 @@ class BondCouplings:
         return bool(np.any(np.asarray(self.J2p) != 0) or np.any(np.asarray(self.J2m) != 0))
 
     @property
+    def nearest_neighbour_only(self) -> bool:
+        return not self.has_diagonals
+
+    @property
     def has_field(self) -> bool:
         return bool(np.any(np.asarray(self.h) != 0))
 

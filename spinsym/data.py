@@ -35,6 +35,8 @@ from .hamiltonians import Couplings
 SCHEMA = "spinsym/configs-v1"
 GROUP_ATTRS = ("model", "L", "Jx", "Jy", "J2", "h", "T", "algorithm", "sweeps", "thermalize",
                "every", "seed")
+#: the per-bond coupling datasets of a group whose ``couplings`` attribute is "per-bond"
+COUPLING_FIELDS = ("Jx", "Jy", "J2p", "J2m", "h")
 
 
 def _models():
@@ -116,9 +118,16 @@ class AtomicH5Writer:
             self.abort()
             raise DataError(self._failed) from None
 
-    def group(self, index: int, attrs: dict) -> h5py.Group:
+    def group(self, index: int, attrs: dict, couplings=None) -> h5py.Group:
+        """Create temperature group ``index``; ``couplings``: per-bond couplings
+        (:class:`spinsym.couplings.BondCouplings`), stored as the datasets ``couplings/Jx``,
+        ``Jy``, ``J2p``, ``J2m`` and ``h`` (L × L float64)."""
         with self._writing():
             g = self.file.create_group(f"T_{index:03d}")
+            if couplings is not None:
+                c = g.create_group("couplings")
+                for name, arr in zip(COUPLING_FIELDS, couplings.arrays(self.L)):
+                    c.create_dataset(name, data=arr)
             L, dtype = self.L, config_dtype(self.model)
             chunk = max(1, min(1024, (1 << 20) // (L * L)))
             g.create_dataset("configs", shape=(0, L, L), maxshape=(None, L, L), dtype=dtype,
@@ -207,7 +216,18 @@ class TemperatureData:
         return str(self.attrs["model"])
 
     @property
-    def couplings(self) -> Couplings:
+    def per_bond(self) -> bool:
+        return self.attrs.get("couplings") == "per-bond"
+
+    @property
+    def couplings(self):
+        """:class:`Couplings`, or the stored per-bond :class:`spinsym.couplings.BondCouplings`."""
+        if self.per_bond:
+            from .couplings import BondCouplings
+
+            with h5py.File(self.path, "r") as f:
+                c = f[self.name]["couplings"]
+                return BondCouplings(*(c[k][()] for k in COUPLING_FIELDS))
         a = self.attrs
         return Couplings(a["Jx"], a["Jy"], a["J2"], a["h"])
 
@@ -278,6 +298,13 @@ def read(path: str) -> SpinDataset:
                 if g["configs"].shape[1:] != (L, L) or g["energy"].shape[0] != n \
                         or g["magnetization"].shape[0] != n:
                     raise DataError(f"corrupt spinsym file: inconsistent shapes in {name}: {path}")
+                if attrs.get("couplings") == "per-bond":
+                    c = g.get("couplings")
+                    if not isinstance(c, h5py.Group) or any(
+                            k not in c or c[k].shape != (L, L) for k in COUPLING_FIELDS):
+                        raise DataError(f"corrupt spinsym file: group {name} lacks its per-bond "
+                                        f"couplings ({', '.join(COUPLING_FIELDS)}, {L} x {L}): "
+                                        f"{path}")
                 attrs["n_samples"] = n
                 temps.append(TemperatureData(path, name, _plain(attrs)))
     except DataError:

@@ -53,6 +53,14 @@ class Couplings:
     def nearest_neighbour_only(self) -> bool:
         return self.J2 == 0.0
 
+    @property
+    def has_field(self) -> bool:
+        return self.h != 0.0
+
+    def max_flip_energy(self) -> float:
+        """The largest |ΔE| of one Ising spin flip (XY local changes are no larger)."""
+        return 2.0 * (2 * abs(self.Jx) + 2 * abs(self.Jy) + 4 * abs(self.J2) + abs(self.h))
+
     def rotated90(self) -> "Couplings":
         """Couplings after a 90° rotation of the lattice (Jx and Jy swap)."""
         return Couplings(self.Jy, self.Jx, self.J2, self.h)

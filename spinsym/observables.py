@@ -115,7 +115,7 @@ def vortex_map(thetas) -> np.ndarray:
     return _winding(th).astype(np.int8)
 
 
-def xy_series(thetas, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0) -> dict[str, np.ndarray]:
+def xy_series(thetas, Jx=1.0, Jy=1.0, J2=0.0, J2m=None) -> dict[str, np.ndarray]:
     """Per-sample measurements of XY configurations ``thetas[n, L, L]`` (angles in radians).
 
     Returns float64 arrays of length n:
@@ -126,6 +126,8 @@ def xy_series(thetas, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0) -> dict
       ``helicity_cos_y``, ``helicity_sin_y`` with Jy.  ``helicity_cos``/``helicity_sin`` are the
       x-direction ones.  With J2 ≠ 0 the diagonal bonds contribute to both directions with
       their displacement Δ = ±1: cos terms J2 cos(θ_i − θ_j), sin terms J2·Δ·sin(θ_i − θ_j).
+      Couplings may be per-bond (L, L) fields (docs/conventions.md); ``J2m`` is then the
+      diagonal to (y+1, x−1) and ``J2`` the one to (y+1, x+1).
       The helicity modulus along x is (1/N)[⟨cos_x⟩ − β⟨sin_x²⟩] (docs/conventions.md).
     * ``vortex_density``: number of plaquettes with nonzero winding (vortices and
       antivortices, see :func:`vortex_map`) divided by N.
@@ -133,7 +135,13 @@ def xy_series(thetas, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0) -> dict
     th_all = _as_batch(thetas, "XY thetas")
     n, L, _ = th_all.shape
     N = L * L
-    Jx, Jy, J2 = float(Jx), float(Jy), float(J2)
+    per_bond = J2m is not None or any(np.ndim(c) for c in (Jx, Jy, J2))
+    if per_bond:
+        J2p = np.asarray(J2, dtype=np.float64)
+        J2m = J2p if J2m is None else np.asarray(J2m, dtype=np.float64)
+        Jx, Jy = np.asarray(Jx, dtype=np.float64), np.asarray(Jy, dtype=np.float64)
+    else:
+        Jx, Jy, J2 = float(Jx), float(Jy), float(J2)
     keys = ("mx", "my", "helicity_cos_x", "helicity_sin_x", "helicity_cos_y",
             "helicity_sin_y", "vortex_density")
     out = {k: np.empty(n) for k in keys}
@@ -144,6 +152,18 @@ def xy_series(thetas, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0) -> dict
         right = np.roll(th, -1, axis=-1)
         down = np.roll(th, -1, axis=-2)
         dx, dy = th - right, th - down
+        if per_bond:
+            d_dr = th - np.roll(down, -1, axis=-1)
+            d_dl = th - np.roll(down, 1, axis=-1)
+            bond_sum = lambda J, a: (J * a).sum(axis=(1, 2))  # noqa: E731
+            c_diag = bond_sum(J2p, np.cos(d_dr)) + bond_sum(J2m, np.cos(d_dl))
+            s_dr, s_dl = bond_sum(J2p, np.sin(d_dr)), bond_sum(J2m, np.sin(d_dl))
+            out["helicity_cos_x"][sl] = bond_sum(Jx, np.cos(dx)) + c_diag
+            out["helicity_sin_x"][sl] = bond_sum(Jx, np.sin(dx)) + s_dr - s_dl
+            out["helicity_cos_y"][sl] = bond_sum(Jy, np.cos(dy)) + c_diag
+            out["helicity_sin_y"][sl] = bond_sum(Jy, np.sin(dy)) + s_dr + s_dl
+            out["vortex_density"][sl] = np.count_nonzero(_winding(th), axis=(1, 2)) / N
+            continue
         cos_x = Jx * np.cos(dx).sum(axis=(1, 2))
         sin_x = Jx * np.sin(dx).sum(axis=(1, 2))
         cos_y = Jy * np.cos(dy).sum(axis=(1, 2))
@@ -178,7 +198,7 @@ def _check_energies(model, configs, energies, couplings, max_checked: int = 16) 
     idx = np.unique(np.linspace(0, n - 1, min(n, max_checked)).astype(int))
     expected = np.asarray(energy(model, configs[idx], couplings), dtype=np.float64)
     c = couplings
-    scale = L * L * (abs(c.Jx) + abs(c.Jy) + 2 * abs(c.J2) + abs(c.h) + 1.0)
+    scale = L * L * (c.max_flip_energy() / 4 + 1.0)
     if not np.allclose(energies[idx], expected, rtol=1e-5, atol=1e-5 * scale):
         k = int(idx[np.argmax(np.abs(energies[idx] - expected))])
         raise ParameterError(
@@ -217,8 +237,11 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
     * ``tau_int``: {"energy", "abs_m", "m2"}: integrated autocorrelation times in samples
       (:func:`spinsym.stats.tau_int`).
     """
-    if not isinstance(couplings, Couplings):
-        raise ParameterError(f"couplings must be a spinsym.hamiltonians.Couplings, got {type(couplings).__name__}")
+    from .couplings import BondCouplings
+
+    if not isinstance(couplings, (Couplings, BondCouplings)):
+        raise ParameterError("couplings must be a spinsym.hamiltonians.Couplings or a "
+                             f"spinsym.couplings.BondCouplings, got {type(couplings).__name__}")
     try:
         T = float(T)
     except (TypeError, ValueError):

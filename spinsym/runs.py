@@ -33,6 +33,8 @@ class TemperatureRun:
     configs: np.ndarray
     energy: np.ndarray
     magnetization: np.ndarray
+    #: per-bond couplings (:class:`spinsym.couplings.BondCouplings`), None when homogeneous
+    bond_couplings: object = None
 
     @property
     def T(self) -> float:
@@ -44,8 +46,11 @@ class TemperatureRun:
 
     @property
     def couplings(self):
+        """:class:`~spinsym.hamiltonians.Couplings`, or the per-bond couplings."""
         from .hamiltonians import Couplings
 
+        if self.bond_couplings is not None:
+            return self.bond_couplings
         a = self.attrs
         return Couplings(a["Jx"], a["Jy"], a["J2"], a["h"])
 
@@ -93,7 +98,7 @@ class Run:
         with AtomicH5Writer(path, self.model, self.L, root_attrs=extra) as writer:
             for i, g in enumerate(self.groups):
                 attrs = {k: v for k, v in g.attrs.items() if k != "n_samples"}
-                writer.group(i, attrs)
+                writer.group(i, attrs, couplings=g.bond_couplings)
                 writer.append(i, g.configs, g.energy, magnetization=g.magnetization)
             return writer.commit()
 
@@ -115,12 +120,13 @@ class RunBuilder:
     def __exit__(self, exc_type, exc, tb):
         return False
 
-    def group(self, index: int, attrs: dict):
+    def group(self, index: int, attrs: dict, couplings=None):
         from . import __version__
 
         self._groups[index] = {"attrs": {"spinsym_version": __version__, "n_samples": 0,
                                          **attrs},
-                               "configs": [], "energy": [], "magnetization": []}
+                               "configs": [], "energy": [], "magnetization": [],
+                               "couplings": couplings}
 
     def append(self, index: int, configs: np.ndarray, energy: np.ndarray, magnetization=None):
         from .data import config_dtype, magnetization as stored_magnetization
@@ -152,7 +158,8 @@ class RunBuilder:
                 attrs=g["attrs"],
                 configs=cat(g["configs"], np.empty((0, L, L), dtype=config_dtype(self.model))),
                 energy=cat(g["energy"], np.empty(0)),
-                magnetization=cat(g["magnetization"], np.empty(mshape))))
+                magnetization=cat(g["magnetization"], np.empty(mshape)),
+                bond_couplings=g["couplings"]))
         return Run(self.model, L, groups, dict(self.attrs))
 
 
@@ -170,7 +177,8 @@ def load(path) -> Run:
             for g in ds.temperatures:
                 h = f[g.name]
                 groups.append(TemperatureRun(dict(g.attrs), h["configs"][()], h["energy"][()],
-                                             h["magnetization"][()]))
+                                             h["magnetization"][()],
+                                             g.couplings if g.per_bond else None))
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     return Run(ds.model, ds.L, groups, dict(ds.attrs))

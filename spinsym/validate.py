@@ -162,11 +162,11 @@ def min_temperature(couplings=None) -> float:
     """
     if couplings is None:
         return _T_FLOOR
-    if hasattr(couplings, "Jx"):
-        Jx, Jy, J2, h = couplings.Jx, couplings.Jy, couplings.J2, couplings.h
+    if hasattr(couplings, "max_flip_energy"):  # Couplings or couplings.BondCouplings
+        de = couplings.max_flip_energy()
     else:
         Jx, Jy, J2, h = (float(v) for v in couplings)
-    de = 2.0 * (2 * abs(Jx) + 2 * abs(Jy) + 4 * abs(J2) + abs(h))
+        de = 2.0 * (2 * abs(Jx) + 2 * abs(Jy) + 4 * abs(J2) + abs(h))
     return max(_T_FLOOR, de / _MAX_BETA_DE)
 
 
@@ -404,7 +404,9 @@ def check_data(model: str, configs, energies=None, where: str = "data", T=None,
     """Everything a data reader relies on, as DataError: the couplings finite, T a valid
     temperature for them (:func:`temperature`), then :func:`check_configs` and, if given,
     :func:`check_energies`.  ``couplings``: a ``Couplings`` or (Jx, Jy, J2, h)."""
-    if couplings is not None:
+    if couplings is not None and hasattr(couplings, "J2p"):
+        pass  # a couplings.BondCouplings is validated when it is made
+    elif couplings is not None:
         values = (couplings.Jx, couplings.Jy, couplings.J2, couplings.h) \
             if hasattr(couplings, "Jx") else tuple(couplings)
         for key, v in zip(PARAM_KEYS, values):

@@ -18,10 +18,18 @@ def simulate(
     T: str = typer.Option("2.0,2.269,2.5", "--T",
                           help="Temperatures: a list 2.0,2.269,2.5, a range start:stop:step "
                                "(inclusive, e.g. 1.6:3.5:0.1) or a,b,...,z (step b - a)."),
-    Jx: float = typer.Option(1.0, "--Jx", help="Coupling along x."),
-    Jy: float = typer.Option(1.0, "--Jy", help="Coupling along y."),
-    J2: float = typer.Option(0.0, "--J2", help="Diagonal (next-nearest) coupling."),
-    h: float = typer.Option(0.0, "--h", help="Magnetic field (along θ = 0 for xy)."),
+    Jx: Optional[float] = typer.Option(None, "--Jx", help="Coupling along x.  [default: 1]"),
+    Jy: Optional[float] = typer.Option(None, "--Jy", help="Coupling along y.  [default: 1]"),
+    J2: Optional[float] = typer.Option(None, "--J2",
+                                       help="Diagonal (next-nearest) coupling, both diagonals. "
+                                            " [default: 0]"),
+    h: Optional[float] = typer.Option(None, "--h",
+                                      help="Magnetic field (along θ = 0 for xy).  [default: 0]"),
+    couplings: Optional[str] = typer.Option(
+        None, "--couplings",
+        help="JSON file with per-bond couplings: one object with Jx, Jy, J2p, J2m (or J2) and "
+             "h, each a number or an L × L nested list (docs/conventions.md). Excludes "
+             "--Jx/--Jy/--J2/--h."),
     algorithm: str = typer.Option("metropolis", "--algorithm",
                                   help="metropolis, heatbath (fastest exact kernel: multi-spin "
                                        "where it applies), metropolis-scalar, heatbath-scalar, "
@@ -42,18 +50,30 @@ def simulate(
     """Run Monte Carlo at each temperature and write the configurations to an HDF5 file."""
     from .. import validate
     from ..api import run_config, simulation_config
+    from ..errors import ParameterError
     from ..fileio import check_out_path
 
     validate.choice(device, "device", ("cpu", "cuda"))
-    cfg = simulation_config(model, L=L, T=T, Jx=validate.finite_float(Jx, "--Jx"),
-                            Jy=validate.finite_float(Jy, "--Jy"),
-                            J2=validate.finite_float(J2, "--J2"), h=validate.finite_float(h, "--h"),
-                            algorithm=algorithm, sweeps=sweeps, thermalize=thermalize,
-                            every=every, seed=seed, overrelax=overrelax, threads=threads)
+    scalars = {k: v for k, v in (("Jx", Jx), ("Jy", Jy), ("J2", J2), ("h", h)) if v is not None}
+    inputs = []
+    if couplings is not None:
+        from ..couplings import BondCouplings
+
+        if scalars:
+            raise ParameterError(f"--couplings and --{'/--'.join(scalars)} exclude each other: "
+                                 "put every coupling in the JSON file")
+        validate.input_file(couplings, "couplings JSON file")
+        inputs.append(couplings)
+        bonds = BondCouplings.load(couplings, L=validate.positive_int(L, "--L"))
+    else:
+        bonds = {k: validate.finite_float(v, f"--{k}") for k, v in scalars.items()}
+    cfg = simulation_config(model, L=L, T=T, couplings=bonds, algorithm=algorithm,
+                            sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
+                            overrelax=overrelax, threads=threads)
     if device == "cuda":
         from ..mc.gpu import check_config
         check_config(cfg)
-    check_out_path(out, inputs=[])
+    check_out_path(out, inputs=inputs)
     path = run_config(cfg, device=device, out=out, progress=sys.stderr.isatty())
     nT = len(cfg.temperatures)
     typer.echo(f"wrote {path}: {model} L={cfg.L}, {plural(nT, 'temperature')}, "

@@ -512,6 +512,9 @@ def check_config(config):
     if config.model != "ising":
         raise ParameterError(f"--device cuda supports the ising model only, not {config.model!r}")
     _check_algorithm(config.algorithm)
+    if not hasattr(config.couplings, "J2"):
+        raise ParameterError("--device cuda supports homogeneous couplings only; run per-bond "
+                             "couplings on the CPU")
     if config.couplings.J2 != 0.0:
         raise ParameterError("--device cuda supports nearest-neighbour couplings only "
                              f"(J2 = 0), got J2 = {config.couplings.J2:g}")

@@ -26,6 +26,7 @@ from .. import validate
 from ..errors import ParameterError
 from ..fileio import Interrupted
 from .. import models
+from ..couplings import BondCouplings, as_couplings
 from ..hamiltonians import Couplings, energy
 from ..lattice import check_size
 from .rng import state_from_seedsequence
@@ -51,7 +52,9 @@ class SimulationConfig:
     model: str
     L: int
     temperatures: tuple
-    couplings: Couplings = field(default_factory=Couplings)
+    #: homogeneous :class:`~spinsym.hamiltonians.Couplings` or per-bond
+    #: :class:`~spinsym.couplings.BondCouplings` (homogeneous ones become Couplings)
+    couplings: object = field(default_factory=Couplings)
     algorithm: str = "metropolis"
     sweeps: int = 10000
     thermalize: int = 1000
@@ -64,10 +67,9 @@ class SimulationConfig:
         model = models.get(self.model)
         validate.choice(self.algorithm, f"algorithm for {self.model}", tuple(model.algorithms))
         algorithm = model.algorithms[self.algorithm]
-        if not isinstance(self.couplings, Couplings):
-            raise ParameterError(f"couplings must be a Couplings, got {self.couplings!r}")
         L = check_size(self.L, even=algorithm.even_L, minimum=model.min_L)
         object.__setattr__(self, "L", L)
+        object.__setattr__(self, "couplings", as_couplings(self.couplings, L))
         temps = parse_temperatures(self.temperatures, self.couplings)
         object.__setattr__(self, "temperatures", temps)
         for name in ("sweeps", "thermalize", "every"):
@@ -86,9 +88,9 @@ class SimulationConfig:
             raise ParameterError(f"(thermalize + sweeps) x L² = {site_updates:.3g} site updates "
                                  "per temperature does not fit a 64-bit counter; use fewer "
                                  "sweeps")
-        if algorithm.zero_field and self.couplings.h != 0:
-            raise ParameterError(f"{self.algorithm} needs h = 0 (got h = {self.couplings.h:g}); "
-                                 "use metropolis or heatbath in a field")
+        if algorithm.zero_field and self.couplings.has_field:
+            raise ParameterError(f"{self.algorithm} needs h = 0; use metropolis or heatbath in "
+                                 "a field")
         if self.overrelax and not algorithm.overrelax:
             raise ParameterError(f"over-relaxation is not available for {self.model} "
                                  f"{self.algorithm}")
@@ -99,9 +101,23 @@ class SimulationConfig:
     def n_samples(self) -> int:
         return self.sweeps // self.every
 
+    @property
+    def bond_couplings(self):
+        """The per-bond couplings (stored as datasets), or None when homogeneous."""
+        return self.couplings if isinstance(self.couplings, BondCouplings) else None
+
     def group_attrs(self, index: int) -> dict:
+        """Attributes of temperature group ``index``; for per-bond couplings Jx, Jy, J2 and h
+        are the means over bonds (J2 over both diagonals) and ``couplings`` is "per-bond"."""
         c = self.couplings
-        return dict(model=self.model, L=self.L, Jx=c.Jx, Jy=c.Jy, J2=c.J2, h=c.h,
+        if isinstance(c, BondCouplings):
+            Jx, Jy, J2p, J2m, h = c.arrays(self.L)
+            extra = dict(Jx=float(Jx.mean()), Jy=float(Jy.mean()),
+                         J2=float((J2p.mean() + J2m.mean()) / 2), h=float(h.mean()),
+                         couplings="per-bond")
+        else:
+            extra = dict(Jx=c.Jx, Jy=c.Jy, J2=c.J2, h=c.h)
+        return dict(model=self.model, L=self.L, **extra,
                     T=self.temperatures[index], algorithm=self.algorithm, sweeps=self.sweeps,
                     thermalize=self.thermalize, every=self.every, seed=self.seed, stream=index,
                     overrelax=self.overrelax)
@@ -198,7 +214,7 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
         sink = AtomicH5Writer(out_path, config.model, config.L)
     with sink as writer, _interrupt_flag(stop) as hit:
         for i in range(nT):
-            writer.group(i, config.group_attrs(i))
+            writer.group(i, config.group_attrs(i), couplings=config.bond_couplings)
         pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
         for t in pool:
             t.start()

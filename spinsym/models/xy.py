@@ -87,8 +87,14 @@ class XYModel(SpinModel):
     def series(self, configs, couplings):
         from ..observables import xy_series
 
+        from ..couplings import BondCouplings
+
         c = couplings
-        ser = xy_series(configs, c.Jx, c.Jy, c.J2)
+        if isinstance(c, BondCouplings):
+            Jx, Jy, J2p, J2m, _ = c.arrays(np.shape(configs)[-1])
+            ser = xy_series(configs, Jx, Jy, J2p, J2m)
+        else:
+            ser = xy_series(configs, c.Jx, c.Jy, c.J2)
         return {**ser, "m": ser["mx"], "m2": ser["mx"] ** 2 + ser["my"] ** 2}
 
     def binder(self, m2, m4):

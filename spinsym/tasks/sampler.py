@@ -22,7 +22,7 @@ energies from :func:`spinsym.hamiltonians.energy`.
 probability min(1, π(s') P_g(s) / (π(s) P_g'(s'))), π ∝ exp(−βE) with E from
 :func:`spinsym.hamiltonians.energy`.  Only exact component likelihoods enter, so π is invariant
 and long runs are asymptotically exact.  Recorded: ``acceptance``, ``ess`` (n / 2τ_int of the
-energy series, :func:`spinsym.observables.tau_int`) and, for every run, ``is_ess_fraction``: the
+energy series, :func:`spinsym.stats.tau_int`) and, for every run, ``is_ess_fraction``: the
 Kish effective sample size of the importance weights exp(−βE − log P_g), divided by n.
 """
 

@@ -2,7 +2,7 @@
 
 * Statistics against exact enumeration (L = 2, 3, 4) and the transfer matrix (L = 8) for
   ferro, antiferro, frustrated J2 and mixed-sign couplings: energy per site and ⟨m²⟩ within
-  4.5 σ (σ from ``observables.mean_err``, τ-corrected).  Fixed seeds, so deterministic.
+  4.5 σ (σ from ``stats.mean_err``, τ-corrected).  Fixed seeds, so deterministic.
 * L = 2 has two x-bonds, two y-bonds and four diagonal bonds between the same pairs of sites;
   those tests also check that treating each pair as one bond would have been detected.
 * Deterministic limits: β = 0 (single-site clusters), β → ∞ from a ground state (one cluster,

@@ -8,7 +8,7 @@
 * β = 0 (every site visited once per sweep) and a zero-temperature quench (energy never rises,
   ends in a true local minimum of ising_energy).
 * Statistics against exact enumeration (L = 2, 4) and the transfer matrix (L = 8): energy per
-  site and ⟨m²⟩ within 4.5 σ, σ from ``observables.mean_err`` (τ-corrected).  Fixed seeds,
+  site and ⟨m²⟩ within 4.5 σ, σ from ``stats.mean_err`` (τ-corrected).  Fixed seeds,
   so deterministic; each check also asserts σ is small enough to be meaningful.
 """
 

@@ -10,7 +10,7 @@
   thresholds and the random stream are all pinned down.
 * β = 0 and a zero-temperature quench.
 * Statistics against exact enumeration (L = 2, 4) and the transfer matrix (L = 6, 8): energy
-  per site and ⟨m²⟩ within 4.5 σ (σ from ``observables.mean_err``, τ-corrected, and asserted
+  per site and ⟨m²⟩ within 4.5 σ (σ from ``stats.mean_err``, τ-corrected, and asserted
   small), for ferro, antiferro, anisotropic, mixed-sign, frustrated (J2) and field couplings,
   Metropolis and heat bath.
 * Reproducibility, and the driver's choice: ``metropolis``/``heatbath`` pick this kernel where

@@ -1,7 +1,7 @@
 """Tests of the XY Monte Carlo kernels (spinsym.mc.xy).
 
 Statistical assertions compare a Monte Carlo mean with a reference within NSIG standard errors,
-the error from ``observables.mean_err`` (τ_int included); seeds are fixed, so every run is the
+the error from ``stats.mean_err`` (τ_int included); seeds are fixed, so every run is the
 same run.  The exact references are L = 2 partition-function integrals computed here by
 periodic trapezoid quadrature (exponentially convergent; convergence checked by comparing two
 grid sizes).
