@@ -75,6 +75,8 @@ DEVICE = (["cpu"], ["cuda", "tpu", "", "CPU"])
 THREADS = (["1", "0"], ["-3", str(2**31), str(2**63), "", "x"])
 TIME_LIMIT = (["0", "60"], ["-1", "nan", "inf", "-inf", "1e300", "", "1e"])
 COUPLING = (["1", "0", "-0.5"], FLOATS)
+CONFIG_HOSTILE = ["{d}/sweep_broken.toml", "{d}/sweep.toml", "{d}/sweep_empty.toml",
+                  "{d}/missing.toml", "{d}/adir", "{d}/fifo", "{d}/ising.h5", ""]
 
 
 def opt(valid, hostile, required=False, flag=None):
@@ -98,6 +100,7 @@ COMMANDS = {
         "--T": opt(["2.0", "2.0,3.0", "0.8"], TEMPS, required=True),
         "--Jx": opt(*COUPLING), "--Jy": opt(*COUPLING), "--J2": opt(*COUPLING),
         "--h": opt(*COUPLING),
+        "--couplings": opt([], PARAMS_HOSTILE + ["{d}/params.json"]),
         "--algorithm": opt(["metropolis", "wolff", "heatbath", "swendsen-wang"],
                            ["", "magic", "METROPOLIS"]),
         "--sweeps": opt(["20", "4"], NO_BIG, required=True),
@@ -162,6 +165,9 @@ COMMANDS = {
         "--canon-scale": opt(["1"], FLOATS),
         "--time-limit": opt(*TIME_LIMIT), "--device": opt(*DEVICE),
         "--threads": opt(*THREADS), "--fold": switch("--fold", "--no-fold"),
+        "--checkpoint-every": opt(["0", "1"], INTS),
+        "--config": opt([], CONFIG_HOSTILE),
+        "--resume": opt(["{d}/gs.pt"], CKPT_HOSTILE + ["{d}/s.pt"]),
     }, ["--out"], []),
     "train sampler": (["train", "sampler", "--quiet"], [], {
         "--data": opt(["{d}/ising.h5", "{d}/xy.h5"], H5_HOSTILE, required=True),
@@ -176,6 +182,9 @@ COMMANDS = {
         "--pe-fields": opt(["1"], INTS),
         "--time-limit": opt(*TIME_LIMIT), "--device": opt(*DEVICE),
         "--threads": opt(*THREADS),
+        "--checkpoint-every": opt(["0", "1"], INTS),
+        "--config": opt([], CONFIG_HOSTILE),
+        "--resume": opt(["{d}/s.pt"], CKPT_HOSTILE + ["{d}/gs.pt"]),
     }, ["--out"], []),
     "predict": (["predict"], [(["{d}/gs.pt"], CKPT_HOSTILE + ["{d}/s.pt"])], {
         "--params": opt(["{d}/params.json"], PARAMS_HOSTILE, required=True),
@@ -254,7 +263,7 @@ def _run_example(inputs, line):
         d = H.workdir(inputs, base / "w")
         fmt = [a.format(d=d) for a in argv]
         tree = H.Tree(d)
-        res = H.spinsym(*fmt, timeout=FUZZ_TIMEOUT)
+        res = H.spinsym(*fmt, timeout=FUZZ_TIMEOUT, cwd=d)  # relative paths ("") land in d
         tree.check(res, outputs=[o.format(d=d) for o in outs],
                    output_dirs=[o.format(d=d) for o in dirs])
     finally:

@@ -136,10 +136,10 @@ def _kill_group(pgid: int):
         pass
 
 
-def spinsym(*args, timeout=TIMEOUT) -> Result:
-    """Run ``python -m spinsym ARGS`` to the end (or ``timeout``)."""
+def spinsym(*args, timeout=TIMEOUT, cwd=None) -> Result:
+    """Run ``python -m spinsym ARGS`` to the end (or ``timeout``), in folder ``cwd``."""
     t0 = time.monotonic()
-    return finish(start(*args), args, timeout, t0)
+    return finish(start(*args, cwd=cwd), args, timeout, t0)
 
 
 # --------------------------------------------------------------------------- invariants
@@ -387,7 +387,7 @@ def test_hostile_output_path(wd, command, kind):
         pytest.skip("a device output is only dangerous (and testable) as root")
     out = template.format(d=wd)
     tree = Tree(wd)
-    res = spinsym(*_fmt(OUT_COMMANDS[command], wd), "--out", out)
+    res = spinsym(*_fmt(OUT_COMMANDS[command], wd), "--out", out, cwd=wd)  # "" is relative
     tree.check(res, outputs=[out], expect=2)
     if name == "symlink":
         assert os.path.islink(wd / "link") and (wd / "target.dat").read_bytes().startswith(b"the")
@@ -463,7 +463,7 @@ NUMBERS = [
 def test_huge_and_malformed_numbers(wd, args, expect):
     out = wd / "out.bin"
     tree = Tree(wd)
-    tree.check(spinsym(*_fmt(args, wd), "--out", out), outputs=[out], expect=expect)
+    tree.check(spinsym(*_fmt(args, wd), "--out", out, cwd=wd), outputs=[out], expect=expect)
 
 
 def test_tiny_temperature_then_analyze(wd):
