@@ -19,7 +19,8 @@ from .app import app, plot_app
 
 @app.command("sweep")
 def sweep(
-    spec: str = typer.Argument(..., help="Sweep file (TOML): the grid of L, T, couplings, seeds."),
+    spec: str = typer.Argument(..., help="Sweep file (TOML): the grid of L, T, couplings, seeds; "
+                                       "device = \"cpu\" or \"cuda\"."),
     out: str = typer.Option(..., "--out", help="Sweep directory (created if its parent exists): "
                                                "jobs/<id>.h5 and index.json."),
     workers: int = typer.Option(0, "--workers", help="Local worker processes (0: one per core)."),

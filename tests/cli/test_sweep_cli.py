@@ -3,7 +3,12 @@
 import json
 import os
 
+import numpy as np
 import pytest
+
+from spinsym import sweep as sw
+from spinsym.data import read
+from spinsym.mc.gpu import gpu_available
 
 TOML = """
 [sweep]
@@ -43,6 +48,21 @@ T = [0.5]
 sweeps = 20
 thermalize = 2
 every = 2
+"""
+
+CUDA_TOML = """
+[sweep]
+model = "ising"
+algorithm = "metropolis"
+device = "cuda"
+L = 4
+T = [2.0, 3.0]
+sweeps = 20
+thermalize = 4
+every = 2
+seeds = [1]
+[couplings]
+h = [0.0, 0.2]
 """
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -123,6 +143,8 @@ def test_plot_phase_diagram_of_a_sweep_directory(cli, tmp_path):
     (TOML.replace('"wolff"', '"glauber"'), ["unknown algorithm", "glauber"]),
     (TOML.replace("Jy = 1.0", "Jy = 1.0\nh = 0.2"), ["h = 0"]),
     (TOML.replace("L = [4, 6]", "L = [4, 4]"), ["repeated"]),
+    (TOML.replace("seeds = [1]", 'seeds = [1]\ndevice = "gpu"'), ["unknown device 'gpu'"]),
+    (TOML.replace("seeds = [1]", 'seeds = [1]\ndevice = "cuda"'), ["device cuda", "wolff"]),
 ])
 def test_sweep_bad_spec(cli, clean_error, tmp_path, text, words):
     proc = cli("sweep", _write(tmp_path, text), "--out", tmp_path / "x")
@@ -139,3 +161,48 @@ def test_sweep_and_plot_bad_paths(cli, clean_error, tmp_path):
     clean_error(cli("plot", "binder", spec, "--out", tmp_path / "b.png"), "sweep directory")
     clean_error(cli("plot", "binder", tmp_path, "--out", tmp_path / "b.png"), "no index.json")
     assert not (tmp_path / "b.png").exists()
+
+
+@pytest.mark.skipif(gpu_available(), reason="this machine has a GPU")
+def test_cuda_sweep_without_a_gpu(cli, clean_error, tmp_path, monkeypatch):
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    spec, out = _write(tmp_path, CUDA_TOML), tmp_path / "cuda"
+    proc = cli("sweep", spec, "--out", out, "--workers", "2")
+    clean_error(proc, "needs an NVIDIA GPU")
+    assert proc.returncode == 2 and not out.exists()
+    proc = cli("sweep", spec, "--out", out, "--dry-run")  # planning needs no GPU
+    assert proc.returncode == 0 and "4 jobs, 0 done, 4 to run" in proc.stdout, proc.stderr
+
+
+def test_cuda_sweep_under_the_cuda_simulator(cli, tmp_path, monkeypatch):
+    """device = "cuda" through simulate_gpu (Numba's CUDA simulator): the job files validate as
+    GPU runs, a rerun skips them, a lost job is reproduced bit for bit, and the same grid on
+    the CPU has the same job ids but none of them is done."""
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "1")
+    spec, out = _write(tmp_path, CUDA_TOML), tmp_path / "cuda"
+    proc = cli("sweep", spec, "--out", out, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "4 jobs, 0 already done, 4 ran, 0 failed" in proc.stdout
+    jobs = sw.expand(sw.load_spec(str(spec)))
+    index = sw.read_index(str(out))
+    assert index["spec"]["device"] == "cuda" and sorted(index["jobs"]) == sorted(j.id for j in jobs)
+    assert sorted(os.listdir(out / "jobs")) == sorted(f"{j.id}.h5" for j in jobs)
+    for j in jobs:
+        assert index["jobs"][j.id]["device"] == "cuda"
+        assert sw.job_done(str(out), j, index)
+        assert sw.file_matches(str(out / j.file), j.config, "cuda")
+        assert not sw.file_matches(str(out / j.file), j.config, "cpu")
+        (group,) = read(str(out / j.file)).temperatures
+        assert group.attrs["device"] == "cuda" and group.n_samples == 10
+    lost = out / jobs[0].file
+    before = read(str(lost)).temperatures[0].configs()
+    os.unlink(lost)
+    proc = cli("sweep", spec, "--out", out, "--workers", "1")
+    assert proc.returncode == 0 and "3 already done, 1 ran" in proc.stdout, proc.stderr
+    assert np.array_equal(read(str(lost)).temperatures[0].configs(), before)
+
+    cpu = _write(tmp_path, CUDA_TOML.replace('device = "cuda"\n', ""), "cpu.toml")
+    proc = cli("sweep", cpu, "--out", out, "--dry-run")
+    assert proc.returncode == 0 and "4 jobs, 0 done, 4 to run" in proc.stdout, proc.stderr
+    assert sorted(line.split()[0] for line in proc.stdout.splitlines()[:-1]) == \
+        sorted(j.id for j in jobs)
