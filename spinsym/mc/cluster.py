@@ -313,3 +313,287 @@ def swendsen_wang_chain(spins, state, beta, Jx, Jy, J2, every, out):
         _unflatten(s, out[n])
     _unflatten(s, spins)
     return total
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-bond couplings (spinsym.couplings.BondCouplings)
+#
+# The same updates with one coupling per bond: Jx[y, x] to (y, x+1), Jy[y, x] to (y+1, x),
+# J2p[y, x] to (y+1, x+1) and J2m[y, x] to (y+1, x−1), each of any sign or zero (h = 0).  The
+# bond tables (:func:`bond_tables`) hold, per bond, the activation probability
+# 1 − exp(−2β|J|) and the sign of J, computed by the very expression of :func:`_bond_params`;
+# the growth and labelling code is that of the homogeneous kernels, slot for slot and in the
+# same order, with the probability and sign looked up per bond.  A zero bond (sign 0) is never
+# satisfied and draws no random number, as the homogeneous kernels skip a zero coupling.  So
+# with homogeneous arrays the per-bond kernels make the same clusters from the same random
+# numbers as the homogeneous ones, bit for bit (tests/mc/test_cluster_bonds.py).
+#
+# Slot k of site i = (y, x) and the row of the bond table holding its bond (rows 0 Jx, 1 Jy,
+# 2 J2p, 3 J2m, column = the owning site): 0 (0, +1) Jx[i]; 1 (0, −1) Jx[partner];
+# 2 (+1, 0) Jy[i]; 3 (−1, 0) Jy[partner]; 4 (+1, +1) J2p[i]; 5 (+1, −1) J2m[i];
+# 6 (−1, −1) J2p[partner]; 7 (−1, +1) J2m[partner].
+
+
+@njit(nogil=True, cache=True)
+def bond_tables(beta, Jx, Jy, J2p, J2m):
+    """Per-bond activation probabilities and signs for (L0, L1) coupling arrays.
+
+    Returns ``prob`` (4, N) float64, 1 − exp(−2β|J|), and ``sign`` (4, N) int8, the sign of J
+    (0 for a zero bond); rows Jx, Jy, J2p, J2m, column y·L1 + x the site that owns the bond.
+    """
+    L0, L1 = Jx.shape
+    N = L0 * L1
+    prob = np.empty((4, N), dtype=np.float64)
+    sign = np.empty((4, N), dtype=np.int8)
+    for y in range(L0):
+        for x in range(L1):
+            i = y * L1 + x
+            for k in range(4):
+                if k == 0:
+                    J = Jx[y, x]
+                elif k == 1:
+                    J = Jy[y, x]
+                elif k == 2:
+                    J = J2p[y, x]
+                else:
+                    J = J2m[y, x]
+                prob[k, i] = -math.expm1(-2.0 * beta * abs(J))
+                sign[k, i] = 1 if J > 0.0 else (-1 if J < 0.0 else 0)
+    return prob, sign
+
+
+@njit(inline="always", cache=True)
+def _wolff_try_bond(s, state, mark, gen, stack, top, si, j, b, row, prob, sign):
+    """:func:`_wolff_try` for the bond stored at (row, b) of the bond tables."""
+    if mark[j] != gen and np.int64(sign[row, b]) * si * np.int64(s[j]) > 0 \
+            and uniform(state) < prob[row, b]:
+        mark[j] = gen
+        stack[top] = j
+        top += 1
+    return top
+
+
+@njit(nogil=True, cache=True)
+def _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals, mark, gen,
+                         stack):
+    """:func:`_wolff_cluster` with per-bond tables (slots in the same order); ``diagonals``
+    false skips the four diagonal slots (every diagonal bond zero: they would draw nothing)."""
+    N = s.shape[0]
+    seed = np.int64(randint(state, N))
+    mark[seed] = gen
+    stack[0] = seed
+    top = np.int64(1)
+    size = np.int64(0)
+    while top > 0:
+        top -= 1
+        i = stack[top]
+        y = i // L1
+        x = i - y * L1
+        si = np.int64(s[i])
+        r = y * L1
+        u = yp[y] * L1
+        d = ym[y] * L1
+        xa = xp[x]
+        xb = xm[x]
+        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, r + xa, i, 0, prob, sign)
+        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, r + xb, r + xb, 0, prob,
+                              sign)
+        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, u + x, i, 1, prob, sign)
+        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, d + x, d + x, 1, prob, sign)
+        if diagonals:
+            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, u + xa, i, 2, prob,
+                                  sign)
+            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, u + xb, i, 3, prob,
+                                  sign)
+            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, d + xb, d + xb, 2, prob,
+                                  sign)
+            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, d + xa, d + xa, 3, prob,
+                                  sign)
+        s[i] = -si
+        size += 1
+    return size
+
+
+@njit(nogil=True, cache=True)
+def _has_diagonals(sign):
+    N = sign.shape[1]
+    for i in range(N):
+        if sign[2, i] != 0 or sign[3, i] != 0:
+            return True
+    return False
+
+
+@njit(nogil=True, cache=True)
+def wolff_clusters_per_sweep_tables(L0, L1, prob, sign, start_fx, start_fy):
+    """:func:`wolff_clusters_per_sweep_bonds` from prepared :func:`bond_tables`."""
+    N = L0 * L1
+    diagonals = _has_diagonals(sign)
+    yp, ym = neighbour_index(L0)
+    xp, xm = neighbour_index(L1)
+    s = np.empty(N, dtype=np.int8)
+    for y in range(L0):
+        for x in range(L1):
+            s[y * L1 + x] = (start_fx if x & 1 else 1) * (start_fy if y & 1 else 1)
+    state = _CALIBRATION_STATE.copy()
+    mark = np.zeros(N, dtype=np.int64)
+    stack = np.empty(N, dtype=np.int64)
+    gen = np.int64(0)
+    flipped = np.int64(0)
+    while flipped < CAL_THERM_SITES * N:
+        gen += 1
+        flipped += _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals,
+                                        mark, gen, stack)
+    flipped = 0
+    clusters = np.int64(0)
+    while flipped < CAL_MEASURE_SITES * N:
+        gen += 1
+        clusters += 1
+        flipped += _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals,
+                                        mark, gen, stack)
+    return max(np.int64(1), np.int64(round(N * clusters / flipped)))
+
+
+@njit(nogil=True, cache=True)
+def _start_signs(Jx, Jy):
+    """Start of the calibration replica: s = fx^x · fy^y with fx (fy) = −1 when the x (y)
+    couplings sum to a negative number, else +1 (the homogeneous rule for constant arrays)."""
+    return (np.int8(-1) if Jx.sum() < 0.0 else np.int8(1),
+            np.int8(-1) if Jy.sum() < 0.0 else np.int8(1))
+
+
+@njit(nogil=True, cache=True)
+def wolff_clusters_per_sweep_bonds(beta, Jx, Jy, J2p, J2m):
+    """Clusters per Wolff sweep for per-bond couplings ((L, L) arrays), as
+    :func:`wolff_clusters_per_sweep`: an auxiliary replica with its own fixed stream, started
+    from s = fx^x · fy^y (fx = −1 when ΣJx < 0, likewise fy), so a deterministic function of
+    (L, β, couplings); for constant arrays it equals :func:`wolff_clusters_per_sweep`."""
+    L0, L1 = Jx.shape
+    prob, sign = bond_tables(beta, Jx, Jy, J2p, J2m)
+    fx, fy = _start_signs(Jx, Jy)
+    return wolff_clusters_per_sweep_tables(L0, L1, prob, sign, fx, fy)
+
+
+@njit(nogil=True, cache=True)
+def wolff_chain_tables(spins, state, prob, sign, every, out, clusters_per_sweep):
+    """:func:`wolff_chain_bonds` from prepared :func:`bond_tables` and a clusters-per-sweep
+    count (> 0); for a kernel that prepares both once per chain."""
+    L0, L1 = spins.shape
+    N = L0 * L1
+    if out.shape[1] != L0 or out.shape[2] != L1 or prob.shape[1] != N or sign.shape[1] != N:
+        raise ValueError("out must have shape (n, L, L) and the tables (4, L * L)")
+    n_c = np.int64(clusters_per_sweep)
+    diagonals = _has_diagonals(sign)
+    yp, ym = neighbour_index(L0)
+    xp, xm = neighbour_index(L1)
+    s = _flat_copy(spins)
+    mark = np.zeros(N, dtype=np.int64)
+    stack = np.empty(N, dtype=np.int64)
+    gen = np.int64(0)
+    total = np.int64(0)
+    for n in range(out.shape[0]):
+        for _ in range(every * n_c):
+            gen += 1
+            total += _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals,
+                                          mark, gen, stack)
+        _unflatten(s, out[n])
+    _unflatten(s, spins)
+    return total
+
+
+@njit(nogil=True, cache=True)
+def wolff_chain_bonds(spins, state, beta, Jx, Jy, J2p, J2m, every, out, clusters_per_sweep=0):
+    """:func:`wolff_chain` with per-bond couplings: Jx, Jy, J2p, J2m are (L, L) float64 arrays
+    (site (y, x) owns Jx[y, x] to (y, x+1), Jy[y, x] to (y+1, x), J2p[y, x] to (y+1, x+1),
+    J2m[y, x] to (y+1, x−1)), any signs, h = 0.  A bond is satisfied when J·s_i·s_j > 0 and
+    then activated with probability 1 − exp(−2β|J|); zero bonds never.  One sweep is
+    n_c = ``clusters_per_sweep`` (if > 0) or :func:`wolff_clusters_per_sweep_bonds` clusters.
+    With constant arrays the chain is bit for bit that of :func:`wolff_chain`.  Returns the
+    total number of flipped spins."""
+    L0, L1 = spins.shape
+    if Jx.shape != (L0, L1) or Jy.shape != (L0, L1) or J2p.shape != (L0, L1) \
+            or J2m.shape != (L0, L1):
+        raise ValueError("the coupling arrays must have the shape of spins")
+    prob, sign = bond_tables(beta, Jx, Jy, J2p, J2m)
+    if clusters_per_sweep > 0:
+        n_c = np.int64(clusters_per_sweep)
+    else:
+        fx, fy = _start_signs(Jx, Jy)
+        n_c = wolff_clusters_per_sweep_tables(L0, L1, prob, sign, fx, fy)
+    return wolff_chain_tables(spins, state, prob, sign, every, out, n_c)
+
+
+@njit(inline="always", cache=True)
+def _sw_bond_table(s, state, parent, i, si, j, b, row, prob, sign):
+    """:func:`_sw_bond` for the bond stored at (row, b) of the bond tables."""
+    if np.int64(sign[row, b]) * si * np.int64(s[j]) > 0 and uniform(state) < prob[row, b]:
+        a = _find(parent, i)
+        c = _find(parent, j)
+        if a < c:
+            parent[c] = a
+        elif c < a:
+            parent[a] = c
+
+
+@njit(nogil=True, cache=True)
+def _sw_update_bonds(s, L0, L1, state, yp, xp, xm, prob, sign, diagonals, parent, decision):
+    """:func:`_sw_update` with per-bond tables (bonds in the same order)."""
+    N = s.shape[0]
+    for i in range(N):
+        parent[i] = i
+        decision[i] = -1
+    for y in range(L0):
+        r = y * L1
+        u = yp[y] * L1
+        for x in range(L1):
+            i = r + x
+            si = np.int64(s[i])
+            _sw_bond_table(s, state, parent, i, si, r + xp[x], i, 0, prob, sign)
+            _sw_bond_table(s, state, parent, i, si, u + x, i, 1, prob, sign)
+            if diagonals:
+                _sw_bond_table(s, state, parent, i, si, u + xp[x], i, 2, prob, sign)
+                _sw_bond_table(s, state, parent, i, si, u + xm[x], i, 3, prob, sign)
+    clusters = np.int64(0)
+    for i in range(N):
+        r = _find(parent, i)
+        if decision[r] < 0:
+            decision[r] = np.int8(next_u64(state) >> np.uint64(63))
+            clusters += 1
+        if decision[r] == 1:
+            s[i] = -s[i]
+    return clusters
+
+
+@njit(nogil=True, cache=True)
+def swendsen_wang_chain_tables(spins, state, prob, sign, every, out):
+    """:func:`swendsen_wang_chain_bonds` from prepared :func:`bond_tables`."""
+    L0, L1 = spins.shape
+    N = L0 * L1
+    if out.shape[1] != L0 or out.shape[2] != L1 or prob.shape[1] != N or sign.shape[1] != N:
+        raise ValueError("out must have shape (n, L, L) and the tables (4, L * L)")
+    diagonals = _has_diagonals(sign)
+    yp, _ = neighbour_index(L0)
+    xp, xm = neighbour_index(L1)
+    s = _flat_copy(spins)
+    parent = np.empty(N, dtype=np.int64)
+    decision = np.empty(N, dtype=np.int8)
+    total = np.int64(0)
+    for n in range(out.shape[0]):
+        for _ in range(every):
+            total += _sw_update_bonds(s, L0, L1, state, yp, xp, xm, prob, sign, diagonals,
+                                      parent, decision)
+        _unflatten(s, out[n])
+    _unflatten(s, spins)
+    return total
+
+
+@njit(nogil=True, cache=True)
+def swendsen_wang_chain_bonds(spins, state, beta, Jx, Jy, J2p, J2m, every, out):
+    """:func:`swendsen_wang_chain` with per-bond couplings ((L, L) arrays as in
+    :func:`wolff_chain_bonds`), any signs, h = 0; with constant arrays bit for bit the chain
+    of :func:`swendsen_wang_chain`.  Returns the total number of clusters formed."""
+    L0, L1 = spins.shape
+    if Jx.shape != (L0, L1) or Jy.shape != (L0, L1) or J2p.shape != (L0, L1) \
+            or J2m.shape != (L0, L1):
+        raise ValueError("the coupling arrays must have the shape of spins")
+    prob, sign = bond_tables(beta, Jx, Jy, J2p, J2m)
+    return swendsen_wang_chain_tables(spins, state, prob, sign, every, out)

@@ -38,15 +38,22 @@ class _Wolff(Kernel):
     name = "wolff"
 
     def __init__(self, config, beta):
+        from ..couplings import BondCouplings
         from ..mc import cluster
 
         c = config.couplings
-        self.beta, self.c, self.fn = beta, c, cluster.wolff_chain
-        self.clusters = int(cluster.wolff_clusters_per_sweep(config.L, beta, c.Jx, c.Jy, c.J2))
+        if isinstance(c, BondCouplings):  # per-bond tables, made once per chain
+            Jx, Jy, J2p, J2m, _ = c.arrays(config.L)
+            self.fn, self.args = cluster.wolff_chain_tables, cluster.bond_tables(
+                beta, Jx, Jy, J2p, J2m)
+            self.clusters = int(cluster.wolff_clusters_per_sweep_bonds(beta, Jx, Jy, J2p, J2m))
+        else:
+            self.fn, self.args = cluster.wolff_chain, (beta, c.Jx, c.Jy, c.J2)
+            self.clusters = int(cluster.wolff_clusters_per_sweep(config.L, beta, c.Jx, c.Jy,
+                                                                 c.J2))
 
     def __call__(self, state, rng_state, n_out, every, out, adapt):
-        c = self.c
-        return self.fn(state, rng_state, self.beta, c.Jx, c.Jy, c.J2, every, out, self.clusters)
+        return self.fn(state, rng_state, *self.args, every, out, self.clusters)
 
     def stats(self):
         return {"clusters_per_sweep": self.clusters}
@@ -56,13 +63,19 @@ class _SwendsenWang(Kernel):
     name = "swendsen-wang"
 
     def __init__(self, config, beta):
+        from ..couplings import BondCouplings
         from ..mc import cluster
 
-        self.beta, self.c, self.fn = beta, config.couplings, cluster.swendsen_wang_chain
+        c = config.couplings
+        if isinstance(c, BondCouplings):  # per-bond tables, made once per chain
+            Jx, Jy, J2p, J2m, _ = c.arrays(config.L)
+            self.fn, self.args = cluster.swendsen_wang_chain_tables, cluster.bond_tables(
+                beta, Jx, Jy, J2p, J2m)
+        else:
+            self.fn, self.args = cluster.swendsen_wang_chain, (beta, c.Jx, c.Jy, c.J2)
 
     def __call__(self, state, rng_state, n_out, every, out, adapt):
-        c = self.c
-        return self.fn(state, rng_state, self.beta, c.Jx, c.Jy, c.J2, every, out)
+        return self.fn(state, rng_state, *self.args, every, out)
 
 
 def _single(heatbath, scalar):
