@@ -50,12 +50,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit
+from numba.core import types
+from numba.extending import intrinsic
 
 from .rng import _rotl
 from .neighbours import neighbour_index
 
 _U = np.uint64
+_ONES64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of the ΔE bits
 
 # Table index of the neighbour sums: 225·s + 45·sx + 9·sy + sd + _OFF, with s ∈ {-1, 1},
 # sx, sy ∈ {-2, 0, 2}, sd ∈ {-4, -2, 0, 2, 4}: distinct for every combination.
@@ -292,3 +297,238 @@ def heatbath_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
     one random number per site.  Returns the number of accepted flips."""
     th = _thresholds(beta, Jx, Jy, J2, h, True)
     return _chain(spins, state, th, J2 != 0.0, every, out)
+
+
+# ----------------------------------------------------------------------------------------------
+# per-bond couplings (spinsym.couplings.BondCouplings)
+#
+# Site (y, x) owns Jx[y, x] to (y, x+1), Jy[y, x] to (y+1, x), J2p[y, x] to (y+1, x+1),
+# J2m[y, x] to (y+1, x-1) and the field h[y, x] (docs/conventions.md).  Flipping it changes the
+# energy by ΔE = 2 s (f + h) with f the sum over its eight bond slots, added in this order:
+#
+#     f = ((Jx[y,x] s(y,x+1) + Jx[y,x-1] s(y,x-1)) + (Jy[y,x] s(y+1,x) + Jy[y-1,x] s(y-1,x)))
+#         + ((J2p[y,x] s(y+1,x+1) + J2p[y-1,x-1] s(y-1,x-1))
+#            + (J2m[y,x] s(y+1,x-1) + J2m[y-1,x+1] s(y-1,x+1)))
+#
+# (the diagonal group only when some diagonal coupling is nonzero).  Each pair holds two bonds
+# of one direction, so when the two have equal magnitudes the pair sum is exactly J·(s1 + s2)
+# and f is, bit for bit, the homogeneous kernel's Jx·sx + Jy·sy + J2·sd: homogeneous arrays
+# reproduce the scalar kernel's chain exactly, and ±J couplings give the multi-spin ±J kernel's
+# (spinsym.mc.msc) energies exactly.  On L = 2 the two slots of a pair are distinct bonds to one
+# site, as the energy convention counts them.
+#
+# Sweep order and random numbers are the scalar kernel's: a checkerboard when every diagonal
+# coupling is zero, else the four 2 × 2 sublattices; a draw only when the flip probability needs
+# one (Metropolis: ΔE > 0; heat bath: always); flip iff (next_u64 >> 11) < ceil(p·2^53).
+#
+# Speed: the couplings are copied once per chain into tables in visiting order (one row segment
+# of L/2 sites per sublattice row, the nine slots contiguous), phase 1 computes the local fields
+# of a segment, phase 2 the flips.  Thresholds come from a small direct-mapped cache keyed by the
+# exact bits of ΔE (a hit needs bit equality, so it is exact); couplings with few distinct values
+# (±J, diluted, homogeneous) hit almost always, and continuous disorder pays one exp per site.
+
+_SLOTS = 9  # eight bond slots and the field
+_CACHE_BITS = 10
+_TWO53F = 9007199254740992.0
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The 64 bits of a float64, as a uint64."""
+    sig = types.uint64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True)
+def _threshold(de, beta, heatbath):
+    """Integer flip threshold of one energy change: flip iff ``(next_u64 >> 11) < t``; -1 means
+    flip without drawing (Metropolis, ΔE <= 0).  As :func:`_thresholds`, entry by entry."""
+    p = flip_probability(de, beta, heatbath)
+    return -1 if p > 1.5 else np.int64(math.ceil(p * _TWO53F))
+
+
+@njit(nogil=True, cache=True)
+def bond_layout(L, four):
+    """Row segments in visiting order: rows[k] = (y, x0), the sites x = x0, x0 + 2, ... of row
+    y (checkerboard: colour c = 0, 1, rows y; ``four``: sublattices k = 0..3)."""
+    rows = np.empty((2 * L, 2), np.int64)  # L rows per colour, L/2 per sublattice
+    k = 0
+    if four:
+        for sub in range(4):
+            for y in range(sub >> 1, L, 2):
+                rows[k, 0] = y
+                rows[k, 1] = sub & 1
+                k += 1
+    else:
+        for c in range(2):
+            for y in range(L):
+                rows[k, 0] = y
+                rows[k, 1] = (y + c) & 1
+                k += 1
+    return rows
+
+
+@njit(nogil=True, cache=True)
+def bond_tables(Jx, Jy, J2p, J2m, h):
+    """The couplings of every site's nine slots in visiting order: (four, rows, T) with
+    ``four`` true when some diagonal coupling is nonzero, rows from :func:`bond_layout` and
+    T[k, slot, j] the slot's coupling at site (rows[k, 0], rows[k, 1] + 2j).  Slots: Jx to
+    x+1, x-1; Jy to y+1, y-1; J2p to (y+1, x+1), (y-1, x-1); J2m to (y+1, x-1), (y-1, x+1); h."""
+    L = Jx.shape[0]
+    if L % 2 or L < 2:
+        raise ValueError("per-bond sublattice updates need an even L >= 2")
+    if (Jx.shape != (L, L) or Jy.shape != (L, L) or J2p.shape != (L, L) or J2m.shape != (L, L)
+            or h.shape != (L, L)):
+        raise ValueError("the couplings must be L x L arrays")
+    four = False
+    for y in range(L):
+        for x in range(L):
+            if J2p[y, x] != 0.0 or J2m[y, x] != 0.0:
+                four = True
+    rows = bond_layout(L, four)
+    m = L // 2
+    T = np.empty((rows.shape[0], _SLOTS, m), np.float64)
+    for k in range(rows.shape[0]):
+        y = rows[k, 0]
+        yp = (y + 1) % L
+        ym = (y - 1 + L) % L
+        for j in range(m):
+            x = rows[k, 1] + 2 * j
+            xp = (x + 1) % L
+            xm = (x - 1 + L) % L
+            T[k, 0, j] = Jx[y, x]
+            T[k, 1, j] = Jx[y, xm]
+            T[k, 2, j] = Jy[y, x]
+            T[k, 3, j] = Jy[ym, x]
+            T[k, 4, j] = J2p[y, x]
+            T[k, 5, j] = J2p[ym, xm]
+            T[k, 6, j] = J2m[y, x]
+            T[k, 7, j] = J2m[ym, xp]
+            T[k, 8, j] = h[y, x]
+    return four, rows, T
+
+
+@njit(inline="always", cache=True)
+def _f(v):
+    return np.float64(v)
+
+
+@njit(inline="always", cache=True)
+def _field_nn(t, j, r, ru, rd, x, xp, xm):
+    return (((t[0, j] * _f(r[xp]) + t[1, j] * _f(r[xm]))
+             + (t[2, j] * _f(rd[x]) + t[3, j] * _f(ru[x]))) + t[8, j])
+
+
+@njit(inline="always", cache=True)
+def _field_four(t, j, r, ru, rd, x, xp, xm):
+    return ((((t[0, j] * _f(r[xp]) + t[1, j] * _f(r[xm]))
+              + (t[2, j] * _f(rd[x]) + t[3, j] * _f(ru[x])))
+             + ((t[4, j] * _f(rd[xp]) + t[5, j] * _f(ru[xm]))
+                + (t[6, j] * _f(rd[xm]) + t[7, j] * _f(ru[xp])))) + t[8, j])
+
+
+@njit(inline="always", cache=True)
+def _fields(t, r, ru, rd, x0, four, f):
+    """Phase 1: the local fields (bond sum + h) of the segment's sites into f."""
+    L = r.shape[0]
+    m = L >> 1
+    if x0 == 0:  # x - 1 wraps at j = 0
+        if four:
+            f[0] = _field_four(t, 0, r, ru, rd, 0, 1, L - 1)
+            for j in range(1, m):
+                x = 2 * j
+                f[j] = _field_four(t, j, r, ru, rd, x, x + 1, x - 1)
+        else:
+            f[0] = _field_nn(t, 0, r, ru, rd, 0, 1, L - 1)
+            for j in range(1, m):
+                x = 2 * j
+                f[j] = _field_nn(t, j, r, ru, rd, x, x + 1, x - 1)
+    else:  # x + 1 wraps at j = m - 1
+        if four:
+            for j in range(m - 1):
+                x = 2 * j + 1
+                f[j] = _field_four(t, j, r, ru, rd, x, x + 1, x - 1)
+            f[m - 1] = _field_four(t, m - 1, r, ru, rd, L - 1, 0, L - 2)
+        else:
+            for j in range(m - 1):
+                x = 2 * j + 1
+                f[j] = _field_nn(t, j, r, ru, rd, x, x + 1, x - 1)
+            f[m - 1] = _field_nn(t, m - 1, r, ru, rd, L - 1, 0, L - 2)
+
+
+@njit(nogil=True, cache=True)
+def bond_chain(spins, state, beta, four, rows, T, heatbath, every, out):
+    """Per-bond Metropolis (``heatbath`` false) or heat bath: ``out.shape[0] * every`` sweeps
+    with the tables of :func:`bond_tables`, ``out[i]`` after each ``every``; spins (int8, L × L)
+    and state updated in place.  Returns the number of accepted flips."""
+    L0, L1 = spins.shape
+    if L0 != L1 or L0 % 2 or L0 < 2:
+        raise ValueError("sublattice updates need an even L >= 2 and a square lattice")
+    m = L0 // 2
+    if T.shape[0] != rows.shape[0] or T.shape[1] != _SLOTS or T.shape[2] != m \
+            or rows.shape[0] != 2 * L0:
+        raise ValueError("the coupling tables do not match the lattice")
+    if out.shape[1] != L0 or out.shape[2] != L1:
+        raise ValueError("out must have shape (n, L, L)")
+    size = 1 << _CACHE_BITS
+    keys = np.full(size, _ONES64, np.uint64)  # a NaN pattern: never the bits of a ΔE
+    vals = np.zeros(size, np.int64)
+    f = np.empty(m, np.float64)
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    acc = np.int64(0)
+    for i in range(out.shape[0]):
+        for _ in range(every):
+            for k in range(rows.shape[0]):
+                y = rows[k, 0]
+                x0 = rows[k, 1]
+                r = spins[y]
+                ru = spins[y - 1 if y > 0 else L0 - 1]
+                rd = spins[y + 1 if y + 1 < L0 else 0]
+                t = T[k]
+                _fields(t, r, ru, rd, x0, four, f)
+                for j in range(m):
+                    x = x0 + 2 * j
+                    s = np.int64(r[x])
+                    de = 2.0 * s * f[j]
+                    b = _f64_bits(de)
+                    c = (b * _GOLDEN) >> _U(64 - _CACHE_BITS)
+                    if keys[c] == b:
+                        th = vals[c]
+                    else:
+                        th = _threshold(de, beta, heatbath)
+                        keys[c] = b
+                        vals[c] = th
+                    if th >= 0:
+                        u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+                        if np.int64(u >> _U(11)) >= th:
+                            continue
+                    r[x] = np.int8(-s)
+                    acc += 1
+        out[i] = spins
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+    return acc
+
+
+@njit(nogil=True, cache=True)
+def metropolis_bonds_chain(spins, state, beta, Jx, Jy, J2p, J2m, h, every, out):
+    """Metropolis with per-bond couplings (five L × L float64 arrays, the order of
+    ``BondCouplings.arrays``): the interface of :func:`metropolis_chain` otherwise."""
+    four, rows, T = bond_tables(Jx, Jy, J2p, J2m, h)
+    return bond_chain(spins, state, beta, four, rows, T, False, every, out)
+
+
+@njit(nogil=True, cache=True)
+def heatbath_bonds_chain(spins, state, beta, Jx, Jy, J2p, J2m, h, every, out):
+    """Heat bath with per-bond couplings (see :func:`metropolis_bonds_chain`)."""
+    four, rows, T = bond_tables(Jx, Jy, J2p, J2m, h)
+    return bond_chain(spins, state, beta, four, rows, T, True, every, out)

@@ -329,8 +329,11 @@ def _left(r, w, W, B, maskB):
 
 
 @njit(nogil=True, cache=True)
-def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s):
-    """``nsweep`` sweeps of the packed lattice P (4, n, W); returns the number of flips."""
+def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=None):
+    """``nsweep`` sweeps of the packed lattice P (4, n, W); returns the number of flips.
+
+    ``neg``: None (homogeneous couplings; Numba compiles the sign code away), or the ±J sign
+    planes (8, 4, n, W) of :func:`sign_planes`, XORed into every bond's "unsatisfied" bit."""
     n = P.shape[1]
     W = P.shape[2]
     B = n // W
@@ -366,6 +369,8 @@ def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s):
                 ryd = P[ky, idn]
                 rdu = P[kd, iu]
                 rdd = P[kd, idn]
+                if neg is not None:
+                    sg = neg[:, k, i]
                 for w in range(W):
                     s = row[w]
                     if px == 0:
@@ -376,11 +381,17 @@ def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s):
                         xl = rx[w]
                     a1 = s ^ xr
                     a2 = s ^ xl
+                    if neg is not None:
+                        a1 ^= sg[0, w]
+                        a2 ^= sg[1, w]
                     X[0] = ~(a1 | a2) & maskB
                     X[1] = a1 ^ a2
                     X[2] = a1 & a2
                     a1 = s ^ ryu[w]
                     a2 = s ^ ryd[w]
+                    if neg is not None:
+                        a1 ^= sg[2, w]
+                        a2 ^= sg[3, w]
                     Y[0] = ~(a1 | a2) & maskB
                     Y[1] = a1 ^ a2
                     Y[2] = a1 & a2
@@ -395,6 +406,11 @@ def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s):
                             d2 = s ^ rdu[w]
                             d3 = s ^ _right(rdd, w, W, B)
                             d4 = s ^ rdd[w]
+                        if neg is not None:
+                            d1 ^= sg[4, w]  # (y+1, x+1)
+                            d2 ^= sg[6, w]  # (y+1, x-1)
+                            d3 ^= sg[7, w]  # (y-1, x+1)
+                            d4 ^= sg[5, w]  # (y-1, x-1)
                         p0 = ~(d1 | d2) & maskB
                         p1 = d1 ^ d2
                         p2 = d1 & d2
@@ -529,7 +545,7 @@ def _sweeps_iso(P, state, nsweep, ga, gb, planes):
 
 
 @njit(nogil=True, cache=True)
-def _chain(spins, state, beta, Jx, Jy, J2, h, every, out, heatbath):
+def _chain(spins, state, beta, Jx, Jy, J2, h, every, out, heatbath, neg):
     L0, L1 = spins.shape
     if L0 != L1 or L0 % 2 or L0 < 2:
         raise ValueError("the multi-spin kernel needs an even L >= 2 and a square lattice")
@@ -538,7 +554,10 @@ def _chain(spins, state, beta, Jx, Jy, J2, h, every, out, heatbath):
     n, B, W = _layout(L0)
     cx, cy, cd, cs, cg, planes, ng = _classes(beta, Jx, Jy, J2, h, heatbath)
     ga, gb, iplanes = _iso_groups(beta, Jx, heatbath)
-    iso = (Jx == Jy and J2 == 0.0 and h == 0.0
+    if neg is not None and (neg.shape[0] != 8 or neg.shape[1] != 4 or neg.shape[2] != n
+                            or neg.shape[3] != W):
+        raise ValueError("the sign planes do not match the lattice")
+    iso = (neg is None and Jx == Jy and J2 == 0.0 and h == 0.0
            and ((ga == 0 and gb == 1) or (ga == 3 and gb == 4)))
     P = np.empty((4, n, W), np.uint64)
     pack(spins, P)
@@ -548,7 +567,7 @@ def _chain(spins, state, beta, Jx, Jy, J2, h, every, out, heatbath):
             flips += _sweeps_iso(P, state, every, ga, gb, iplanes)
         else:
             flips += _sweeps(P, state, every, cx, cy, cd, cs, cg, planes, ng, J2 != 0.0,
-                             h != 0.0)
+                             h != 0.0, neg)
         unpack(P, out[i])
     unpack(P, spins)
     return flips
@@ -559,11 +578,88 @@ def metropolis_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
     """Metropolis, multi-spin coded: the interface of :func:`spinsym.mc.ising.metropolis_chain`
     (``out.shape[0] * every`` sweeps, ``out[i]`` after each ``every``; spins and state updated
     in place; returns the number of accepted flips).  Any couplings and field; even L."""
-    return _chain(spins, state, beta, Jx, Jy, J2, h, every, out, False)
+    return _chain(spins, state, beta, Jx, Jy, J2, h, every, out, False, None)
 
 
 @njit(nogil=True, cache=True)
 def heatbath_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
     """Heat bath (Glauber), multi-spin coded: flip with 1/(1 + exp(βΔE)), the same 53-bit
     thresholds as :func:`spinsym.mc.ising.heatbath_chain`."""
-    return _chain(spins, state, beta, Jx, Jy, J2, h, every, out, True)
+    return _chain(spins, state, beta, Jx, Jy, J2, h, every, out, True, None)
+
+
+# ----------------------------------------------------------------------------------------------
+# ±J couplings (spinsym.couplings.BondCouplings)
+#
+# When every |Jx| is one number ax, every |Jy| one number ay, every diagonal coupling (both
+# J2p and J2m) has one magnitude a2 (each of them may be 0) and the field is uniform, a bond
+# (i, j) with coupling σ·a is unsatisfied iff σ s_i s_j = -1, i.e. iff s_i XOR s_j XOR neg = 1
+# with neg the sign bit of the coupling.  The flip energy of a site is then the homogeneous
+# formula with (ax, ay, a2, h) and the numbers of unsatisfied bonds: the classes, groups and
+# 53-bit thresholds of the homogeneous kernel with those magnitudes, and nothing else changes.
+# The kernel keeps one sign plane per bond slot in the packed layout (:func:`sign_planes`) and
+# XORs it in.  Its energies are bit for bit those of the scalar per-bond kernel
+# (:func:`spinsym.mc.ising.bond_chain` adds each pair of same-direction bonds first, and
+# a·s1 + a·s2 is exact), so every flip probability is the scalar kernel's; with every sign +
+# it is the homogeneous kernel, chain for chain.
+
+
+def pm_magnitudes(Jx, Jy, J2p, J2m, h):
+    """(ax, ay, a2, h) when the per-bond couplings (L × L arrays) are ±J in the sense above,
+    else None."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in (Jx, Jy, J2p, J2m, h)]
+    ax, ay = (float(abs(a.flat[0])) for a in arrays[:2])
+    a2 = float(abs(arrays[2].flat[0]))
+    h0 = float(arrays[4].flat[0])
+    if not (np.all(np.abs(arrays[0]) == ax) and np.all(np.abs(arrays[1]) == ay)
+            and np.all(np.abs(arrays[2]) == a2) and np.all(np.abs(arrays[3]) == a2)
+            and np.all(arrays[4] == h0)):
+        return None
+    return ax, ay, a2, h0
+
+
+def preferred_bonds(L: int, Jx, Jy, J2p, J2m, h, heatbath: bool = False):
+    """The magnitudes (ax, ay, a2, h) when ``metropolis`` / ``heatbath`` with these per-bond
+    couplings use the multi-spin ±J kernel (±J couplings and :func:`preferred` for the
+    magnitudes), else None (the scalar per-bond kernel runs)."""
+    mags = pm_magnitudes(Jx, Jy, J2p, J2m, h)
+    if mags is None or not preferred(L, *mags, heatbath):
+        return None
+    return mags
+
+
+@njit(nogil=True, cache=True)
+def sign_planes(Jx, Jy, J2p, J2m):
+    """The packed sign planes (8, 4, n, W): bit b of word w of slot q, sublattice k, row i is 1
+    where the coupling of that lane's site on slot q is negative.  Slots as in
+    :func:`spinsym.mc.ising.bond_tables`: Jx to x+1, x-1; Jy to y+1, y-1; J2p to (y+1, x+1),
+    (y-1, x-1); J2m to (y+1, x-1), (y-1, x+1)."""
+    L = Jx.shape[0]
+    if L % 2 or L < 2:
+        raise ValueError("the multi-spin kernel needs an even L >= 2")
+    n, B, W = _layout(L)
+    neg = np.zeros((8, 4, n, W), np.uint64)
+    for y in range(L):
+        ym = (y - 1 + L) % L
+        for x in range(L):
+            xp = (x + 1) % L
+            xm = (x - 1 + L) % L
+            k = 2 * (y & 1) + (x & 1)
+            i = y >> 1
+            j = x >> 1
+            w = j % W
+            bit = _U(1) << _U(j // W)
+            vals = (Jx[y, x], Jx[y, xm], Jy[y, x], Jy[ym, x], J2p[y, x], J2p[ym, xm], J2m[y, x],
+                    J2m[ym, xp])
+            for q in range(8):
+                if vals[q] < 0.0:
+                    neg[q, k, i, w] |= bit
+    return neg
+
+
+@njit(nogil=True, cache=True)
+def pm_chain(spins, state, beta, ax, ay, a2, h, neg, heatbath, every, out):
+    """Metropolis (``heatbath`` false) or heat bath for ±J couplings: magnitudes (ax, ay, a2),
+    uniform field h, sign planes ``neg`` from :func:`sign_planes`; the interface of
+    :func:`metropolis_chain` otherwise.  Returns the number of accepted flips."""
+    return _chain(spins, state, beta, ax, ay, a2, h, every, out, heatbath, neg)
