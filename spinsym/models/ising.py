@@ -11,21 +11,38 @@ from .base import Algorithm, Kernel, SpinModel
 
 class _SingleSpin(Kernel):
     """Metropolis or heat bath: the multi-spin-coded kernel where it is the faster one
-    (:func:`spinsym.mc.msc.preferred`), else the scalar kernel; ``*-scalar`` always scalar."""
+    (:func:`spinsym.mc.msc.preferred`), else the scalar kernel; ``*-scalar`` always scalar.
+
+    Per-bond couplings (:class:`spinsym.couplings.BondCouplings`): the multi-spin ±J kernel
+    where the couplings are ±J and it is preferred for their magnitudes
+    (:func:`spinsym.mc.msc.preferred_bonds`), else the scalar per-bond kernel
+    (:func:`spinsym.mc.ising.bond_chain`); ``*-scalar`` always the scalar per-bond kernel.
+    The tables are made once per chain.  ``kernel`` records which ran: "multispin",
+    "scalar", "multispin-pmJ" or "scalar-bonds"."""
 
     def __init__(self, config, beta, heatbath: bool, scalar: bool):
+        from ..couplings import BondCouplings
         from ..mc import ising, msc
 
         c = config.couplings
-        self.beta, self.c = beta, c
+        if isinstance(c, BondCouplings):
+            arrays = c.arrays(config.L)
+            mags = None if scalar else msc.preferred_bonds(config.L, *arrays, heatbath)
+            if mags is not None:
+                self.name, self.fn = "multispin-pmJ", msc.pm_chain
+                self.args = (beta, *mags, msc.sign_planes(*arrays[:4]), heatbath)
+            else:
+                self.name, self.fn = "scalar-bonds", ising.bond_chain
+                self.args = (beta, *ising.bond_tables(*arrays), heatbath)
+            return
         multispin = not scalar and msc.preferred(config.L, c.Jx, c.Jy, c.J2, c.h, heatbath)
         self.name = "multispin" if multispin else "scalar"
         module = msc if multispin else ising
         self.fn = module.heatbath_chain if heatbath else module.metropolis_chain
+        self.args = (beta, c.Jx, c.Jy, c.J2, c.h)
 
     def __call__(self, state, rng_state, n_out, every, out, adapt):
-        c = self.c
-        return self.fn(state, rng_state, self.beta, c.Jx, c.Jy, c.J2, c.h, every, out)
+        return self.fn(state, rng_state, *self.args, every, out)
 
     def stats(self):
         return {"kernel": self.name}
