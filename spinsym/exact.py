@@ -9,8 +9,16 @@ and every configuration (or row-pair) energy is evaluated by
 
 Finite tori, any (Jx, Jy, J2, h):
 
-* :func:`enumerate_ising` – all 2^N states, N ≤ 16.
+* :func:`enumerate_ising` – all 2^N states, N ≤ 16 (also per-bond couplings).
 * :func:`transfer_matrix_ising` – row-to-row transfer matrix, 2 ≤ L ≤ 10.
+
+Finite tori, per-bond couplings (:class:`spinsym.couplings.BondCouplings`: any Jx, Jy, J2p, J2m,
+h on every bond and site, e.g. the triangular and honeycomb lattices of docs/lattices.md):
+
+* :func:`transfer_matrix_bonds` – one transfer matrix per row, 2 ≤ L ≤ 8, with the full spin
+  correlations, structure factors and second-moment correlation lengths
+  (:func:`second_moment_xi`, :data:`ORDER_PARAMETERS`).
+* :func:`ground_state_bonds` – the exact ground state, 2 ≤ L ≤ 10 (min-plus transfer).
 
 Isotropic zero-field torus, any L: :func:`kaufman_ising` (Kaufman 1949, Ferdinand & Fisher 1969).
 
@@ -35,7 +43,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -49,6 +57,12 @@ __all__ = [
     "TRANSFER_MATRIX_MAX_L",
     "enumerate_ising",
     "transfer_matrix_ising",
+    "transfer_matrix_bonds",
+    "ground_state_bonds",
+    "second_moment_xi",
+    "ORDER_PARAMETERS",
+    "TRANSFER_MATRIX_BONDS_MAX_L",
+    "GROUND_STATE_BONDS_MAX_L",
     "kaufman_ising",
     "ground_state_ising",
     "ground_state_energy_per_site",
@@ -169,36 +183,41 @@ def _observables(beta: float, N: int, log_z: float, mean_E: float, var_E: float,
 def enumerate_ising(L: int, couplings, T: float) -> dict:
     """Exact thermal averages on the L × L torus by summing over all 2^(L²) states (L² ≤ 16).
 
-    Energies come from :func:`ising_energy` in chunks; weights are exp(−β(E − E_min)) so nothing
-    overflows, and variances are computed as centred sums.  Returns the keys listed in the
-    module docstring (including ``staggered_m2``, ``stripe_x_m2``, ``stripe_y_m2``).
+    ``couplings``: a :class:`Couplings`, (Jx, Jy, J2, h), a mapping or a
+    :class:`spinsym.couplings.BondCouplings` (per-bond arrays).  Energies come from
+    :func:`ising_energy` in chunks; weights are exp(−β(E − E_min)) so nothing overflows, and
+    variances are computed as centred sums.  Returns the keys listed in the module docstring
+    and, as :func:`transfer_matrix_bonds`, ``spin_mean``, ``spin_corr`` and the structure
+    factors and correlation lengths of every order parameter.
     """
+    from .couplings import BondCouplings
+
     L = check_size(L)
     if L * L > ENUMERATION_MAX_SITES:
         raise ParameterError(
             f"full enumeration needs L*L <= {ENUMERATION_MAX_SITES}, got L = {L}; "
             "use transfer_matrix_ising for L <= 10")
-    c = _as_couplings(couplings)
+    if isinstance(couplings, (BondCouplings, Mapping)):
+        Jx, Jy, J2p, J2m, h = _bond_arrays(couplings, L)
+
+        def energy(s):
+            return ising_energy(s, Jx, Jy, J2p, h, J2m=J2m)
+    else:
+        c = _as_couplings(couplings)
+
+        def energy(s):
+            return ising_energy(s, c.Jx, c.Jy, c.J2, c.h)
     beta = 1.0 / _check_temperature(T)
     N = L * L
     n_states = 1 << N
 
-    _, sign_s, sign_x, sign_y = sign_patterns(L).reshape(4, -1)
-
     E = np.empty(n_states)
     M = np.empty(n_states)
-    Ms = np.empty(n_states)
-    Mx = np.empty(n_states)
-    My = np.empty(n_states)
     for start in range(0, n_states, _ENUM_CHUNK):
         stop = min(start + _ENUM_CHUNK, n_states)
         flat = _spin_rows(N, start, stop)
-        E[start:stop] = ising_energy(flat.reshape(-1, L, L), c.Jx, c.Jy, c.J2, c.h)
-        f = flat.astype(np.float64)
-        M[start:stop] = f.sum(axis=1)
-        Ms[start:stop] = f @ sign_s
-        Mx[start:stop] = f @ sign_x
-        My[start:stop] = f @ sign_y
+        E[start:stop] = energy(flat.reshape(-1, L, L))
+        M[start:stop] = flat.sum(axis=1, dtype=np.float64)
 
     E_min = E.min()
     w = np.exp(-beta * (E - E_min))
@@ -207,9 +226,17 @@ def enumerate_ising(L: int, couplings, T: float) -> dict:
     mean_E = float(p @ E)
     var_E = float(p @ (E - mean_E) ** 2)
     out = _observables(beta, N, -beta * E_min + math.log(z), mean_E, var_E, p, M / N)
-    out["staggered_m2"] = float(p @ (Ms / N) ** 2)
-    out["stripe_x_m2"] = float(p @ (Mx / N) ** 2)
-    out["stripe_y_m2"] = float(p @ (My / N) ** 2)
+    corr = np.zeros((N, N))
+    mean = np.zeros(N)
+    for start in range(0, n_states, _ENUM_CHUNK):
+        stop = min(start + _ENUM_CHUNK, n_states)
+        f = _spin_rows(N, start, stop).astype(np.float64)
+        pf = p[start:stop, None] * f
+        corr += f.T @ pf
+        mean += pf.sum(axis=0)
+    out.update(_correlation_keys(corr.reshape(L, L, L, L), L))
+    out["spin_mean"] = mean.reshape(L, L)
+    out["spin_corr"] = corr.reshape(L, L, L, L)
     return out
 
 
@@ -422,6 +449,418 @@ def transfer_matrix_ising(L: int, couplings, T: float) -> dict:
     out["stripe_x_m2"] = float(C_X[dist].sum() / N**2)
     out["stripe_y_m2"] = float((alt * C_M[dist]).sum() / N**2)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# per-bond couplings: transfer matrix with row-dependent matrices
+
+
+def _bond_arrays(couplings, L: int) -> tuple:
+    """(Jx, Jy, J2p, J2m, h) as (L, L) float64 arrays from a BondCouplings, a Couplings, a mapping
+    (:func:`spinsym.couplings.as_couplings`) or a sequence (Jx, Jy, J2, h)."""
+    from .couplings import BondCouplings, as_couplings
+
+    if isinstance(couplings, Mapping):
+        couplings = as_couplings(couplings, L)
+    if isinstance(couplings, BondCouplings):
+        return couplings.arrays(L)
+    return BondCouplings.from_scalar(_as_couplings(couplings)).arrays(L)
+
+
+def _row_energies(L: int, arrays) -> tuple[np.ndarray, np.ndarray]:
+    """The Hamiltonian row by row, read off :func:`ising_energy`.
+
+    Returns ``E_row`` (L, 2^L), the energy of row y's own bonds (Jx[y, :]) and fields (h[y, :])
+    for every row state, and ``K`` (L, L, L), the bilinear form of the bonds from row y to row
+    y+1: E_inter(a, b) = −Σ_{x,x'} a_x K[y, x, x'] b_x'.  Both are ising_energy of a 2 × L strip
+    (row y's couplings on its first row, zero couplings on the second): with the second row all
+    zero (mean spins) only row y's own terms remain; with one unit spin per row and Jx = h = 0
+    the energy is one entry of the bilinear form.
+    """
+    Jx, Jy, J2p, J2m, h = arrays
+    rows = _spin_rows(L).astype(np.float64)
+    n = rows.shape[0]
+    zero = np.zeros(L)
+    strip = np.zeros((n, 2, L))
+    strip[:, 0] = rows
+    E_row = np.stack([ising_energy(strip, np.stack([Jx[y], zero]), 0.0, 0.0,
+                                   np.stack([h[y], zero]), J2m=0.0) for y in range(L)])
+    idx = np.arange(L)
+    basis = np.zeros((L, L, 2, L))
+    basis[idx, :, 0, idx] = 1.0         # row 0 of basis[x, x'] is the unit vector e_x
+    basis[:, idx, 1, idx] = 1.0         # row 1 of basis[x, x'] is e_x'
+    K = np.stack([-ising_energy(basis, 0.0, np.stack([Jy[y], zero]), np.stack([J2p[y], zero]),
+                                0.0, J2m=np.stack([J2m[y], zero])) for y in range(L)])
+    return E_row, K
+
+
+def _bond_pair_energies(L: int, arrays) -> np.ndarray:
+    """E_pair[y, a, b]: energy of row y's own bonds and field in state a plus its bonds to row
+    y+1 in state b.  Σ_y E_pair[y, row_y, row_{y+1}] is ising_energy of the configuration."""
+    E_row, K = _row_energies(L, arrays)
+    rows = _spin_rows(L).astype(np.float64)
+    return E_row[:, :, None] - np.einsum("ax,yxz,bz->yab", rows, K, rows, optimize=True)
+
+
+# Entries below this fraction of a (renormalized) product's largest entry are set to zero, to
+# keep clear of subnormal numbers (which slow BLAS down 10-100×).  Products are renormalized to
+# a largest entry of 1 after each step, so what is dropped is below 1e-200 of the largest term
+# of every trace it enters, times at most the Boltzmann factor of one row boundary's bonds.
+_FLUSH_REL = 1e-200
+
+
+def _normalized(C: np.ndarray) -> tuple[np.ndarray, float]:
+    s = float(C.max())
+    if not s > 0.0:
+        raise ArithmeticError("transfer matrix: a product of row matrices underflowed")
+    C /= s
+    C[C < _FLUSH_REL] = 0.0
+    return C, math.log(s)
+
+
+#: Names of the order parameters of :func:`transfer_matrix_bonds` and :func:`enumerate_ising`,
+#: in the order of :func:`spinsym.lattice.sign_patterns`: uniform, (−1)^(x+y), (−1)^x, (−1)^y.
+ORDER_PARAMETERS = ("ferro", "staggered", "stripe_x", "stripe_y")
+
+#: Largest linear size :func:`transfer_matrix_bonds` accepts.
+TRANSFER_MATRIX_BONDS_MAX_L = 8
+
+
+def second_moment_xi(S0, Sk, L: int):
+    """Second-moment correlation length ξ = sqrt(S(0)/S(k_min) − 1) / (2 sin(k_min/2)),
+    k_min = 2π/L, from the structure factor at k = 0 and at the smallest nonzero wave vector
+    along one axis.  nan where S(0) ≤ S(k_min) (no correlations in that channel)."""
+    S0 = np.asarray(S0, dtype=np.float64)
+    Sk = np.asarray(Sk, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = S0 / Sk - 1.0
+        xi = np.where(r > 0.0, np.sqrt(np.where(r > 0.0, r, 0.0)), np.nan) \
+            / (2.0 * math.sin(math.pi / L))
+    return _scalar(xi)
+
+
+def _correlation_keys(corr: np.ndarray, L: int) -> dict:
+    """Structure factors, order-parameter moments and ξ from the (L, L, L, L) spin correlations.
+
+    S_O(k) = (1/N) Σ_ij ⟨s_i s_j⟩ σ_i σ_j e^{ik·(r_i − r_j)} with σ the order parameter's sign
+    pattern, at k = 0, k = (0, 2π/L) along x and (2π/L, 0) along y (r = (y, x)).
+    """
+    N = L * L
+    C = corr.reshape(N, N)
+    y, x = np.indices((L, L))
+    k = 2.0 * math.pi / L
+    waves = {"S0": np.ones((L, L)), "Skx": np.exp(1j * k * x), "Sky": np.exp(1j * k * y)}
+    out = {}
+    for name, sigma in zip(ORDER_PARAMETERS, sign_patterns(L)):
+        for key, w in waves.items():
+            v = (sigma * w).ravel()
+            out[f"{key}_{name}"] = float(np.real(v @ C @ np.conj(v))) / N
+        out[f"xi_x_{name}"] = float(second_moment_xi(out[f"S0_{name}"], out[f"Skx_{name}"], L))
+        out[f"xi_y_{name}"] = float(second_moment_xi(out[f"S0_{name}"], out[f"Sky_{name}"], L))
+    out["staggered_m2"] = out["S0_staggered"] / N
+    out["stripe_x_m2"] = out["S0_stripe_x"] / N
+    out["stripe_y_m2"] = out["S0_stripe_y"] / N
+    return out
+
+
+def _bond_up_count_histogram(Ts: list, scales: list, L: int) -> np.ndarray:
+    """Z_u (u = 0..N up spins) of Tr Π_y Ts[y] / Π scales, by positive arithmetic.
+
+    As :func:`_up_count_histogram`, with a different matrix per row and every row state as a
+    starting row (no row symmetry in general).  ``scales[y]`` are the factors that keep the
+    running product of the plain matrices at a largest entry of 1, so every partial sum here is
+    ≤ 1 and the chunks over starting rows add up directly.
+    """
+    n = 1 << L
+    N = L * L
+    up = L - np.array([bin(a).count("1") for a in range(n)])  # bit 1 means spin −1
+    order = np.argsort(up, kind="stable")
+    up_sorted = up[order]
+    bounds = np.searchsorted(up_sorted, np.arange(L + 2))
+    S = [T[np.ix_(order, order)] for T in Ts]
+    z_u = np.zeros(N + 1)
+    chunk = max(1, (1 << 22) // (n * (N + 1)))
+    for r0 in range(0, n, chunk):
+        r = np.arange(r0, min(r0 + chunk, n))
+        R = r.size
+        V = np.zeros((L + 1, R, n))
+        for k in range(L + 1):
+            lo, hi = bounds[k], bounds[k + 1]
+            V[k, :, lo:hi] = S[0][r, lo:hi]
+        width = L + 1
+        for yy in range(1, L - 1):
+            W = np.zeros((width + L, R, n))
+            flat = V.reshape(width * R, n)
+            for k in range(L + 1):
+                lo, hi = bounds[k], bounds[k + 1]
+                W[k:k + width, :, lo:hi] = (flat @ S[yy][:, lo:hi]).reshape(width, R, hi - lo)
+            W /= scales[yy]
+            W[W < _FLUSH_REL] = 0.0
+            width += L
+            V = W
+        last = np.einsum("urb,br->ru", V, S[L - 1][:, r]) / scales[L - 1]
+        for i in range(R):
+            u_r = up_sorted[r[i]]
+            z_u[u_r:u_r + width] += last[i]
+    return z_u
+
+
+def transfer_matrix_bonds(L: int, couplings, T: float) -> dict:
+    """Exact thermal averages on the L × L torus for per-bond couplings, 2 ≤ L ≤ 8.
+
+    ``couplings``: a :class:`spinsym.couplings.BondCouplings` (any Jx, Jy, J2p, J2m, h, numbers
+    or L × L arrays), a :class:`Couplings`, a mapping or (Jx, Jy, J2, h).  Row y's matrix is
+    𝒯_y[a, b] = exp(−β E_pair[y, a, b]) (row y's own bonds and field in state a, its bonds to
+    row y+1 in state b, read off :func:`ising_energy`) and Z = Tr Π_y 𝒯_y.  Each 𝒯_y is
+    scaled to a largest entry of 1 and every product is renormalized as it is formed, so
+    nothing overflows and low temperatures (a ±J glass at T = 0.5) stay accurate.
+
+    Returns the keys of :func:`transfer_matrix_ising` (``log_z``, ``energy_per_site``, ``e2``,
+    ``specific_heat``, ``m``, ``abs_m``, ``m2``, ``m4``, ``binder``, ``susceptibility``,
+    ``staggered_m2``, ``stripe_x_m2``, ``stripe_y_m2``; the m moments from the exact
+    distribution of the magnetization, the energy variance from exact β-derivatives), and
+
+    * ``spin_mean``: (L, L) array ⟨s_(y,x)⟩; ``spin_corr``: (L, L, L, L) array
+      ⟨s_(y,x) s_(y',x')⟩ (full, not connected), from the joint distributions of pairs of rows;
+    * for each order parameter O in :data:`ORDER_PARAMETERS` (``ferro``, ``staggered``,
+      ``stripe_x``, ``stripe_y``, sign pattern σ from :func:`spinsym.lattice.sign_patterns`),
+      the structure factor S_O(k) = (1/N) Σ_ij ⟨s_i s_j⟩ σ_i σ_j e^{ik·(r_i − r_j)} =
+      ⟨|Σ_j σ_j s_j e^{ik·r_j}|²⟩/N at ``S0_O`` (k = 0, = N ⟨m_O²⟩), ``Skx_O`` (k = 2π/L
+      along x) and ``Sky_O`` (along y), and the second-moment correlation lengths
+      ``xi_x_O``, ``xi_y_O`` (:func:`second_moment_xi`; nan where S(0) ≤ S(k_min)).
+
+    Runtime on one core: L = 6 a few hundredths of a second, L = 8 about a second.
+    """
+    L = check_size(L)
+    if L > TRANSFER_MATRIX_BONDS_MAX_L:
+        raise ParameterError(f"the per-bond transfer matrix supports L <= "
+                             f"{TRANSFER_MATRIX_BONDS_MAX_L}, got L = {L}")
+    arrays = _bond_arrays(couplings, L)
+    beta = 1.0 / _check_temperature(T)
+    N = L * L
+    rows = _spin_rows(L).astype(np.float64)
+
+    E_pair = _bond_pair_energies(L, arrays)
+    E0 = E_pair.min(axis=(1, 2))
+    Ts = [np.exp(-beta * (E_pair[y] - E0[y])) for y in range(L)]   # largest entry 1 each
+    for Tm in Ts:
+        Tm[Tm < _FLUSH_REL] = 0.0
+
+    # intervals I[y][d] = 𝒯_y 𝒯_{y+1} ⋯ 𝒯_{y+d−1} (rows mod L), renormalized, d = 1..L−1
+    I = [[None, Ts[y]] for y in range(L)]
+    for y in range(L):
+        for d in range(2, L):
+            I[y].append(_normalized(I[y][d - 1] @ Ts[(y + d - 1) % L])[0])
+
+    def joint(y, d):
+        """Joint distribution of (row y, row y+d), d = 1..L−1, normalized."""
+        Jm = I[y][d] * I[(y + d) % L][L - d].T
+        return Jm / Jm.sum()
+
+    # the plain cycle 𝒯_0 ⋯ 𝒯_{L−1} with the energy insertions (truncated power series in ε of
+    # Π_y (𝒯_y + ε W_y + ε² V_y): W inserts the centred pair energy, V half its square)
+    pair = [joint(y, 1) for y in range(L)]
+    c = np.array([float((pair[y] * E_pair[y]).sum()) for y in range(L)])   # ⟨e_y⟩
+    A0, A1, A2 = Ts[0].copy(), (E_pair[0] - c[0]) * Ts[0], 0.5 * (E_pair[0] - c[0]) ** 2 * Ts[0]
+    log_scale = 0.0
+    scales = [1.0]
+    for y in range(1, L):
+        Tm = Ts[y]
+        ec = E_pair[y] - c[y]
+        W = ec * Tm
+        V = 0.5 * ec * W
+        A0, A1, A2 = A0 @ Tm, A0 @ W + A1 @ Tm, A0 @ V + A1 @ W + A2 @ Tm
+        s = float(A0.max())
+        if not s > 0.0:
+            raise ArithmeticError("transfer matrix: partition function underflowed")
+        A0 /= s
+        A1 /= s
+        A2 /= s
+        A0[A0 < _FLUSH_REL] = 0.0
+        log_scale += math.log(s)
+        scales.append(s)
+    z = float(np.trace(A0))
+    if not z > 0.0:
+        raise ArithmeticError("transfer matrix: partition function underflowed")
+    shift = float(np.trace(A1)) / z                 # ⟨E⟩ − Σ c_y (zero up to rounding)
+    mean_E = float(c.sum()) + shift
+    var_E = 2.0 * float(np.trace(A2)) / z - shift**2
+    log_z = -beta * float(E0.sum()) + log_scale + math.log(z)
+
+    z_u = _bond_up_count_histogram(Ts, scales, L)
+    if abs(z_u.sum() - z) > 1e-10 * z:
+        raise ArithmeticError(f"transfer matrix: P(M) normalization {z_u.sum()} != Z {z}")
+    p_m = z_u / z_u.sum()
+    m_values = (2.0 * np.arange(N + 1) - N) / N
+    out = _observables(beta, N, log_z, mean_E, var_E, p_m, m_values)
+
+    # spin correlations from the distributions of single rows and pairs of rows
+    corr = np.empty((L, L, L, L))
+    mean = np.empty((L, L))
+    for y in range(L):
+        p_row = pair[y].sum(axis=1)
+        mean[y] = rows.T @ p_row
+        corr[y, :, y, :] = rows.T @ (p_row[:, None] * rows)
+        for d in range(1, L):
+            corr[y, :, (y + d) % L, :] = rows.T @ joint(y, d) @ rows
+    out.update(_correlation_keys(corr, L))
+    out["spin_mean"] = mean
+    out["spin_corr"] = corr
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# per-bond couplings: exact ground states
+
+
+#: Largest linear size :func:`ground_state_bonds` accepts.
+GROUND_STATE_BONDS_MAX_L = 10
+
+_SPIN = np.array([1.0, -1.0])   # bit 0 -> +1, bit 1 -> −1 (as _spin_rows)
+
+
+def _spin_on(axis: int, ndim: int) -> np.ndarray:
+    shape = [1] * ndim
+    shape[axis] = 2
+    return _SPIN.reshape(shape)
+
+
+def _gs_increment(arrays, L: int, y: int, x: int, t) -> np.ndarray:
+    """Energy of the bonds that end at site (y+1, x) when it is set to spin ``t``.
+
+    Candidate axes: (t, R, F, P, b_0 .. b_{L−1}).  The state word b holds row y+1 at x' < x and
+    row y at x' ≥ x; P is s(y, x−1) (read from x = 2 on) and F is s(y, 0) (from x = 1 on).
+    Counted here (docs/conventions.md ownership): Jy[y, x], J2p[y, x−1], J2m[y, x+1] from row y
+    and, unless row y+1 is row 0 (closing the torus: its own bonds are in the start cost),
+    Jx[y+1, x−1] (and Jx[y+1, L−1] to s(y+1, 0) at x = L−1) and h[y+1, x].
+    """
+    Jx, Jy, J2p, J2m, h = arrays
+    nd = 4 + L
+    yt = (y + 1) % L
+    b = [_spin_on(4 + j, nd) for j in range(L)]
+    left = b[L - 1] if x == 0 else (_spin_on(2, nd) if x == 1 else _spin_on(3, nd))
+    right = _spin_on(2, nd) if x == L - 1 else b[x + 1]
+    local = Jy[y, x] * b[x] + J2p[y, (x - 1) % L] * left + J2m[y, (x + 1) % L] * right
+    if yt != 0:
+        if x >= 1:
+            local = local + Jx[yt, x - 1] * b[x - 1]
+        if x == L - 1:
+            local = local + Jx[yt, L - 1] * b[0]
+        local = local + h[yt, x]
+    return -t * local
+
+
+def _gs_step(C: np.ndarray, dE: np.ndarray, x: int, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """One site of the min-plus transfer: returns (new cost, candidate).
+
+    C has axes (R, F, P, b_0 .. b_{L−1}); the new state puts the old b_x in P (the old b_0 in F
+    when x = 0) and the new spin t in b_x.  Axes that no later step reads have size 1.
+    """
+    cand = C[None] + dE
+    if x == 0:
+        red = cand.min(axis=(2, 3))                         # (t, R, b_0 .. b_{L−1})
+        new = red.transpose([1, 2, 0] + [2 + j for j in range(1, L)])[:, :, None]
+    else:
+        red = cand.min(axis=3)                              # (t, R, F, b_0 .. b_{L−1})
+        new = red.transpose([1, 2, 3 + x] + [0 if j == x else 3 + j for j in range(L)])
+    return np.ascontiguousarray(new), cand
+
+
+def _gs_run(arrays, L: int, r: np.ndarray, E_row0: np.ndarray, keep: bool = False):
+    """Min-plus transfer for first rows ``r`` (state indices): the minimum energy per first
+    row, and (keep=True) the candidates of every step for the traceback."""
+    R = r.size
+    n = 1 << L
+    C = np.full((R, n), np.inf)
+    C[np.arange(R), r] = E_row0[r]
+    # index bit j is site x = j: the C-order reshape puts bit L−1 first, so reverse the axes
+    C = C.reshape((R, 1, 1) + (2,) * L).transpose([0, 1, 2] + [3 + L - 1 - j for j in range(L)])
+    C = np.ascontiguousarray(C)
+    t_free = _spin_on(0, 4 + L)
+    bits_r = (r[:, None] >> np.arange(L)) & 1
+    steps = []
+    for y in range(L):
+        for x in range(L):
+            if y == L - 1:   # closing: row 0 is the fixed first row
+                t = _SPIN[bits_r[:, x]].reshape((1, R) + (1,) * (2 + L))
+            else:
+                t = t_free
+            C, cand = _gs_step(C, _gs_increment(arrays, L, y, x, t), x, L)
+            if keep:
+                steps.append((y, x, cand))
+    best = C.reshape(R, -1).min(axis=1)
+    return best, C, steps
+
+
+def _gs_traceback(C_final: np.ndarray, steps: list, r: int, L: int) -> np.ndarray:
+    """One minimizing configuration of a single-first-row run, from its step candidates."""
+    s = np.empty((L, L), dtype=np.int8)
+    s[0] = _SPIN[(r >> np.arange(L)) & 1].astype(np.int8)
+    flat = C_final.reshape(-1)
+    state = list(np.unravel_index(int(np.argmin(flat)), C_final.shape))   # (R, F, P, b...)
+    for y, x, cand in reversed(steps):
+        # new state (R, F', P', b') came from old (F, P, b) with b_x = P' (x ≥ 1; at x = 0,
+        # b_0 = F'), other b equal, the new spin t = b'_x, minimum over the dropped F/P
+        t = 0 if cand.shape[0] == 1 else state[3 + x]
+        b_old = list(state[3:])
+        if x == 0:
+            b_old[0] = state[1]
+            sub = cand[(t, 0, slice(None), slice(None)) + tuple(
+                0 if cand.shape[4 + j] == 1 else b_old[j] for j in range(L))]
+            F, P = np.unravel_index(int(np.argmin(sub)), sub.shape)
+        else:
+            b_old[x] = state[2]
+            F = state[1]
+            sub = cand[(t, 0, 0 if cand.shape[2] == 1 else F, slice(None)) + tuple(
+                0 if cand.shape[4 + j] == 1 else b_old[j] for j in range(L))]
+            P = int(np.argmin(sub))
+        if y < L - 1:
+            s[y + 1, x] = 1 - 2 * t
+        state = [0, F, P] + b_old
+    return s
+
+
+def ground_state_bonds(couplings, L: int | None = None) -> dict:
+    """Exact ground state of any per-bond Ising Hamiltonian on the L × L torus, 2 ≤ L ≤ 10.
+
+    ``couplings`` as in :func:`transfer_matrix_bonds`; L defaults to the size of its arrays.
+    The minimum over all 2^(L²) configurations by a min-plus transfer that adds one site at a
+    time (a broken row of L + 2 spins), vectorized over the 2^L fixed first rows: about
+    L² · 2^(2L+3) additions (L = 8 a few tenths of a second, L = 10 some seconds).  One
+    minimizer is traced back from a rerun with its first row.
+
+    Returns ``energy`` (the minimum, as :func:`ising_energy` of ``config``, which agrees with
+    the transfer's minimum to rounding), ``energy_per_site`` and ``config``, an int8 (L, L)
+    minimizing configuration.
+    """
+    from .couplings import BondCouplings
+
+    if L is None:
+        L = couplings.L if isinstance(couplings, BondCouplings) else None
+        if L is None:
+            raise ParameterError("ground_state_bonds: give L (the couplings are all numbers)")
+    L = check_size(L)
+    if L > GROUND_STATE_BONDS_MAX_L:
+        raise ParameterError(f"ground_state_bonds supports L <= {GROUND_STATE_BONDS_MAX_L}, "
+                             f"got L = {L}")
+    arrays = _bond_arrays(couplings, L)
+    n = 1 << L
+    E_row0 = _row_energies(L, arrays)[0][0]
+    chunk = max(1, (1 << 19) // n)
+    best = np.empty(n)
+    for r0 in range(0, n, chunk):
+        r = np.arange(r0, min(r0 + chunk, n))
+        best[r] = _gs_run(arrays, L, r, E_row0)[0]
+    r_best = int(np.argmin(best))
+    e_min, C, steps = _gs_run(arrays, L, np.array([r_best]), E_row0, keep=True)
+    config = _gs_traceback(C, steps, r_best, L)
+    Jx, Jy, J2p, J2m, h = arrays
+    energy = float(ising_energy(config.astype(np.float64), Jx, Jy, J2p, h, J2m=J2m))
+    scale = sum(float(np.abs(a).sum()) for a in arrays)
+    if abs(energy - e_min[0]) > 1e-9 * (1.0 + scale):
+        raise ArithmeticError(f"ground_state_bonds: traceback energy {energy} != minimum "
+                              f"{e_min[0]}")
+    return {"energy": energy, "energy_per_site": energy / (L * L), "config": config}
 
 
 # ----------------------------------------------------------------------------------------------
