@@ -783,3 +783,326 @@ def wolff_chain(theta, state, beta, Jx, Jy, J2, every, out, clusters_per_sweep=0
             _to_angles(c2, s2, out[i])
     _to_angles(c2, s2, theta)
     return total
+
+
+# --------------------------------------------------------------------------------------------
+# Per-bond couplings (spinsym.couplings.BondCouplings)
+#
+# Jx[y, x] couples (y, x) to (y, x+1), Jy[y, x] to (y+1, x), J2p[y, x] to (y+1, x+1) and
+# J2m[y, x] to (y+1, x-1); h[y, x] is the field at (y, x): all (Ly, Lx) float64 arrays, any
+# signs.  The local field of site i sums its eight bond slots, each with its own coupling:
+#
+#     (hx, hy) = Σ_slots J_slot (cos θj, sin θj) + (h_i, 0),
+#
+# slot (0, +1) Jx[y, x], (0, -1) Jx[y, x-1], (+1, 0) Jy[y, x], (-1, 0) Jy[y-1, x],
+# (+1, +1) J2p[y, x], (+1, -1) J2m[y, x], (-1, +1) J2m[y-1, x+1], (-1, -1) J2p[y-1, x-1].
+#
+# The per-bond kernels use the plain (scalar) passes on every L, in the order of
+# :func:`_metropolis_pass` and with its random numbers.  Each slot pair (x, y) and the four
+# diagonal slots are summed as the homogeneous field does (coupling times the sum of the
+# neighbour vectors) when their couplings are equal, else coupling by coupling; so with
+# constant arrays the local field, and hence the per-bond pass, equals the homogeneous scalar
+# pass bit for bit (for odd Lx the whole chain equals :func:`metropolis_chain`; for even Lx
+# that one runs the split SIMD pass, whose random numbers differ).
+
+
+@njit(inline="always", cache=True)
+def _pair(a, b, va, vb):
+    """(J, S) with J·S the field of two slots (couplings a, b; neighbour components va, vb):
+    a·(va + vb) when a == b, as the homogeneous field sums them, else 1·(a·va + b·vb)."""
+    if a == b:
+        return a, va + vb
+    return 1.0, a * va + b * vb
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _field_cs_bonds(c, s, y, yp, ym, x, xp, xm, Jx, Jy, J2p, J2m, h):
+    """Local field at (y, x) with per-bond couplings (see above); the arithmetic of
+    :func:`_field_cs` when the couplings of each slot group are equal."""
+    ax = Jx[y, x]
+    bx = Jx[y, xm]
+    ay = Jy[y, x]
+    by = Jy[ym, x]
+    d0 = J2p[y, x]   # (+1, +1)
+    d1 = J2m[y, x]   # (+1, -1)
+    d2 = J2m[ym, xp]  # (-1, +1)
+    d3 = J2p[ym, xm]  # (-1, -1)
+    jx, sxc = _pair(ax, bx, c[y, xp], c[y, xm])
+    _, sxs = _pair(ax, bx, s[y, xp], s[y, xm])
+    jy, syc = _pair(ay, by, c[yp, x], c[ym, x])
+    _, sys_ = _pair(ay, by, s[yp, x], s[ym, x])
+    if d0 == d1 and d0 == d2 and d0 == d3:
+        jd = d0
+        sdc = c[yp, xp] + c[yp, xm] + c[ym, xp] + c[ym, xm]
+        sds = s[yp, xp] + s[yp, xm] + s[ym, xp] + s[ym, xm]
+    else:
+        jd = 1.0
+        sdc = d0 * c[yp, xp] + d1 * c[yp, xm] + d2 * c[ym, xp] + d3 * c[ym, xm]
+        sds = d0 * s[yp, xp] + d1 * s[yp, xm] + d2 * s[ym, xp] + d3 * s[ym, xm]
+    hx = jx * sxc + jy * syc + jd * sdc + h[y, x]
+    hy = jx * sxs + jy * sys_ + jd * sds
+    return hx, hy
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def local_field_bonds(theta, y, x, Jx, Jy, J2p, J2m, h):
+    """Local field (hx, hy) at site (y, x) for per-bond couplings, from angles (cos/sin by
+    libm; for callers and tests): Σ over the eight slots of J_slot (cos θj, sin θj) + (h, 0)."""
+    Ly, Lx = theta.shape
+    y = np.int64(y) % Ly
+    x = np.int64(x) % Lx
+    yp = y + 1 if y + 1 < Ly else np.int64(0)
+    ym = y - 1 if y > 0 else Ly - 1
+    xp = x + 1 if x + 1 < Lx else np.int64(0)
+    xm = x - 1 if x > 0 else Lx - 1
+    slots = ((y, xp, Jx[y, x]), (y, xm, Jx[y, xm]), (yp, x, Jy[y, x]), (ym, x, Jy[ym, x]),
+             (yp, xp, J2p[y, x]), (yp, xm, J2m[y, x]), (ym, xp, J2m[ym, xp]),
+             (ym, xm, J2p[ym, xm]))
+    hx = h[y, x]
+    hy = 0.0
+    for k in range(8):
+        yy, xx, J = slots[k]
+        hx += J * math.cos(theta[yy, xx])
+        hy += J * math.sin(theta[yy, xx])
+    return hx, hy
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _metropolis_pass_bonds(c, s, state, beta, Jx, Jy, J2p, J2m, h, step, yp_t, ym_t, xp_t,
+                           xm_t, u_buf, cd_buf, sd_buf):
+    """:func:`_metropolis_pass` with per-bond couplings (same order, random numbers and
+    per-site arithmetic; the field from :func:`_field_cs_bonds`)."""
+    Ly, Lx = c.shape
+    acc = 0
+    small = step <= math.pi
+    for y in range(Ly):
+        yp = yp_t[y]
+        ym = ym_t[y]
+        for parity in range(2):
+            nk = (Lx - parity + 1) // 2
+            for k in range(nk):
+                cd_buf[k] = step * (2.0 * uniform(state) - 1.0)
+                u_buf[k] = uniform(state)
+            if small:
+                for k in range(nk):
+                    cd_buf[k], sd_buf[k] = _sincos(cd_buf[k])
+            else:
+                for k in range(nk):
+                    d = cd_buf[k]
+                    cd_buf[k] = math.cos(d)
+                    sd_buf[k] = math.sin(d)
+            for k in range(nk):
+                x = parity + 2 * k
+                xp = xp_t[x]
+                xm = xm_t[x]
+                hx, hy = _field_cs_bonds(c, s, y, yp, ym, x, xp, xm, Jx, Jy, J2p, J2m, h)
+                cd = cd_buf[k]
+                sd = sd_buf[k]
+                ci = c[y, x]
+                si = s[y, x]
+                cn, sn = _renorm(ci * cd - si * sd, si * cd + ci * sd)
+                dE = -(hx * (cn - ci) + hy * (sn - si))
+                ok = u_buf[k] < _exp_neg(-beta * max(dE, 0.0))
+                c[y, x] = cn if ok else ci
+                s[y, x] = sn if ok else si
+                acc += ok
+    return acc
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _overrelax_pass_bonds(c, s, Jx, Jy, J2p, J2m, h, yp_t, ym_t, xp_t, xm_t):
+    """:func:`_overrelax_pass` with per-bond couplings."""
+    Ly, Lx = c.shape
+    for y in range(Ly):
+        yp = yp_t[y]
+        ym = ym_t[y]
+        for parity in range(2):
+            for x in range(parity, Lx, 2):
+                xp = xp_t[x]
+                xm = xm_t[x]
+                hx, hy = _field_cs_bonds(c, s, y, yp, ym, x, xp, xm, Jx, Jy, J2p, J2m, h)
+                n2 = hx * hx + hy * hy
+                ci = c[y, x]
+                si = s[y, x]
+                if n2 > _TINY_FIELD2:
+                    p = 2.0 * (ci * hx + si * hy) / n2
+                    cn, sn = _renorm(p * hx - ci, p * hy - si)
+                    c[y, x] = cn
+                    s[y, x] = sn
+
+
+@njit(nogil=True, cache=True)
+def _check_bond_shapes(theta, Jx, Jy, J2p, J2m):
+    shape = theta.shape
+    if Jx.shape != shape or Jy.shape != shape or J2p.shape != shape or J2m.shape != shape:
+        raise ValueError("the coupling arrays must have the shape of theta")
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def metropolis_chain_bonds(theta, state, beta, Jx, Jy, J2p, J2m, h, every, out, step,
+                           n_overrelax, adapt):
+    """:func:`metropolis_chain` with per-bond couplings: Jx, Jy, J2p, J2m and the field h
+    are (Ly, Lx) float64 arrays (site (y, x) owns Jx[y, x] to (y, x+1), Jy[y, x] to
+    (y+1, x), J2p[y, x] to (y+1, x+1), J2m[y, x] to (y+1, x-1) and the field h[y, x]).
+
+    The same sweep (a Metropolis pass in the order of :func:`_metropolis_pass`, proposals
+    θ + step·(2u - 1) with 53-bit uniforms, then ``n_overrelax`` reflections about the local
+    field), step adaptation (``adapt``) and return value (accepted moves), on every L; with
+    constant arrays, bit for bit the scalar pass of the homogeneous kernel.
+    """
+    Ly, Lx = theta.shape
+    _check_bond_shapes(theta, Jx, Jy, J2p, J2m)
+    if h.shape != theta.shape:
+        raise ValueError("h must have the shape of theta")
+    N = Ly * Lx
+    yp_t, ym_t = _neighbour_tables(Ly)
+    xp_t, xm_t = _neighbour_tables(Lx)
+    c, s = _to_vectors(theta)
+    u_buf = np.empty(Lx, np.float64)
+    cd_buf = np.empty(Lx, np.float64)
+    sd_buf = np.empty(Lx, np.float64)
+    total = 0
+    st = step[0]
+    for i in range(out.shape[0]):
+        for _ in range(every):
+            acc = _metropolis_pass_bonds(c, s, state, beta, Jx, Jy, J2p, J2m, h, st,
+                                         yp_t, ym_t, xp_t, xm_t, u_buf, cd_buf, sd_buf)
+            total += acc
+            for _k in range(n_overrelax):
+                _overrelax_pass_bonds(c, s, Jx, Jy, J2p, J2m, h, yp_t, ym_t, xp_t, xm_t)
+            if adapt:
+                st *= math.exp(acc / N - 0.5)
+                if st > math.pi:
+                    st = math.pi
+                elif st < 1e-9:
+                    st = 1e-9
+        _to_angles(c, s, out[i])
+    step[0] = st
+    _to_angles(c, s, theta)
+    return total
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _coupling_factors(beta, Jx, Jy, J2p, J2m):
+    """K = 2βJ per bond, (4, N): rows Jx, Jy, J2p, J2m, column the owning site y·Lx + x;
+    and whether any diagonal bond is nonzero."""
+    Ly, Lx = Jx.shape
+    K = np.empty((4, Ly * Lx), np.float64)
+    diagonals = False
+    for y in range(Ly):
+        for x in range(Lx):
+            i = y * Lx + x
+            K[0, i] = 2.0 * beta * Jx[y, x]
+            K[1, i] = 2.0 * beta * Jy[y, x]
+            K[2, i] = 2.0 * beta * J2p[y, x]
+            K[3, i] = 2.0 * beta * J2m[y, x]
+            diagonals = diagonals or K[2, i] != 0.0 or K[3, i] != 0.0
+    return K, diagonals
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _wolff_cluster_bonds(c, s, Ly, Lx, mark, tag, stack, state, K, diagonals):
+    """:func:`_wolff_cluster` with per-bond factors K (:func:`_coupling_factors`): the same
+    slots in the same order, each with the K of its bond; a zero bond is never activated and
+    draws nothing, so ``diagonals`` false (every diagonal zero) may skip those slots."""
+    N = Ly * Lx
+    alpha = TWO_PI * uniform(state)
+    rx = math.cos(alpha)
+    ry = math.sin(alpha)
+    seed = np.int64(randint(state, N))
+    p0 = rx * c[seed] + ry * s[seed]
+    cn, sn = _renorm(c[seed] - 2.0 * p0 * rx, s[seed] - 2.0 * p0 * ry)
+    c[seed] = cn
+    s[seed] = sn
+    mark[seed] = tag
+    stack[0] = seed
+    sp = 1
+    size = 1
+    while sp > 0:
+        sp -= 1
+        k = stack[sp]
+        y = k // Lx
+        x = k - y * Lx
+        pi = -(rx * c[k] + ry * s[k])
+        yp = (y + 1 if y + 1 < Ly else 0) * Lx
+        ym = (y - 1 if y > 0 else Ly - 1) * Lx
+        y0 = y * Lx
+        xp = x + 1 if x + 1 < Lx else 0
+        xm = x - 1 if x > 0 else Lx - 1
+        sp0 = sp
+        sp = _wolff_try(c, s, mark, tag, stack, sp, y0 + xp, K[0, k], pi, rx, ry, state)
+        sp = _wolff_try(c, s, mark, tag, stack, sp, y0 + xm, K[0, y0 + xm], pi, rx, ry, state)
+        sp = _wolff_try(c, s, mark, tag, stack, sp, yp + x, K[1, k], pi, rx, ry, state)
+        sp = _wolff_try(c, s, mark, tag, stack, sp, ym + x, K[1, ym + x], pi, rx, ry, state)
+        if diagonals:
+            sp = _wolff_try(c, s, mark, tag, stack, sp, yp + xp, K[2, k], pi, rx, ry, state)
+            sp = _wolff_try(c, s, mark, tag, stack, sp, yp + xm, K[3, k], pi, rx, ry, state)
+            sp = _wolff_try(c, s, mark, tag, stack, sp, ym + xp, K[3, ym + xp], pi, rx, ry,
+                            state)
+            sp = _wolff_try(c, s, mark, tag, stack, sp, ym + xm, K[2, ym + xm], pi, rx, ry,
+                            state)
+        size += sp - sp0
+    return size
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def wolff_clusters_per_sweep_bonds(beta, Jx, Jy, J2p, J2m):
+    """:func:`wolff_clusters_per_sweep` for per-bond couplings ((L, L) arrays): the same
+    auxiliary replica (uniform start, fixed stream), so a deterministic function of
+    (L, β, couplings), equal to the homogeneous count for constant arrays."""
+    Ly, Lx = Jx.shape
+    N = Ly * Lx
+    K, diagonals = _coupling_factors(beta, Jx, Jy, J2p, J2m)
+    c = np.ones(N)
+    s = np.zeros(N)
+    mark = np.zeros(N, np.int64)
+    stack = np.empty(N, np.int64)
+    state = _CALIBRATION_STATE.copy()
+    tag = 0
+    flipped = 0
+    while flipped < CAL_THERM_SITES * N:
+        tag += 1
+        flipped += _wolff_cluster_bonds(c, s, Ly, Lx, mark, tag, stack, state, K, diagonals)
+    flipped = 0
+    clusters = 0
+    while flipped < CAL_MEASURE_SITES * N:
+        tag += 1
+        clusters += 1
+        flipped += _wolff_cluster_bonds(c, s, Ly, Lx, mark, tag, stack, state, K, diagonals)
+    return max(1, np.int64(np.round(N * clusters / flipped)))
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def wolff_chain_bonds(theta, state, beta, Jx, Jy, J2p, J2m, every, out, clusters_per_sweep=0):
+    """:func:`wolff_chain` with per-bond couplings ((L, L) arrays as in
+    :func:`metropolis_chain_bonds`), any signs, h = 0: the bond i-j of a cluster site is
+    activated with probability 1 - exp(min(0, -2βJ_ij p_i p_j)).  A sweep is
+    ``clusters_per_sweep`` (if > 0) or :func:`wolff_clusters_per_sweep_bonds` clusters.  With
+    constant arrays the chain is bit for bit that of :func:`wolff_chain`.  Returns the total
+    number of flipped sites."""
+    Ly, Lx = theta.shape
+    _check_bond_shapes(theta, Jx, Jy, J2p, J2m)
+    N = Ly * Lx
+    c2, s2 = _to_vectors(theta)
+    c = c2.reshape(N)
+    s = s2.reshape(N)
+    mark = np.zeros(N, np.int64)
+    stack = np.empty(N, np.int64)
+    K, diagonals = _coupling_factors(beta, Jx, Jy, J2p, J2m)
+    n = out.shape[0]
+    tag = 0
+    total = 0
+    if n > 0 and every > 0:
+        if clusters_per_sweep > 0:
+            nc = np.int64(clusters_per_sweep)
+        else:
+            nc = wolff_clusters_per_sweep_bonds(beta, Jx, Jy, J2p, J2m)
+        for i in range(n):
+            for _ in range(every):
+                for _k in range(nc):
+                    tag += 1
+                    total += _wolff_cluster_bonds(c, s, Ly, Lx, mark, tag, stack, state, K,
+                                                  diagonals)
+            _to_angles(c2, s2, out[i])
+    _to_angles(c2, s2, theta)
+    return total

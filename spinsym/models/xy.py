@@ -10,21 +10,27 @@ from .base import Algorithm, Kernel, SpinModel
 
 
 class _Metropolis(Kernel):
-    """Symmetric proposals; the step adapts only while thermalizing (``adapt``)."""
+    """Symmetric proposals; the step adapts only while thermalizing (``adapt``).  Per-bond
+    couplings (:class:`spinsym.couplings.BondCouplings`) run
+    :func:`spinsym.mc.xy.metropolis_chain_bonds`."""
 
     name = "metropolis"
 
     def __init__(self, config, beta):
+        from ..couplings import BondCouplings
         from ..mc import xy
 
-        self.beta, self.c, self.fn = beta, config.couplings, xy.metropolis_chain
+        c = config.couplings
+        if isinstance(c, BondCouplings):
+            self.fn, self.args = xy.metropolis_chain_bonds, (beta, *c.arrays(config.L))
+        else:
+            self.fn, self.args = xy.metropolis_chain, (beta, c.Jx, c.Jy, c.J2, c.h)
         self.overrelax = config.overrelax
         self.step = np.array([1.0])
 
     def __call__(self, state, rng_state, n_out, every, out, adapt):
-        c = self.c
-        return self.fn(state, rng_state, self.beta, c.Jx, c.Jy, c.J2, c.h, every, out,
-                       self.step, self.overrelax, adapt)
+        return self.fn(state, rng_state, *self.args, every, out, self.step, self.overrelax,
+                       adapt)
 
     def stats(self):
         return {"step": float(self.step[0])}
@@ -34,15 +40,20 @@ class _Wolff(Kernel):
     name = "wolff"
 
     def __init__(self, config, beta):
+        from ..couplings import BondCouplings
         from ..mc import xy
 
         c = config.couplings
-        self.beta, self.c, self.fn = beta, c, xy.wolff_chain
-        self.clusters = int(xy.wolff_clusters_per_sweep(config.L, beta, c.Jx, c.Jy, c.J2))
+        if isinstance(c, BondCouplings):  # per-bond: xy.wolff_chain_bonds
+            Jx, Jy, J2p, J2m, _ = c.arrays(config.L)
+            self.fn, self.args = xy.wolff_chain_bonds, (beta, Jx, Jy, J2p, J2m)
+            self.clusters = int(xy.wolff_clusters_per_sweep_bonds(beta, Jx, Jy, J2p, J2m))
+        else:
+            self.fn, self.args = xy.wolff_chain, (beta, c.Jx, c.Jy, c.J2)
+            self.clusters = int(xy.wolff_clusters_per_sweep(config.L, beta, c.Jx, c.Jy, c.J2))
 
     def __call__(self, state, rng_state, n_out, every, out, adapt):
-        c = self.c
-        return self.fn(state, rng_state, self.beta, c.Jx, c.Jy, c.J2, every, out, self.clusters)
+        return self.fn(state, rng_state, *self.args, every, out, self.clusters)
 
     def stats(self):
         return {"clusters_per_sweep": self.clusters}
