@@ -55,11 +55,15 @@ class Interrupted(KeyboardInterrupt):
     it to exit with 128 + the real signal number."""
 
     last: int | None = None
+    #: the note of the latest one (e.g. where a checkpoint was saved), for the final message
+    last_note: str = ""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, note: str = ""):
         super().__init__(signum)
         self.signum = int(signum)
+        self.note = note
         Interrupted.last = self.signum
+        Interrupted.last_note = note
 
 
 # --------------------------------------------------------------------------- destination checks

@@ -358,11 +358,13 @@ class _StopOnSignal:
         self._restore()
         return False
 
-    def resend(self):
-        """Deliver the caught signal again, now to the previous handler (exit 130 / 143)."""
+    def stop(self, note: str = ""):
+        """Stop the run as the caught signal asks: :class:`spinsym.fileio.Interrupted`, whose
+        ``note`` (where the checkpoint is) the command line prints in its one final line."""
+        from .fileio import Interrupted
+
         self._restore()
-        signal.raise_signal(self.signum)
-        raise KeyboardInterrupt  # a handler that returned: stop anyway
+        raise Interrupted(self.signum, note)
 
 
 @dataclass
@@ -503,11 +505,12 @@ class Trainer:
                     if log:
                         log(fmt(rec))
                 if stop.signum is not None:
+                    note = ""
                     if out:
                         save_checkpoint(self.checkpoint(meta(), complete=False), out)
-                        notice(f"interrupted at step {self.step} of {cfg.steps}; the "
-                               f"checkpoint {out} holds it: continue with {resume_hint}")
-                    stop.resend()
+                        note = (f"stopped at step {self.step} of {cfg.steps}; the checkpoint "
+                                f"{out} holds it: continue with {resume_hint}")
+                    stop.stop(note)
                 if self.step >= cfg.steps:
                     break
                 if cfg.time_limit and time.perf_counter() - t0 > cfg.time_limit:

@@ -243,7 +243,12 @@ def temperatures(text, name: str = "T", couplings=None) -> tuple:
                 raise ParameterError(f"{name} range must be written a,b,...,z, got {s!r}")
             values = _arithmetic(parts[0], parts[1], None, parts[3], name)
         else:
-            values = [p for p in parts if p != ""] if s else []
+            if parts and parts[-1] == "":
+                parts = parts[:-1]  # one trailing comma is harmless
+            if s and "" in parts:
+                raise ParameterError(f"{name} has an empty item in {s!r} (two commas in a row, "
+                                     "or a leading comma)")
+            values = parts if s else []
         values = [temperature(v, name, couplings) for v in values]
     if not values:
         raise ParameterError("no temperatures given")

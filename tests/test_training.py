@@ -289,7 +289,7 @@ def test_cuda_without_gpu_is_one_line():
 
 def test_sigterm_keeps_a_resumable_checkpoint(tmp_path):
     """The command line: SIGTERM mid-run saves the current step, says how to resume, and
-    exits 143 with no temporary left; --resume then finishes the run."""
+    exits 2 with one error line and no temporary left; --resume then finishes the run."""
     out = tmp_path / "a.pt"
     args = [sys.executable, "-m", "spinsym", "train", "groundstate", "--L", "4", "--steps",
             "100000", "--batch", "2", "--width", "1", "--depth", "1", "--checkpoint-every", "1",
@@ -300,8 +300,9 @@ def test_sigterm_keeps_a_resumable_checkpoint(tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     err = proc.communicate(timeout=60)[1]
-    assert proc.returncode == 143, err
+    assert proc.returncode == 2, err
     assert "Traceback" not in err and f"--resume {out}" in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("spinsym: error: terminated")
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     ck = torch.load(out, weights_only=True)
     assert not ck["complete"] and ck["steps_done"] >= 1

@@ -99,6 +99,7 @@ def test_temperature_lists_and_ranges():
     ("2:1:0.5", "positive step"), ("1:2:0.3", "whole number of steps"),
     ("1,2,...,2.5", "whole number of steps"), ("1:1e7:1e-3", "at most 10000"),
     ("1:2", "start:stop:step"), ("1,...,3", "a,b,...,z"), ("1,1.5,...,3,4", "a,b,...,z"),
+    ("1,,2", "empty item"), (",1", "empty item"),
 ])
 def test_bad_temperatures(text, words):
     with pytest.raises(ParameterError, match=words):

@@ -1,8 +1,9 @@
 """Command-line entry point ``spinsym``.
 
 Bad input raises :class:`spinsym.errors.SpinsymError`; :func:`main` turns it into one line on
-stderr and exit status 2, never a traceback.  Ctrl-C exits with status 130 and SIGTERM with 143
-(128 + the signal number), after deleting every temporary file the run created.
+stderr and exit status 2, never a traceback.  Ctrl-C exits with status 130 (one line); SIGTERM
+is a stopped run: one ``spinsym: error:`` line and status 2.  Both delete every temporary file
+the run created first.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from . import groundstate  # noqa: F401
 from . import sampler  # noqa: F401
 from . import sweep  # noqa: F401
 
-_SIGNAL_NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated (SIGTERM)"}
+_SIGNAL_NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated by SIGTERM"}
 
 
 def _raise_interrupted(signum, frame):
-    """SIGTERM takes the Ctrl-C path: the work stops, the temporaries go, exit 143."""
+    """SIGTERM takes the Ctrl-C path: the work stops, the temporaries go, exit 2."""
     raise Interrupted(signum)
 
 
@@ -55,24 +56,34 @@ def _interrupt_of(exc: BaseException):
 
 
 def _interrupted(exc: KeyboardInterrupt, main_thread: bool) -> int:
+    """Ctrl-C: one line, exit 130.  SIGTERM (a scheduler, ``timeout``, ``kill``): a run that
+    was stopped, so an error: one ``spinsym: error:`` line and exit 2.  Either way every
+    temporary file of the run is removed first."""
     signum = exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
+    note = exc.note if isinstance(exc, Interrupted) else ""
     if main_thread:
         _quiet()
     remove_temporaries()
-    print(f"spinsym: {_SIGNAL_NAMES.get(signum, 'interrupted')}", file=sys.stderr)
+    what = _SIGNAL_NAMES.get(signum, "interrupted")
+    if signum == signal.SIGTERM:
+        print(f"spinsym: error: {what}" + (f"; {note}" if note else "; nothing was written"),
+              file=sys.stderr)
+        return 2
+    print(f"spinsym: {what}" + (f"; {note}" if note else ""), file=sys.stderr)
     return 128 + signum
 
 
 def main(argv=None) -> int:
     """Run the CLI; return the exit status (usage errors: 2, bad input: 2, Ctrl-C: 130,
-    SIGTERM: 143)."""
+    SIGTERM: 2)."""
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
     try:
-        Interrupted.last = None
+        Interrupted.last, Interrupted.last_note = None, ""
         code = app(args=argv, prog_name="spinsym", standalone_mode=False)
         if code == 130:  # typer turned a KeyboardInterrupt (or an Interrupted) into Exit(130)
-            return _interrupted(Interrupted(Interrupted.last or signal.SIGINT), main_thread)
+            return _interrupted(Interrupted(Interrupted.last or signal.SIGINT,
+                                            Interrupted.last_note), main_thread)
         if isinstance(code, int) and code:  # an Exit(n)
             remove_temporaries()
             return code

@@ -35,6 +35,11 @@ def _round(x: float) -> float:
     return float(f"{x:.12g}")
 
 
+#: values on one axis of a grid, and jobs in one sweep (checked before any list is built)
+MAX_AXIS = 10000
+MAX_JOBS = 1_000_000
+
+
 def _axis(value, name: str, kind=float) -> tuple:
     """A number, a list, or {start, stop, num} (inclusive) -> tuple of values."""
     if isinstance(value, dict):
@@ -48,12 +53,16 @@ def _axis(value, name: str, kind=float) -> tuple:
             raise ParameterError(f"{name}: start and stop must be numbers") from None
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise ParameterError(f"{name}: num must be a positive integer, got {num!r}")
+        if num > MAX_AXIS:
+            raise ParameterError(f"{name}: num = {num} values; at most {MAX_AXIS} per axis")
         if kind is int:
             raise ParameterError(f"{name} must be an integer or a list of integers")
         items = [start] if num == 1 else [start + (stop - start) * i / (num - 1)
                                           for i in range(num)]
     elif isinstance(value, list):
         items = value
+        if len(items) > MAX_AXIS:
+            raise ParameterError(f"{name}: {len(items)} values; at most {MAX_AXIS} per axis")
     else:
         items = [value]
     if not items:
@@ -158,6 +167,10 @@ def parse_spec(data: dict, source: str = "sweep spec") -> SweepSpec:
                      seeds=_axis(sweep.get("seeds", [0]), "seeds", int), device=device)
     for s in spec.seeds:
         _integer(s, "seeds")
+    n_jobs = math.prod(len(axis) for axis in (spec.L, spec.T, spec.seeds,
+                                               *spec.couplings.values()))
+    if n_jobs > MAX_JOBS:
+        raise ParameterError(f"{source}: the grid has {n_jobs} jobs; at most {MAX_JOBS}")
     jobs = expand(spec)  # every job's configuration is validated up front
     if device == "cuda":  # ... and is one the GPU path runs (whether a GPU is here or not)
         from ..mc.gpu import check_config
@@ -231,7 +244,7 @@ def config_to_dict(cfg: SimulationConfig) -> dict:
     out = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if f.name == "threads":
+        if f.name == "threads" or (f.metadata.get("omit_default") and value == f.default):
             continue
         if f.name == "couplings":
             out.update(value.as_dict())

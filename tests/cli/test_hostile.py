@@ -421,10 +421,8 @@ def test_sigterm_mid_simulate_keeps_the_older_file(wd):
     t1 = time.monotonic()
     res = finish(proc, args, timeout=30, t0=t0)
     assert time.monotonic() - t1 < 15, f"SIGTERM took too long\n{res}"
-    assert res.returncode == 143 and not res.timed_out, str(res)
+    assert res.returncode == 2 and not res.timed_out, str(res)
     assert "Traceback" not in res.stderr, str(res)
-    res.returncode = 2  # from here on: the failure invariants (older output kept, no .tmp)
-    res.stderr = "spinsym: error: terminated"
     tree.check(res, outputs=[out])
 
 

@@ -75,8 +75,8 @@ def test_sigterm_mid_simulate_keeps_the_old_file(tmp_path):
                                  for t in _temporaries(tmp_path)), 60, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 143, err
-    assert err.strip() == "spinsym: terminated (SIGTERM)"
+    assert proc.returncode == 2, err
+    assert err.strip() == "spinsym: error: terminated by SIGTERM; nothing was written"
     assert out.read_bytes() == b"the previous result"
     assert _temporaries(tmp_path) == []
 
@@ -87,7 +87,7 @@ def test_sigterm_before_the_work_removes_the_reservation(tmp_path):
     assert _wait_for(lambda: _temporaries(tmp_path), 60, proc)  # reserved up front
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert proc.returncode == 2 and "Traceback" not in err, err
     assert os.listdir(tmp_path) == []
 
 
@@ -118,7 +118,8 @@ def test_sweep_sigterm_stops_workers_and_leaves_no_temporary(tmp_path):
     proc, out, children = _sweep_running(tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 143, err
-    assert "Traceback" not in err and err.strip().endswith("spinsym: terminated (SIGTERM)"), err
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and err.strip().endswith(
+        "spinsym: error: terminated by SIGTERM; nothing was written"), err
     assert _wait_for(lambda: not any(_alive(p) for p in children), 10)
     assert _temporaries(out / "jobs") == [] and _temporaries(out) == []
