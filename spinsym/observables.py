@@ -4,7 +4,9 @@ Two layers, all pure numpy (the statistics of a time series, τ_int, errors and 
 are in :mod:`spinsym.stats`):
 
 * **Per-configuration measurements**, vectorized over samples: :func:`ising_series`,
-  :func:`xy_series` and :func:`vortex_map`.
+  :func:`xy_series` and :func:`vortex_map`; the correlation functions and structure factors of
+  the order-parameter fields, by FFT: :func:`ising_correlations`, :func:`xy_correlations`, and
+  the second-moment correlation length :func:`second_moment_length`.
 * :func:`summarize`: the JSON-ready summary of one Monte Carlo run at one temperature.
 
 Conventions: arrays are indexed ``a[..., y, x]`` on an L × L torus, N = L²; per-site quantities
@@ -27,6 +29,9 @@ __all__ = [
     "ising_series",
     "xy_series",
     "vortex_map",
+    "ising_correlations",
+    "xy_correlations",
+    "second_moment_length",
     "summarize",
 ]
 
@@ -188,6 +193,111 @@ def xy_series(thetas, Jx=1.0, Jy=1.0, J2=0.0, J2m=None) -> dict[str, np.ndarray]
 
 
 # ---------------------------------------------------------------------------------------------
+# Correlation functions, structure factors and the second-moment correlation length
+# ---------------------------------------------------------------------------------------------
+
+
+def _correlations(n: int, L: int, fields) -> dict:
+    """Structure factors and mean correlation functions of order-parameter fields.
+
+    ``fields(sl)`` returns {name: φ[c, L, L]} (float64 or complex128) for the samples ``sl``.
+    For each name: per-sample float64 series ``S0`` = |Σφ|²/N, ``Sx`` and ``Sy`` = S at
+    k_min = 2π/L along x and along y (the mean of +k_min and −k_min, equal for real φ), and
+    the sample means ``Cx``, ``Cy`` (length L//2 + 1) of C(r) = (1/N)Σ_i Re(φ_i* φ_{i+r e}),
+    r = 0..L//2, all from FFTs along one axis at a time."""
+    N = L * L
+    r = L // 2 + 1
+    out: dict = {}
+    for sl in _chunks(n, N):
+        for name, phi in fields(sl).items():
+            o = out.get(name)
+            if o is None:
+                o = out[name] = {"S0": np.empty(n), "Sx": np.empty(n), "Sy": np.empty(n),
+                                 "Cx": np.zeros(r), "Cy": np.zeros(r)}
+            real = not np.iscomplexobj(phi)
+            for axis, S, C in ((-1, "Sx", "Cx"), (-2, "Sy", "Cy")):
+                # along x (axis −1) or y (axis −2) in each line; half the spectrum if φ is real
+                F = np.fft.rfft(phi, axis=axis) if real else np.fft.fft(phi, axis=axis)
+                power = F.real ** 2 + F.imag ** 2
+                # Wiener–Khinchin per line, summed over the lines and the samples
+                corr = (np.fft.irfft(power, n=L, axis=axis) if real
+                        else np.fft.ifft(power, axis=axis).real)
+                o[C] += corr.sum(axis=(0, 1 if axis == -1 else 2))[:r]
+                k = F.sum(axis=-2 if axis == -1 else -1)  # the 2-D transform at k ∥ axis
+                a0, ap = (k[:, j].real ** 2 + k[:, j].imag ** 2 for j in (0, 1))
+                am = ap if real else k[:, -1].real ** 2 + k[:, -1].imag ** 2  # S(−k) = S(k)
+                if axis == -1:
+                    o["S0"][sl] = a0 / N
+                o[S][sl] = 0.5 * (ap + am) / N
+    for o in out.values():
+        o["Cx"] /= n * N
+        o["Cy"] /= n * N
+    return out
+
+
+def ising_correlations(configs) -> dict:
+    """Correlation functions and structure factors of the Ising order-parameter fields.
+
+    The fields are φ = s·p for the sign patterns p of :func:`spinsym.lattice.sign_patterns`:
+    ``"m"`` (ferro, p = 1), ``"staggered"`` ((−1)^(x+y)) and ``"stripe"``: the stripe field
+    (−1)^x or (−1)^y whose mean S(0) = N⟨m_x²⟩ or N⟨m_y²⟩ is the larger over the samples given
+    (the x one on a tie), named in its ``"pattern"`` entry.  Each entry is
+    ``{"S0", "Sx", "Sy"}`` (per-sample float64 series of length n: the structure factor
+    S(k) = (1/N)|Σ_j φ_j e^{−ik·r_j}|² at k = 0, at k_min = 2π/L along x and along y),
+    ``{"Cx", "Cy"}`` (the sample means of C(r) = (1/N)Σ_i φ_i φ_{i+r}, displacement r along x
+    or y, r = 0..L//2; C(0) = 1) and ``"pattern"``.  Computed by FFTs in chunks of samples.
+    """
+    s = _as_batch(configs, "Ising configs")
+    n, L, _ = s.shape
+    from .lattice import sign_patterns
+
+    W = sign_patterns(L)
+    names = ("m", "staggered", "stripe_x", "stripe_y")
+    corr = _correlations(n, L, lambda sl: {k: s[sl] * W[i] for i, k in enumerate(names)})
+    for k, p in zip(names, ("1", "(-1)^(x+y)", "(-1)^x", "(-1)^y")):
+        corr[k]["pattern"] = p
+    sx, sy = corr.pop("stripe_x"), corr.pop("stripe_y")
+    corr["stripe"] = sx if sx["S0"].mean() >= sy["S0"].mean() else sy
+    return corr
+
+
+def xy_correlations(thetas) -> dict:
+    """Correlation function and structure factor of XY spins, as :func:`ising_correlations`
+    with the single entry ``"m"``: the field is z = e^{iθ}, so C(r) = ⟨cos(θ_i − θ_{i+r})⟩
+    (vector spin correlation) and S(0) = N⟨|m|²⟩."""
+    th = _as_batch(thetas, "XY thetas")
+    n, L, _ = th.shape
+    corr = _correlations(n, L, lambda sl: {"m": np.exp(1j * th[sl].astype(np.float64))})
+    corr["m"]["pattern"] = "cos(theta_i - theta_j)"
+    return corr
+
+
+def second_moment_length(S0, Sk, L: int):
+    """The second-moment correlation length ξ = sqrt(S(0)/S(k_min) − 1) / (2 sin(k_min/2)),
+    k_min = 2π/L (numbers or arrays; NaN where S(0) < S(k_min), as at very high T in noise)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(np.asarray(S0, dtype=np.float64) / Sk - 1.0) / (2.0 * math.sin(math.pi / L))
+
+
+def _correlation_summary(corr: dict, L: int) -> dict:
+    """The ``correlation_length*`` and ``correlation`` entries of :func:`summarize`."""
+    xi = lambda a, b: second_moment_length(a, b, L)  # noqa: E731
+    out = {"correlation_length": {}, "correlation_length_x": {}, "correlation_length_y": {}}
+    correlation: dict = {"r": list(range(L // 2 + 1))}
+    for name, o in corr.items():
+        S0, Sx, Sy = o["S0"], o["Sx"], o["Sy"]
+        with np.errstate(invalid="ignore"):  # ξ = inf (S(k_min) = 0, perfect order): err NaN
+            out["correlation_length"][name] = jackknife_estimate(
+                lambda a, b, c: 0.5 * (xi(a, b) + xi(a, c)), S0, Sx, Sy)
+            out["correlation_length_x"][name] = jackknife_estimate(xi, S0, Sx)
+            out["correlation_length_y"][name] = jackknife_estimate(xi, S0, Sy)
+        correlation[name] = {"x": [float(v) for v in o["Cx"]], "y": [float(v) for v in o["Cy"]],
+                             "pattern": o["pattern"]}
+    out["correlation"] = correlation
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Summary of one run
 # ---------------------------------------------------------------------------------------------
 
@@ -236,6 +346,14 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
       ``vortex_density``.
     * ``tau_int``: {"energy", "abs_m", "m2"}: integrated autocorrelation times in samples
       (:func:`spinsym.stats.tau_int`).
+    * When the model's ``series`` gives ``correlations`` (Ising: :func:`ising_correlations`,
+      fields ``m``, ``staggered``, ``stripe``; XY: :func:`xy_correlations`, field ``m``):
+      ``correlation_length`` = {field: ξ}, the second-moment correlation length
+      (:func:`second_moment_length`) averaged over x and y, ½(ξ_x + ξ_y), and
+      ``correlation_length_x``, ``correlation_length_y`` = {field: ξ_x or ξ_y}, all with
+      blocked-jackknife errors over the per-sample structure factors;
+      ``correlation`` = {"r": [0..L//2], field: {"x": [C(r)], "y": [C(r)], "pattern": str}},
+      the sample means of the correlation functions along x and y (no error bars).
     """
     from .couplings import BondCouplings
 
@@ -292,6 +410,8 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
         "abs_m": est["abs_m"].tau,
         "m2": est["m2"].tau,
     }
+    if "correlations" in ser:  # the model's order-parameter fields (its series method)
+        out.update(_correlation_summary(ser["correlations"], L))
     return _json_form(out)
 
 

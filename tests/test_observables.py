@@ -14,8 +14,10 @@ from scipy.special import comb
 
 from spinsym.errors import ParameterError
 from spinsym.hamiltonians import Couplings, energy, xy_energy
-from spinsym.observables import ising_series, summarize, vortex_map, xy_series
+from spinsym.observables import (ising_correlations, ising_series, second_moment_length,
+                                  summarize, vortex_map, xy_correlations, xy_series)
 from spinsym.stats import estimate, jackknife_estimate, tau_int
+from tests.conftest import random_spins
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +148,9 @@ def assert_json_ready(d):
     def walk(v):
         if isinstance(v, dict):
             for w in v.values():
+                walk(w)
+        elif isinstance(v, list):  # the correlation functions C(r)
+            for w in v:
                 walk(w)
         else:
             # None stands for an undefined value (e.g. a Binder cumulant when <m^2> = 0)
@@ -310,3 +315,198 @@ def test_summarize_validation():
         summarize("potts", s, E, 1.0, c)
     with pytest.raises(ParameterError):
         summarize("ising", s, E, 1.0, {"Jx": 1.0})
+
+
+# ---------------------------------------------------------------------------------------------
+# Correlation functions, structure factors, correlation lengths
+# ---------------------------------------------------------------------------------------------
+
+
+def direct_correlations(phi):
+    """O(N²) reference: mean C(r) along x and y and per-sample S(0), S(±k_min) of fields
+    phi[n, L, L] (real or complex), from explicit sums over pairs and phases."""
+    n, L, _ = phi.shape
+    N = L * L
+    Cx, Cy = np.zeros(L // 2 + 1), np.zeros(L // 2 + 1)
+    for r in range(L // 2 + 1):
+        for y in range(L):
+            for x in range(L):
+                Cx[r] += np.sum((np.conj(phi[:, y, x]) * phi[:, y, (x + r) % L]).real)
+                Cy[r] += np.sum((np.conj(phi[:, y, x]) * phi[:, (y + r) % L, x]).real)
+    y, x = np.indices((L, L))
+
+    def S(phase):
+        return np.abs((phi * phase).sum(axis=(1, 2))) ** 2 / N
+
+    k = 2 * np.pi / L
+    Sx = 0.5 * (S(np.exp(1j * k * x)) + S(np.exp(-1j * k * x)))
+    Sy = 0.5 * (S(np.exp(1j * k * y)) + S(np.exp(-1j * k * y)))
+    return {"Cx": Cx / (n * N), "Cy": Cy / (n * N), "S0": S(1.0), "Sx": Sx, "Sy": Sy}
+
+
+@pytest.mark.parametrize("L", [2, 5, 6])
+def test_ising_correlations_match_direct_sums(L, monkeypatch):
+    from spinsym import observables
+    from spinsym.lattice import sign_patterns
+
+    s = random_spins(L, 21, R=9)
+    s[:3] = s[:3] * sign_patterns(L)[3].astype(np.int8)  # favour the y-stripe field
+    monkeypatch.setattr(observables, "_CHUNK_ELEMENTS", 4 * L * L)  # several chunks
+    got = ising_correlations(s)
+    assert set(got) == {"m", "staggered", "stripe"}
+    W = dict(zip(("1", "(-1)^(x+y)", "(-1)^x", "(-1)^y"), sign_patterns(L)))
+    stripes = {p: direct_correlations(s * W[p]) for p in ("(-1)^x", "(-1)^y")}
+    larger = max(stripes, key=lambda p: stripes[p]["S0"].mean())
+    assert got["stripe"]["pattern"] == larger
+    for name, entry in got.items():
+        ref = direct_correlations(s * W[entry["pattern"]])
+        for key in ("Cx", "Cy", "S0", "Sx", "Sy"):
+            np.testing.assert_allclose(entry[key], ref[key], rtol=0, atol=1e-12,
+                                       err_msg=f"{name} {key}")
+        assert entry["Cx"][0] == pytest.approx(1.0, abs=1e-14)
+        np.testing.assert_allclose(entry["S0"], L * L * (s * W[entry["pattern"]]).mean(
+            axis=(1, 2)) ** 2, rtol=1e-13)
+
+
+@pytest.mark.parametrize("L", [3, 6])
+def test_xy_correlations_match_direct_sums(L):
+    th = np.random.default_rng(22).uniform(0, 2 * np.pi, (7, L, L)).astype(np.float32)
+    th[:4] = th[:4] * 0.2  # partly aligned: S(k) ≠ S(−k) per sample
+    (got,) = xy_correlations(th).values()
+    ref = direct_correlations(np.exp(1j * th.astype(np.float64)))
+    for key in ("Cx", "Cy", "S0", "Sx", "Sy"):
+        np.testing.assert_allclose(got[key], ref[key], rtol=0, atol=1e-12, err_msg=key)
+    # C(r) is the mean of cos(θ_i − θ_{i+r}): the x-bond terms of the helicity at r = 1
+    ser = xy_series(th)
+    assert got["Cx"][1] == pytest.approx(ser["helicity_cos_x"].mean() / L**2, abs=1e-12)
+
+
+def test_second_moment_length_values():
+    L = 8
+    xi = 1.7
+    Sk = 1.0
+    S0 = Sk * (1 + (2 * math.sin(math.pi / L) * xi) ** 2)
+    assert second_moment_length(S0, Sk, L) == pytest.approx(xi, rel=1e-14)
+    out = second_moment_length(np.array([S0, 0.5, 1.0]), np.array([Sk, 1.0, 1.0]), L)
+    assert out[0] == pytest.approx(xi) and np.isnan(out[1]) and out[2] == 0.0
+
+
+def exact_structure_factors(L, couplings, T):
+    """Exact S(0), S(k_min x), S(k_min y) of the four Ising order-parameter fields by brute-force
+    enumeration of the 2^(L²) states (L ≤ 4), keyed by sign pattern."""
+    from spinsym.lattice import sign_patterns
+
+    N = L * L
+    idx = np.arange(2**N, dtype=np.int64)
+    s = (1 - 2 * ((idx[:, None] >> np.arange(N)) & 1)).astype(np.int8).reshape(-1, L, L)
+    E = np.asarray(energy("ising", s, couplings), dtype=np.float64)
+    w = np.exp(-(E - E.min()) / T)
+    w /= w.sum()
+    y, x = np.indices((L, L))
+    phases = (1.0, np.exp(2j * np.pi * x / L), np.exp(2j * np.pi * y / L))
+    out = {}
+    for p, W in zip(("1", "(-1)^(x+y)", "(-1)^x", "(-1)^y"), sign_patterns(L)):
+        phi = s * W
+        out[p] = tuple(float(w @ (np.abs((phi * ph).sum(axis=(1, 2))) ** 2 / N))
+                       for ph in phases)
+    return out
+
+
+def exact_lengths(L, couplings, T):
+    """{pattern: (ξ, ξ_x, ξ_y)} exact, from :func:`exact_structure_factors`."""
+    out = {}
+    for p, (S0, Sx, Sy) in exact_structure_factors(L, couplings, T).items():
+        xx, xy = second_moment_length(S0, Sx, L), second_moment_length(S0, Sy, L)
+        out[p] = (0.5 * (xx + xy), xx, xy)
+    return out
+
+
+def _brick(L):
+    from spinsym.couplings import BondCouplings
+
+    y, x = np.indices((L, L))
+    return BondCouplings(Jx=1.0, Jy=np.where((x + y) % 2 == 1, 0.0, 1.0))
+
+
+# name, simulate keywords, T, the order parameter whose ξ is finite, a deliberately wrong model
+XI_CASES = [
+    ("ferro-2.5", {"Jx": 1.0, "Jy": 1.0}, 2.5, "m", Couplings(Jx=0.9, Jy=0.9)),
+    ("ferro-3.0", {"Jx": 1.0, "Jy": 1.0}, 3.0, "m", Couplings(Jx=1.1, Jy=1.1)),
+    ("frustrated-neel", {"Jx": -1.0, "Jy": -1.0, "J2": -0.3}, 2.0, "staggered",
+     Couplings(Jx=-1.0, Jy=-1.0, J2=-0.45)),
+    ("honeycomb", {"couplings": "brick"}, 1.5, "m", Couplings(Jx=1.0, Jy=0.5)),
+]
+
+
+@pytest.mark.parametrize("case", XI_CASES, ids=[c[0] for c in XI_CASES])
+def test_correlation_length_matches_exact_enumeration(case):
+    """Monte Carlo ξ (mean, x, y) of every order parameter with a finite exact ξ lies within
+    4.5 jackknife errors of the exact L = 4 value; the ξ of the ordering field computed with a
+    deliberately wrong coupling is many errors away (the check can fail)."""
+    import spinsym
+    from spinsym.couplings import as_couplings
+
+    name, kw, T, order, wrong = case
+    L = 4
+    if kw.get("couplings") == "brick":
+        kw = {"couplings": _brick(L)}
+        couplings = as_couplings(kw["couplings"])
+    else:
+        couplings = Couplings(**kw)
+    run = spinsym.simulate("ising", L=L, T=[T], algorithm="metropolis", sweeps=50000, every=5,
+                           thermalize=1000, seed=11, **kw)
+    (res,) = spinsym.analyze(run)
+    exact = exact_lengths(L, couplings, T)
+    checked = 0
+    for field in ("m", "staggered", "stripe"):
+        pattern = res["correlation"][field]["pattern"]
+        for k, key in enumerate(("correlation_length", "correlation_length_x",
+                                 "correlation_length_y")):
+            mc, ex = res[key][field], exact[pattern][k]
+            if not np.isfinite(ex):  # S(0) < S(k_min): ξ undefined, and so is the estimate
+                continue
+            assert mc["mean"] is not None and mc["err"] > 0, (field, key, mc)
+            z = (mc["mean"] - ex) / mc["err"]
+            assert abs(z) < 4.5, (name, field, key, mc, ex, z)
+            checked += 1
+    assert checked >= 3
+    mc = res["correlation_length"][order]
+    assert mc["err"] < 0.02 * mc["mean"]
+    wrong_xi = exact_lengths(L, wrong, T)[res["correlation"][order]["pattern"]][0]
+    assert abs(mc["mean"] - wrong_xi) / mc["err"] > 8, (mc, wrong_xi)
+
+
+def test_summarize_correlation_entries():
+    L, n, T = 6, 400, 2.5
+    c = Couplings(Jx=1.0, Jy=0.7, J2=0.1)
+    rng = np.random.default_rng(17)
+    s = np.cumprod(np.where(rng.random((n, L, L)) < 0.1, -1, 1), axis=0).astype(np.int8)
+    out = summarize("ising", s, energy("ising", s, c), T, c)
+    assert_json_ready(out)
+    assert list(out)[-4:] == ["correlation_length", "correlation_length_x",
+                              "correlation_length_y", "correlation"]
+    corr = ising_correlations(s)
+    xi = lambda a, b: second_moment_length(a, b, L)  # noqa: E731
+    for field, f in corr.items():
+        S0, Sx, Sy = f["S0"], f["Sx"], f["Sy"]
+        assert out["correlation_length_x"][field] == jackknife_estimate(xi, S0, Sx).as_dict()
+        assert out["correlation_length_y"][field] == jackknife_estimate(xi, S0, Sy).as_dict()
+        assert out["correlation_length"][field] == jackknife_estimate(
+            lambda a, b, q: 0.5 * (xi(a, b) + xi(a, q)), S0, Sx, Sy).as_dict()
+        assert out["correlation"][field] == {"x": f["Cx"].tolist(), "y": f["Cy"].tolist(),
+                                             "pattern": f["pattern"]}
+    assert out["correlation"]["r"] == [0, 1, 2, 3]
+    # ordered states: C(r) = 1 for the ordering field, ξ infinite (None) with S(k_min) = 0
+    p = patterns(L)
+    s = np.stack([p["neel"], -p["neel"]] * 4)
+    out = summarize("ising", s, energy("ising", s, c), T, c)
+    assert out["correlation"]["staggered"]["x"] == [1.0] * 4
+    assert out["correlation"]["m"]["y"] == [1.0, -1.0, 1.0, -1.0]
+    assert out["correlation_length"]["staggered"]["mean"] is None
+    th = rng.uniform(0, 2 * np.pi, (n, L, L))
+    out = summarize("xy", th, energy("xy", th, c), T, c)
+    assert_json_ready(out)
+    assert set(out["correlation_length"]) == {"m"} and out["correlation"]["m"]["x"][0] == 1.0
+    # independent angles: C(r ≥ 1) = 0 within 5 standard errors sqrt(½/(nN))
+    for d in ("x", "y"):
+        assert np.all(np.abs(out["correlation"]["m"][d][1:]) < 5 * math.sqrt(0.5 / (n * L * L)))

@@ -99,7 +99,9 @@ def plot_binder(
         typer.echo(json.dumps({"path": result["path"], "order": result["order"],
                                "Tc": result["Tc"], "couplings": result["couplings"],
                                "crossings": [{**c, "L": list(c["L"])}
-                                             for c in result["crossings"]]}))
+                                             for c in result["crossings"]],
+                               "xi_crossings": [{**c, "L": list(c["L"])}
+                                                for c in result["xi_crossings"]]}))
     else:
         typer.echo(format_binder(result))
         typer.echo(f"wrote {result['path']}")

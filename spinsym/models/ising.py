@@ -137,10 +137,10 @@ class IsingModel(SpinModel):
             raise DataError(f"{where}: Ising spins must be -1 or +1, found {bad!r}")
 
     def series(self, configs, couplings):
-        from ..observables import ising_series
+        from ..observables import ising_correlations, ising_series
 
         ser = ising_series(configs)
-        return {**ser, "m2": ser["m"] ** 2}
+        return {**ser, "m2": ser["m"] ** 2, "correlations": ising_correlations(configs)}
 
     def extra_observables(self, ser, beta, N, me, jk):
         out = {}

@@ -96,7 +96,7 @@ class XYModel(SpinModel):
             raise DataError(f"{where}: XY angles must be finite, found non-finite values")
 
     def series(self, configs, couplings):
-        from ..observables import xy_series
+        from ..observables import xy_correlations, xy_series
 
         from ..couplings import BondCouplings
 
@@ -106,7 +106,8 @@ class XYModel(SpinModel):
             ser = xy_series(configs, Jx, Jy, J2p, J2m)
         else:
             ser = xy_series(configs, c.Jx, c.Jy, c.J2)
-        return {**ser, "m": ser["mx"], "m2": ser["mx"] ** 2 + ser["my"] ** 2}
+        return {**ser, "m": ser["mx"], "m2": ser["mx"] ** 2 + ser["my"] ** 2,
+                "correlations": xy_correlations(configs)}
 
     def binder(self, m2, m4):
         return 2.0 - m4 / (m2 * m2)

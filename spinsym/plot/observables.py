@@ -26,6 +26,19 @@ def _series(results, key):
     return T[order], mean[order], err[order]
 
 
+def xi_over_L(results, op: str):
+    """(T, ξ/L, error) sorted by T: the second-moment correlation length of order parameter
+    ``op`` ('m', 'staggered' or 'stripe'; ``correlation_length`` of the analyze results)
+    divided by L; NaN where ξ is undefined."""
+    T = np.array([r["T"] for r in results])
+    L = np.array([r["L"] for r in results], dtype=float)
+    xi = [r.get("correlation_length", {}).get(op) or {} for r in results]
+    mean = np.array([x.get("mean") for x in xi], dtype=float) / L
+    err = np.array([x.get("err") for x in xi], dtype=float) / L
+    order = np.argsort(T)
+    return T[order], mean[order], err[order]
+
+
 def order_parameter(results) -> str:
     """The order parameter to show: 'm', 'staggered' or 'stripe', whichever has the largest
     ⟨·²⟩ at the lowest temperature (always 'm' for XY)."""
@@ -37,6 +50,7 @@ def order_parameter(results) -> str:
 
 
 _OP_LABEL = {"m": "|m|", "staggered": "|m_s| (Néel)", "stripe": "|m_stripe|"}
+_OP_NAME = {"m": "m", "staggered": "m_s", "stripe": "m_stripe"}
 
 
 def exact_curves(model, L, couplings, T_min, T_max) -> dict:
@@ -80,7 +94,8 @@ def draw_references(ax, key: str, exact: dict, L: int, T_range: tuple, lw: float
 
 
 def plot_observables(dataset, results, out: str) -> str:
-    """Energy, order parameter, specific heat, susceptibility and Binder cumulant versus T."""
+    """Energy, order parameter, specific heat, susceptibility, Binder cumulant (XY: and the
+    helicity modulus) and the correlation length ξ/L versus T."""
     model, L = dataset.model, dataset.L
     couplings = dataset.temperatures[0].couplings
     Ts = [r["T"] for r in results]
@@ -95,11 +110,13 @@ def plot_observables(dataset, results, out: str) -> str:
               (f"{prefix}binder", f"Binder cumulant of {_OP_LABEL[op]}")]
     if model == "xy":
         panels.append(("helicity", "helicity modulus Υ"))
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6.2))
+    panels.append(("xi_over_L", f"correlation length ξ/L of {_OP_NAME[op]}"))
+    cols = 3 if len(panels) <= 6 else 4
+    fig, axes = plt.subplots(2, cols, figsize=(11 * cols / 3, 6.2))
     axes = axes.ravel()
     algos = sorted({r["algorithm"] for r in results})
     for ax, (key, label) in zip(axes, panels):
-        T, mean, err = _series(results, key)
+        T, mean, err = xi_over_L(results, op) if key == "xi_over_L" else _series(results, key)
         ax.errorbar(T, mean, yerr=err, fmt="o", ms=3.5, capsize=2, label=f"MC ({', '.join(algos)})")
         draw_references(ax, key, exact, L, (min(T), max(T)))
         if model == "ising" and couplings.Jx == couplings.Jy > 0 and couplings.J2 == 0 \

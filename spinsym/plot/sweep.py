@@ -66,12 +66,12 @@ def _default_order(rows) -> str:
 # --------------------------------------------------------------------------- Binder crossing
 
 
-def binder_curves(rows, order: str = "m") -> dict:
-    """{L: (T, U, dU)} sorted by T, replicas combined."""
-    key = _ORDER_KEYS[order][1]
+def _curves(rows, value) -> dict:
+    """{L: (T, mean, err)} sorted by T, replicas combined, of ``value(observables)`` (a
+    {"mean", "err"} dict or None)."""
     by = defaultdict(list)
     for r in rows:
-        by[(r["L"], r["T"])].append(r["observables"].get(key))
+        by[(r["L"], r["T"])].append(value(r["observables"]))
     curves = {}
     for L in sorted({L for L, _ in by}):
         Ts = sorted(T for (LL, T) in by if LL == L)
@@ -79,6 +79,46 @@ def binder_curves(rows, order: str = "m") -> dict:
         curves[L] = (np.array(Ts), np.array([s[0] for s in stats]),
                      np.array([s[1] for s in stats]))
     return curves
+
+
+def binder_curves(rows, order: str = "m") -> dict:
+    """{L: (T, U, dU)} sorted by T, replicas combined."""
+    key = _ORDER_KEYS[order][1]
+    return _curves(rows, lambda obs: obs.get(key))
+
+
+def _scaled(v, L):
+    if not v or v.get("mean") is None or v.get("err") is None:
+        return None
+    return {"mean": v["mean"] / L, "err": v["err"] / L}
+
+
+def xi_curves(rows, order: str = "m") -> dict:
+    """{L: (T, ξ/L, d(ξ/L))} sorted by T, replicas combined: the second-moment correlation
+    length of the order parameter (``correlation_length`` of the analyze results) over L.
+    Temperatures where ξ is undefined (S(0) < S(k_min)) are left out."""
+    curves = {}
+    for L in sorted({r["L"] for r in rows}):
+        T, xi, err = _curves([r for r in rows if r["L"] == L], lambda obs: _scaled(
+            (obs.get("correlation_length") or {}).get(order), L))[L]
+        ok = np.isfinite(xi) & np.isfinite(err)
+        curves[L] = (T[ok], xi[ok], err[ok])
+    return curves
+
+
+def _with_correlation_lengths(rows) -> list:
+    """Rows whose observables lack ``correlation_length`` (an index written before it was
+    recorded) get it from their file (:func:`spinsym.analysis.analyze_file`)."""
+    from ..analysis import analyze_file
+
+    out = []
+    for r in rows:
+        if "correlation_length" not in r["observables"]:
+            (res,) = analyze_file(r["file"])
+            r = {**r, "observables": {**r["observables"],
+                                      "correlation_length": res.get("correlation_length", {})}}
+        out.append(r)
+    return out
 
 
 def _crude_crossing(Ta, Ua, Tb, Ub):
@@ -164,86 +204,115 @@ def binder_analysis(rows, order: str | None = None) -> dict:
     if len(curves) < 2:
         raise ParameterError(f"a Binder crossing needs at least two sizes L; the sweep has "
                              f"L = {', '.join(map(str, curves))}")
-    sizes = sorted(curves)
-    crossings = []
-    for La, Lb in zip(sizes[:-1], sizes[1:]):
-        c = binder_crossing(curves[La], curves[Lb])
-        crossings.append({"L": (La, Lb), **(c or {"T": None, "err": None, "U": None})})
+    crossings = _pair_crossings(curves, "U")
+    xi = xi_curves(_with_correlation_lengths(rows), order)
+    xi_crossings = _pair_crossings(xi, "xi_over_L")
     Tc = None
     if model == "ising" and J2 == 0 and h == 0 and Jx != 0 and Jy != 0:
         Tc = critical_temperature(Jx, Jy)
     best = next((c for c in reversed(crossings) if c["T"] is not None), None)
+    xi_best = next((c for c in reversed(xi_crossings) if c["T"] is not None), None)
     return {"model": model, "couplings": {"Jx": Jx, "Jy": Jy, "J2": J2, "h": h},
-            "order": order, "curves": curves, "crossings": crossings, "best": best, "Tc": Tc}
+            "order": order, "curves": curves, "crossings": crossings, "best": best, "Tc": Tc,
+            "xi_curves": xi, "xi_crossings": xi_crossings, "xi_best": xi_best}
+
+
+def _pair_crossings(curves: dict, value: str) -> list:
+    """Crossings of the curves of consecutive sizes (:func:`binder_crossing`), the crossing's
+    curve value under ``value``; T, err and the value are None where there is none."""
+    sizes = sorted(curves)
+    out = []
+    for La, Lb in zip(sizes[:-1], sizes[1:]):
+        c = None
+        if curves[La][0].size >= 2 and curves[Lb][0].size >= 2:
+            c = binder_crossing(curves[La], curves[Lb])
+        c = c or {"T": None, "err": None, "U": None}
+        out.append({"L": (La, Lb), "T": c["T"], "err": c["err"], value: c["U"]})
+    return out
 
 
 def format_binder(result: dict) -> str:
+    """The Binder crossings and their distance from the exact Tc where known, then the same
+    for the ξ/L crossings (lines starting with ``xi/L``)."""
     lines = []
-    for c in result["crossings"]:
-        La, Lb = c["L"]
-        if c["T"] is None:
-            lines.append(f"L={La}/{Lb}: no crossing in the scanned range")
-        else:
-            lines.append(f"L={La}/{Lb}: crossing T = {c['T']:.5f} ± {c['err']:.5f} "
-                         f"(U = {c['U']:.3f})")
-    best, Tc = result["best"], result["Tc"]
-    if Tc is not None:
-        text = f"exact Tc = {Tc:.5f}"
-        if best is not None and best["err"] and math.isfinite(best["err"]):
-            z = (best["T"] - Tc) / best["err"]
-            La, Lb = best["L"]
-            text += (f"; largest-pair crossing (L={La}/{Lb}) {best['T']:.5f} ± {best['err']:.5f}"
-                     f" is {best['T'] - Tc:+.5f} = {z:+.2f} sigma from it")
-        lines.append(text)
+    Tc = result["Tc"]
+    for what, key, crossings, best in (
+            ("", "U", result["crossings"], result["best"]),
+            ("xi/L ", "xi_over_L", result.get("xi_crossings", []), result.get("xi_best"))):
+        for c in crossings:
+            La, Lb = c["L"]
+            if c["T"] is None:
+                lines.append(f"{what}L={La}/{Lb}: no crossing in the scanned range")
+            else:
+                lines.append(f"{what}L={La}/{Lb}: crossing T = {c['T']:.5f} ± {c['err']:.5f} "
+                             f"({what or 'U '}= {c[key]:.3f})")
+        if Tc is not None and (key == "U" or best is not None):
+            text = f"{what}exact Tc = {Tc:.5f}"
+            if best is not None and best["err"] and math.isfinite(best["err"]):
+                z = (best["T"] - Tc) / best["err"]
+                La, Lb = best["L"]
+                text += (f"; largest-pair crossing (L={La}/{Lb}) {best['T']:.5f} ± "
+                         f"{best['err']:.5f} is {best['T'] - Tc:+.5f} = {z:+.2f} sigma from it")
+            lines.append(text)
     return "\n".join(lines)
 
 
-def plot_binder(out_dir: str, out: str, order: str | None = None) -> dict:
-    """U(T) with error bars for every L, the crossings marked, exact Tc dashed; returns
-    :func:`binder_analysis`'s result (with ``path``)."""
-    from ..sweep import load_sweep
-
-    result = binder_analysis(load_sweep(out_dir), order)
-    _, _, name, ulabel = _ORDER_KEYS[result["order"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+def _crossing_panels(axes, curves, crossings, best, Tc, key, ylabel):
+    """One quantity versus T for every L (left) and zoomed on the largest pair's crossing
+    (right), with the crossings of consecutive sizes and the exact Tc."""
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, zoom in zip(axes, (False, True)):
-        for k, (L, (T, U, E)) in enumerate(sorted(result["curves"].items())):
+        for k, (L, (T, U, E)) in enumerate(sorted(curves.items())):
             ax.errorbar(T, U, yerr=E, fmt="o-", ms=3, lw=1, capsize=2,
                         color=colors[k % len(colors)], label=f"L = {L}")
-        if result["Tc"] is not None:
-            ax.axvline(result["Tc"], color="k", ls="--", lw=1,
-                       label=f"exact Tc = {result['Tc']:.4f}")
-        for c in result["crossings"]:
+        if Tc is not None:
+            ax.axvline(Tc, color="k", ls="--", lw=1, label=f"exact Tc = {Tc:.4f}")
+        for c in crossings:
             if c["T"] is None:
                 continue
             La, Lb = c["L"]
-            is_best = c is result["best"]
-            ax.errorbar([c["T"]], [c["U"]], xerr=[c["err"]], fmt="D" if is_best else "s",
+            is_best = c is best
+            ax.errorbar([c["T"]], [c[key]], xerr=[c["err"]], fmt="D" if is_best else "s",
                         color="crimson" if is_best else "gray", ms=6 if is_best else 4,
                         capsize=3, zorder=5,
                         label=f"crossing {La}/{Lb}: {c['T']:.4f} ± {c['err']:.4f}")
         ax.set_xlabel("T")
-        ax.set_ylabel(f"Binder cumulant {ulabel}")
-    best = result["best"]
-    centre = best["T"] if best else (result["Tc"] or None)
-    if centre is not None:
-        T_all = np.concatenate([c[0] for c in result["curves"].values()])
-        spacing = np.median(np.diff(np.unique(T_all))) if T_all.size > 1 else 0.05
+        ax.set_ylabel(ylabel)
+    centre = best["T"] if best else (Tc or None)
+    T_all = np.concatenate([c[0] for c in curves.values()])
+    if centre is not None and T_all.size:
+        spacing = np.median(np.diff(np.unique(T_all))) if np.unique(T_all).size > 1 else 0.05
         half = max(3 * spacing, 4 * (best["err"] if best and best["err"] else 0))
         axes[1].set_xlim(centre - half, centre + half)
-        sel = [(c[1][np.abs(c[0] - centre) <= half]) for c in result["curves"].values()]
+        sel = [(c[1][np.abs(c[0] - centre) <= half]) for c in curves.values()]
         vals = np.concatenate(sel) if sel else np.array([])
         vals = vals[np.isfinite(vals)]
         if vals.size:
             pad = 0.1 * (vals.max() - vals.min() + 1e-3)
             axes[1].set_ylim(vals.min() - pad, vals.max() + pad)
         axes[1].set_title("zoom on the crossing")
-    c = result["couplings"]
-    axes[0].set_title(f"{result['model']} Jx={c['Jx']:g} Jy={c['Jy']:g} J2={c['J2']:g} "
-                      f"h={c['h']:g}: Binder cumulant of {name}")
-    axes[1].legend(fontsize=7)
     axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
+
+
+def plot_binder(out_dir: str, out: str, order: str | None = None) -> dict:
+    """U(T) (top) and the second-moment ξ/L (bottom) with error bars for every L, each in full
+    and zoomed on its crossing, the crossings marked, exact Tc dashed; returns
+    :func:`binder_analysis`'s result (with ``path``)."""
+    from ..sweep import load_sweep
+
+    result = binder_analysis(load_sweep(out_dir), order)
+    _, _, name, ulabel = _ORDER_KEYS[result["order"]]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 8))
+    _crossing_panels(axes[0], result["curves"], result["crossings"], result["best"],
+                     result["Tc"], "U", f"Binder cumulant {ulabel}")
+    _crossing_panels(axes[1], result["xi_curves"], result["xi_crossings"], result["xi_best"],
+                     result["Tc"], "xi_over_L", f"ξ/L of {name} (second moment)")
+    c = result["couplings"]
+    axes[0][0].set_title(f"{result['model']} Jx={c['Jx']:g} Jy={c['Jy']:g} J2={c['J2']:g} "
+                         f"h={c['h']:g}: Binder cumulant of {name}", fontsize=9)
+    axes[1][0].set_title(f"correlation length ξ/L of {name}", fontsize=9)
+    fig.tight_layout()
     result["path"] = save_figure(fig, out)
     return result
 
@@ -353,6 +422,7 @@ def check_sweep_dir(path: str) -> str:
     return path
 
 
-__all__ = ["binder_analysis", "binder_crossing", "binder_curves", "format_binder", "plot_binder",
+__all__ = ["binder_analysis", "binder_crossing", "binder_curves", "xi_curves", "format_binder",
+           "plot_binder",
            "phase_diagram_grid", "exact_critical_line", "plot_sweep_phase_diagram",
            "check_sweep_dir"]

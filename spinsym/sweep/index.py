@@ -20,7 +20,7 @@ LOCK_NAME = ".sweep.lock"
 #: observables of analyze_file kept in the index (the plots read them from there)
 SUMMARY_KEYS = ("energy_per_site", "abs_m", "m2", "specific_heat", "susceptibility", "binder",
                 "staggered_abs", "staggered_m2", "staggered_binder", "stripe_abs", "stripe_m2",
-                "stripe_binder", "helicity", "vortex_density")
+                "stripe_binder", "helicity", "vortex_density", "correlation_length")
 
 
 # --------------------------------------------------------------------------- the index
