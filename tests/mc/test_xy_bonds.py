@@ -8,10 +8,12 @@ field, and the Wolff embedding at h = 0.
 * Gauge invariance: θ → θ + π on a sublattice maps J_ij → ε_i ε_j J_ij and h_i → ε_i h_i and
   leaves the energy distribution unchanged; chains of the unfrustrated and of the transformed
   couplings agree on ⟨e⟩ and ⟨e²⟩, and a sign change that is not a gauge is detected.
-* Constant arrays: the per-bond passes are the homogeneous scalar passes bit for bit (the
-  whole Metropolis chain for odd L, where the homogeneous kernel runs the scalar pass; the
-  pass itself for even L, where it runs the split SIMD pass instead), and the Wolff chain
-  is the homogeneous one bit for bit.
+* Constant arrays: the per-bond Metropolis and over-relaxation passes are the homogeneous
+  scalar passes (the same random numbers, the same accepted moves, states equal to
+  rounding: the per-bond field is summed bond by bond, see spinsym/mc/xy.py), compared as
+  passes for every L and as whole chains for odd L (for even L the homogeneous kernel runs
+  the split SIMD pass, with other random numbers); the Wolff chain is the homogeneous one
+  bit for bit.
 """
 
 from __future__ import annotations
@@ -225,6 +227,8 @@ def _constant(L, Jx, Jy, J2, h):
 @given(L=st.integers(2, 7), Jx=_VALUES, Jy=_VALUES, J2=_VALUES, h=_VALUES,
        beta=st.sampled_from([0.3, 1.1, 3.0]), step=st.sampled_from([0.4, 2.0, 5.0]))
 def test_constant_arrays_are_the_scalar_pass(L, Jx, Jy, J2, h, beta, step):
+    """Same random numbers and accepted moves; the states agree to rounding (grown a little
+    by the reflections of the over-relaxation)."""
     A = _constant(L, Jx, Jy, J2, h)
     theta = np.random.default_rng(L).uniform(0.0, TWO_PI, (L, L))
     c1, s1 = xy._to_vectors(theta)
@@ -239,8 +243,8 @@ def test_constant_arrays_are_the_scalar_pass(L, Jx, Jy, J2, h, beta, step):
         assert a1 == a2
         xy._overrelax_pass(c1, s1, Jx, Jy, J2, h, yp, ym, yp, ym)
         xy._overrelax_pass_bonds(c2, s2, *A, yp, ym, yp, ym)
-    np.testing.assert_array_equal(c1, c2)
-    np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_allclose(c1, c2, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(s1, s2, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(st1, st2)
 
 
@@ -251,12 +255,14 @@ def test_constant_arrays_odd_L_metropolis_chain(L):
     o1, o2 = np.empty((10, L, L)), np.empty((10, L, L))
     s1, s2 = np.array([1.0]), np.array([1.0])
     t1, t2 = theta.copy(), theta.copy()
-    r1 = xy.metropolis_chain(t1, xoshiro_state(2), 0.9, *J, h, 2, o1, s1, 1, True)
-    r2 = xy.metropolis_chain_bonds(t2, xoshiro_state(2), 0.9, *_constant(L, *J, h), 2, o2, s2, 1,
+    # no over-relaxation here: its reflections amplify the rounding differences over many
+    # sweeps (the passes, over-relaxation included, are compared above)
+    r1 = xy.metropolis_chain(t1, xoshiro_state(2), 0.9, *J, h, 2, o1, s1, 0, True)
+    r2 = xy.metropolis_chain_bonds(t2, xoshiro_state(2), 0.9, *_constant(L, *J, h), 2, o2, s2, 0,
                                    True)
     assert r1 == r2 and s1[0] == s2[0]
-    np.testing.assert_array_equal(o1, o2)
-    np.testing.assert_array_equal(t1, t2)
+    np.testing.assert_allclose(o1, o2, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(t1, t2, rtol=0, atol=1e-9)
 
 
 @settings(derandomize=True, max_examples=15, deadline=None)
@@ -299,16 +305,20 @@ def test_local_field_bonds_matches_kernel_field():
 @pytest.mark.parametrize("algorithm", ["metropolis", "wolff"])
 def test_model_dispatch(algorithm):
     """Couplings -> the homogeneous kernel, BondCouplings -> the per-bond one (a constant
-    BondCouplings at odd L reproduces the Couplings chain bit for bit)."""
+    BondCouplings at odd L reproduces the Couplings chain: bit for bit for Wolff, to rounding
+    for Metropolis)."""
     L, beta = 3, 0.9
     c = Couplings(1.0, -0.6, 0.3, 0.4 if algorithm == "metropolis" else 0.0)
     model = get_model("xy")
     runs = {}
     for label, cp in [("scalar", c), ("constant bonds", BondCouplings.from_scalar(c))]:
-        config = SimpleNamespace(L=L, couplings=cp, overrelax=1)
+        config = SimpleNamespace(L=L, couplings=cp, overrelax=0)
         k = model.algorithms[algorithm].make(config, beta)
         theta = np.random.default_rng(1).uniform(0.0, TWO_PI, (L, L))
         out = np.empty((10, L, L))
         runs[label] = out, k(theta, xoshiro_state(4), 10, 2, out, True), k.stats()
-    np.testing.assert_array_equal(runs["scalar"][0], runs["constant bonds"][0])
-    assert runs["scalar"][1:] == runs["constant bonds"][1:]
+    if algorithm == "wolff":
+        np.testing.assert_array_equal(runs["scalar"][0], runs["constant bonds"][0])
+    np.testing.assert_allclose(runs["scalar"][0], runs["constant bonds"][0], rtol=0, atol=1e-9)
+    assert runs["scalar"][1] == runs["constant bonds"][1]
+    assert runs["scalar"][2] == pytest.approx(runs["constant bonds"][2], rel=1e-12)
