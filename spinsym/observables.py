@@ -5,8 +5,8 @@ are in :mod:`spinsym.stats`):
 
 * **Per-configuration measurements**, vectorized over samples: :func:`ising_series`,
   :func:`xy_series` and :func:`vortex_map`; the correlation functions and structure factors of
-  the order-parameter fields, by FFT: :func:`ising_correlations`, :func:`xy_correlations`, and
-  the second-moment correlation length :func:`second_moment_length`.
+  the order-parameter fields, by FFT: :func:`ising_correlations` and :func:`xy_correlations`
+  (the second-moment correlation length is :func:`spinsym.exact.second_moment_xi`).
 * :func:`summarize`: the JSON-ready summary of one Monte Carlo run at one temperature.
 
 Conventions: arrays are indexed ``a[..., y, x]`` on an L × L torus, N = L²; per-site quantities
@@ -31,7 +31,6 @@ __all__ = [
     "vortex_map",
     "ising_correlations",
     "xy_correlations",
-    "second_moment_length",
     "summarize",
 ]
 
@@ -272,16 +271,11 @@ def xy_correlations(thetas) -> dict:
     return corr
 
 
-def second_moment_length(S0, Sk, L: int):
-    """The second-moment correlation length ξ = sqrt(S(0)/S(k_min) − 1) / (2 sin(k_min/2)),
-    k_min = 2π/L (numbers or arrays; NaN where S(0) < S(k_min), as at very high T in noise)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.sqrt(np.asarray(S0, dtype=np.float64) / Sk - 1.0) / (2.0 * math.sin(math.pi / L))
-
-
 def _correlation_summary(corr: dict, L: int) -> dict:
     """The ``correlation_length*`` and ``correlation`` entries of :func:`summarize`."""
-    xi = lambda a, b: second_moment_length(a, b, L)  # noqa: E731
+    from .exact import second_moment_xi
+
+    xi = lambda a, b: second_moment_xi(a, b, L)  # noqa: E731
     out = {"correlation_length": {}, "correlation_length_x": {}, "correlation_length_y": {}}
     correlation: dict = {"r": list(range(L // 2 + 1))}
     for name, o in corr.items():
@@ -349,7 +343,8 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
     * When the model's ``series`` gives ``correlations`` (Ising: :func:`ising_correlations`,
       fields ``m``, ``staggered``, ``stripe``; XY: :func:`xy_correlations`, field ``m``):
       ``correlation_length`` = {field: ξ}, the second-moment correlation length
-      (:func:`second_moment_length`) averaged over x and y, ½(ξ_x + ξ_y), and
+      (:func:`spinsym.exact.second_moment_xi`; None where S(0) ≤ S(k_min)) averaged over x
+      and y, ½(ξ_x + ξ_y), and
       ``correlation_length_x``, ``correlation_length_y`` = {field: ξ_x or ξ_y}, all with
       blocked-jackknife errors over the per-sample structure factors;
       ``correlation`` = {"r": [0..L//2], field: {"x": [C(r)], "y": [C(r)], "pattern": str}},
