@@ -505,12 +505,17 @@ def bond_chain(spins, state, beta, four, rows, T, heatbath, every, out):
                         th = _threshold(de, beta, heatbath)
                         keys[c] = b
                         vals[c] = th
-                    if th >= 0:
-                        u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                        if np.int64(u >> _U(11)) >= th:
-                            continue
-                    r[x] = np.int8(-s)
-                    acc += 1
+                    # branch-free draw (as _update_row): commit the next state where t >= 0
+                    nodraw = th < 0
+                    msk = _U(np.int64(nodraw) - 1)
+                    u, n0, n1, n2, n3 = _next_regs(s0, s1, s2, s3)
+                    s0 ^= (s0 ^ n0) & msk
+                    s1 ^= (s1 ^ n1) & msk
+                    s2 ^= (s2 ^ n2) & msk
+                    s3 ^= (s3 ^ n3) & msk
+                    ok = np.int64(np.int64(u >> _U(11)) < th) | np.int64(nodraw)
+                    r[x] = np.int8(s - 2 * s * ok)
+                    acc += ok
         out[i] = spins
     state[0] = s0
     state[1] = s1

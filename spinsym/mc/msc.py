@@ -476,11 +476,12 @@ def _iso_groups(beta, J, heatbath):
 
 
 @njit(nogil=True, cache=True)
-def _sweeps_iso(P, state, nsweep, ga, gb, planes):
+def _sweeps_iso(P, state, nsweep, ga, gb, planes, neg=None):
     """:func:`_sweeps` for isotropic nearest-neighbour couplings with h = 0 and at most two
     values of b (unsatisfied bonds) that need a draw, b in {0, 1} (J > 0) or {3, 4}
     (J < 0): the same classes, thresholds
-    and random stream as the generic path, with the class masks kept in registers."""
+    and random stream as the generic path, with the class masks kept in registers.  ``neg``:
+    the ±J sign planes, as in :func:`_sweeps`."""
     n = P.shape[1]
     W = P.shape[2]
     B = n // W
@@ -506,6 +507,8 @@ def _sweeps_iso(P, state, nsweep, ga, gb, planes):
                 rx = P[kx, i]
                 ryu = P[ky, iu]
                 ryd = P[ky, idn]
+                if neg is not None:
+                    sg = neg[:, k, i]
                 for w in range(W):
                     s = row[w]
                     if px == 0:
@@ -518,6 +521,11 @@ def _sweeps_iso(P, state, nsweep, ga, gb, planes):
                     a2 = s ^ xl
                     a3 = s ^ ryu[w]
                     a4 = s ^ ryd[w]
+                    if neg is not None:
+                        a1 ^= sg[0, w]
+                        a2 ^= sg[1, w]
+                        a3 ^= sg[2, w]
+                        a4 ^= sg[3, w]
                     if ferro:  # b = 0 and b = 1 need a draw
                         ma = ~(a1 | a2 | a3 | a4) & maskB
                         mb = (a1 ^ a2 ^ a3 ^ a4) & ~((a1 & a2) | (a3 & a4))
@@ -557,14 +565,14 @@ def _chain(spins, state, beta, Jx, Jy, J2, h, every, out, heatbath, neg):
     if neg is not None and (neg.shape[0] != 8 or neg.shape[1] != 4 or neg.shape[2] != n
                             or neg.shape[3] != W):
         raise ValueError("the sign planes do not match the lattice")
-    iso = (neg is None and Jx == Jy and J2 == 0.0 and h == 0.0
+    iso = (Jx == Jy and J2 == 0.0 and h == 0.0
            and ((ga == 0 and gb == 1) or (ga == 3 and gb == 4)))
     P = np.empty((4, n, W), np.uint64)
     pack(spins, P)
     flips = np.int64(0)
     for i in range(out.shape[0]):
         if iso:
-            flips += _sweeps_iso(P, state, every, ga, gb, iplanes)
+            flips += _sweeps_iso(P, state, every, ga, gb, iplanes, neg)
         else:
             flips += _sweeps(P, state, every, cx, cy, cd, cs, cg, planes, ng, J2 != 0.0,
                              h != 0.0, neg)
