@@ -53,13 +53,34 @@ _OP_LABEL = {"m": "|m|", "staggered": "|m_s| (Néel)", "stripe": "|m_stripe|"}
 _OP_NAME = {"m": "m", "staggered": "m_s", "stripe": "m_stripe"}
 
 
-def exact_curves(model, L, couplings, T_min, T_max) -> dict:
-    """Exact finite-lattice curves where we have them: transfer matrix (Ising, L ≤ 10), Kaufman
-    (isotropic zero-field Ising, any even L); XY: spin-wave and high-temperature limits."""
+#: up to this L the exact curves come from the per-bond transfer matrix (any couplings; it
+#: also gives ξ), which takes about a second per temperature at L = 8
+_BONDS_MAX_L = 6
+#: the sign pattern of ``correlation[...]["pattern"]`` -> its name in spinsym.exact
+_EXACT_PATTERN = {"1": "ferro", "(-1)^(x+y)": "staggered", "(-1)^x": "stripe_x",
+                  "(-1)^y": "stripe_y"}
+
+
+def exact_curves(model, L, couplings, T_min, T_max, pattern: str = "1") -> dict:
+    """Exact finite-lattice curves where we have them: Ising per-bond transfer matrix (any
+    couplings, L ≤ 6, with ``xi_over_L``: the second-moment ξ/L of the order parameter with
+    sign pattern ``pattern``, ``correlation[op]["pattern"]`` of the analyze results), transfer
+    matrix (homogeneous, L ≤ 8), Kaufman (isotropic zero-field Ising, any even L); XY:
+    spin-wave and high-temperature limits."""
     from .. import exact
+    from ..couplings import BondCouplings
 
     grid = np.linspace(T_min, T_max, _GRID)
     c = couplings
+    keys = ("energy_per_site", "specific_heat", "abs_m", "m2", "binder", "susceptibility")
+    if model == "ising" and L <= _BONDS_MAX_L:
+        rows = [exact.transfer_matrix_bonds(L, c, T) for T in grid]
+        name = _EXACT_PATTERN.get(pattern, "ferro")
+        xi = np.array([0.5 * (r[f"xi_x_{name}"] + r[f"xi_y_{name}"]) for r in rows])
+        return {"source": "transfer matrix", "T": grid, "xi_over_L": xi / L,
+                **{k: np.array([r[k] for r in rows]) for k in keys if k in rows[0]}}
+    if isinstance(c, BondCouplings):
+        return {}
     if model == "ising":
         if L <= 8:
             rows = [exact.transfer_matrix_ising(L, c, T) for T in grid]
@@ -96,12 +117,17 @@ def draw_references(ax, key: str, exact: dict, L: int, T_range: tuple, lw: float
 def plot_observables(dataset, results, out: str) -> str:
     """Energy, order parameter, specific heat, susceptibility, Binder cumulant (XY: and the
     helicity modulus) and the correlation length ξ/L versus T."""
+    from ..couplings import BondCouplings
+
     model, L = dataset.model, dataset.L
     couplings = dataset.temperatures[0].couplings
+    per_bond = isinstance(couplings, BondCouplings)
     Ts = [r["T"] for r in results]
     pad = 0.05 * (max(Ts) - min(Ts) or 1.0)
-    exact = exact_curves(model, L, couplings, max(1e-2, min(Ts) - pad), max(Ts) + pad)
     op = order_parameter(results)
+    pattern = min(results, key=lambda r: r["T"]).get("correlation", {}).get(op, {}).get("pattern")
+    exact = exact_curves(model, L, couplings, max(1e-2, min(Ts) - pad), max(Ts) + pad,
+                         pattern or "1")
     prefix = "" if op == "m" else f"{op}_"
     panels = [("energy_per_site", "energy per site e"),
               ("abs_m" if op == "m" else f"{op}_abs", _OP_LABEL[op]),
@@ -119,8 +145,8 @@ def plot_observables(dataset, results, out: str) -> str:
         T, mean, err = xi_over_L(results, op) if key == "xi_over_L" else _series(results, key)
         ax.errorbar(T, mean, yerr=err, fmt="o", ms=3.5, capsize=2, label=f"MC ({', '.join(algos)})")
         draw_references(ax, key, exact, L, (min(T), max(T)))
-        if model == "ising" and couplings.Jx == couplings.Jy > 0 and couplings.J2 == 0 \
-                and couplings.h == 0:
+        if model == "ising" and not per_bond and couplings.Jx == couplings.Jy > 0 \
+                and couplings.J2 == 0 and couplings.h == 0:
             from ..exact import ONSAGER_TC
             ax.axvline(ONSAGER_TC * couplings.Jx, color="0.6", lw=0.8, ls="--")
         ax.set_xlabel("T")
@@ -129,7 +155,8 @@ def plot_observables(dataset, results, out: str) -> str:
     for ax in axes[len(panels):]:
         ax.axis("off")
     c = couplings
-    fig.suptitle(f"{model}, L = {L}, Jx = {c.Jx:g}, Jy = {c.Jy:g}, J2 = {c.J2:g}, h = {c.h:g}")
+    fig.suptitle(f"{model}, L = {L}, per-bond couplings" if per_bond else
+                 f"{model}, L = {L}, Jx = {c.Jx:g}, Jy = {c.Jy:g}, J2 = {c.J2:g}, h = {c.h:g}")
     fig.tight_layout()
     return save_figure(fig, out)
 
