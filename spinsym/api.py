@@ -66,46 +66,120 @@ def simulation_config(model: str, *, L: int, T, Jx: float = 1.0, Jy: float = 1.0
                       J2: float = 0.0, h: float = 0.0, couplings=None,
                       algorithm: str = "metropolis", sweeps: int = 10000, thermalize: int = 1000,
                       every: int = 10, seed: int = 0, overrelax: int = 0,
-                      threads: int | None = None):
+                      threads: int | None = None, exchange: bool = False,
+                      exchange_every: int = 1, replicas: int = 1):
     """The validated :class:`spinsym.mc.run.SimulationConfig` of a :func:`simulate` call."""
+    from . import validate
     from .mc.run import SimulationConfig
 
+    if not isinstance(exchange, (bool, np.bool_)):
+        raise ParameterError(f"exchange must be True or False, got {exchange!r}")
+    K = validate.positive_int(exchange_every, "exchange_every")
     temps = [T] if np.ndim(T) == 0 and not isinstance(T, str) else T
     return SimulationConfig(model=model, L=L, temperatures=temps,
                             couplings=_couplings(Jx, Jy, J2, h, couplings, L), algorithm=algorithm,
                             sweeps=sweeps, thermalize=thermalize, every=every, seed=seed,
-                            overrelax=overrelax, threads=threads or 0)
+                            overrelax=overrelax, threads=threads or 0,
+                            exchange_every=K if exchange else 0, replicas=replicas)
 
 
-def run_config(cfg, *, device: str = "cpu", out=None, progress: bool = False):
-    """Run a :class:`~spinsym.mc.run.SimulationConfig` on ``device``: into the file ``out``
-    (returns its path; the ``simulate`` command) or, without ``out``, in memory (a Run)."""
+def check_device(cfg, device: str):
+    """ParameterError unless ``device`` runs ``cfg`` (the GPU path has no replica exchange,
+    replicas or resume state)."""
     from . import validate
-    from .mc.run import simulate as run_simulation
 
     validate.choice(device, "device", ("cpu", "cuda"))
     if device == "cuda":
-        from .mc.gpu import check_config, simulate_gpu as run_simulation
+        from .mc.gpu import check_config
+
+        if cfg.exchange_every or cfg.replicas > 1:
+            raise ParameterError("--device cuda runs neither replica exchange nor replicas; "
+                                 "use the CPU")
         check_config(cfg)
-    total = len(cfg.temperatures) * (cfg.thermalize + cfg.n_samples * cfg.every)
+
+
+def run_config(cfg, *, device: str = "cpu", out=None, progress: bool = False,
+               checkpoint_seconds: float | None = None):
+    """Run a :class:`~spinsym.mc.run.SimulationConfig` on ``device``: into the file ``out``
+    (returns its path; the ``simulate`` command) or, without ``out``, in memory (a Run).
+    ``checkpoint_seconds``: seconds of work between checkpoints ``OUT.partial`` (files only;
+    0: none; default :data:`spinsym.mc.run.CHECKPOINT_SECONDS`)."""
+    from .mc import run as mc_run
+
+    check_device(cfg, device)
+    total = cfg.n_chains * (cfg.thermalize + cfg.n_samples * cfg.every)
     sink = None if out is not None else RunBuilder(cfg.model, cfg.L)
     with _progress_bar(progress, total, f"{cfg.model} L={cfg.L} {cfg.algorithm}") as advance:
-        return run_simulation(cfg, None if out is None else os.fspath(out), progress=advance,
-                              sink=sink)
+        path = None if out is None else os.fspath(out)
+        if device == "cuda":
+            from .mc.gpu import simulate_gpu
+
+            return simulate_gpu(cfg, path, progress=advance, sink=sink)
+        return mc_run.simulate(cfg, path, progress=advance, sink=sink,
+                               checkpoint_seconds=_checkpoint(checkpoint_seconds))
 
 
-def simulate(model: str, *, L: int, T, Jx: float = 1.0, Jy: float = 1.0, J2: float = 0.0,
-             h: float = 0.0, couplings=None, algorithm: str = "metropolis", sweeps: int = 10000,
-             thermalize: int = 1000, every: int = 10, seed: int = 0, overrelax: int = 0,
-             device: str = "cpu", threads: int | None = None, progress: bool = False) -> Run:
+def _checkpoint(seconds):
+    from . import validate
+    from .mc.run import CHECKPOINT_SECONDS
+
+    if seconds is None:
+        return CHECKPOINT_SECONDS
+    return validate.finite_float(seconds, "checkpoint_every", minimum=0.0)
+
+
+def resume_run(source, *, sweeps: int = 0, out=None, threads: int | None = None,
+               progress: bool = False, checkpoint_seconds: float | None = None):
+    """Continue ``source`` (a file of ``simulate``, its checkpoint ``OUT.partial``, or a Run
+    with its resume state) for ``sweeps`` more measurement sweeps: into the file ``out``
+    (returns its path) or in memory (a Run).  Bit for bit one uninterrupted run."""
+    from .mc import run as mc_run
+
+    src = mc_run._Source(source if isinstance(source, Run) else os.fspath(source))
+    total = src.config.n_chains * mc_run.remaining_sweeps(src, sweeps)
+    sink = None if out is not None else RunBuilder(src.config.model, src.config.L)
+    c = src.config
+    with _progress_bar(progress, max(0, total), f"{c.model} L={c.L} {c.algorithm}") as advance:
+        return mc_run.resume(src, sweeps, None if out is None else os.fspath(out),
+                             progress=advance, sink=sink, threads=threads or 0,
+                             checkpoint_seconds=_checkpoint(checkpoint_seconds))
+
+
+def simulate(model: str | None = None, *, L: int | None = None, T=None, Jx: float = 1.0,
+             Jy: float = 1.0, J2: float = 0.0, h: float = 0.0, couplings=None,
+             algorithm: str = "metropolis", sweeps: int | None = None, thermalize: int = 1000,
+             every: int = 10, seed: int = 0, overrelax: int = 0, device: str = "cpu",
+             threads: int | None = None, progress: bool = False, exchange: bool = False,
+             exchange_every: int = 1, replicas: int = 1, resume=None) -> Run:
     """Monte Carlo at each temperature of ``T`` (a number or a sequence), in memory.
 
     The same chains, bit for bit, as ``spinsym simulate`` with the same arguments; ``device=
     "cuda"`` runs the GPU path (Ising Metropolis/heat bath, J2 = 0).  Returns a :class:`Run`.
+
+    ``exchange=True``: replica exchange (parallel tempering) between neighbouring
+    temperatures every ``exchange_every`` sweeps.  ``replicas=2``: two independent chains
+    (ladders) per temperature, for the overlaps that :func:`analyze` adds (Ising).
+    ``resume``: a Run returned by ``simulate`` (or ``load``) or the path of a file or
+    checkpoint that ``simulate`` wrote; the run continues for ``sweeps`` more measurement
+    sweeps (default 0: only complete an interrupted run) and nothing else may be given.  The
+    result equals one uninterrupted run with the total sweeps, bit for bit.
     """
+    if resume is not None:
+        given = [k for k, v in (("model", model), ("L", L), ("T", T), ("couplings", couplings))
+                 if v is not None]
+        if given or exchange or replicas != 1:
+            raise ParameterError(f"resume continues a run as it was made: give only sweeps "
+                                 f"(and threads, progress), not {', '.join(given) or 'exchange/replicas'}")
+        if device != "cpu":
+            raise ParameterError("resume runs on the CPU")
+        return resume_run(resume, sweeps=sweeps or 0, threads=threads, progress=progress)
+    if model is None or L is None or T is None:
+        raise ParameterError("simulate needs model, L and T (or resume=...)")
     cfg = simulation_config(model, L=L, T=T, Jx=Jx, Jy=Jy, J2=J2, h=h, couplings=couplings,
-                            algorithm=algorithm, sweeps=sweeps, thermalize=thermalize,
-                            every=every, seed=seed, overrelax=overrelax, threads=threads)
+                            algorithm=algorithm,
+                            sweeps=10000 if sweeps is None else sweeps, thermalize=thermalize,
+                            every=every, seed=seed, overrelax=overrelax, threads=threads,
+                            exchange=exchange, exchange_every=exchange_every, replicas=replicas)
     return run_config(cfg, device=device, progress=progress)
 
 

@@ -11,6 +11,26 @@ Layout (schema ``spinsym/configs-v1``)::
         energy              float64 (n,)   total energy of each configuration (hamiltonians.energy)
         magnetization       float64 (n,)   Ising: signed m = Σs/N;  (n, 2) XY: (Σcos θ, Σsin θ)/N
 
+        resume/             (Monte Carlo output) the state that continues the run
+                            (:func:`spinsym.mc.run.resume`):
+            state           the chain's current configuration (the kernel's dtype: int8, or
+                            float64 angles)
+            rng_state       uint64 (4,)  its xoshiro256** state
+            counter         int64 (2,)   the algorithm counter and the measured sweeps
+            adaptive/NAME   the kernel's adaptive state (the XY step)
+            position        int64 (4,)   format, sweeps done per chain, thermalize,
+                            measurement sweeps planned
+            exchange/...    (the lowest group of each replica, with replica exchange) the
+                            exchange state: rng_state (PCG64 words), walker, trip_start,
+                            seen_high, tried, accepted, trips
+
+Replica exchange runs add the group attributes ``exchange_every``, ``exchange_acceptance``
+(with the next higher T), ``round_trips`` and ``round_trip_time``.  Runs with two replicas
+per temperature hold 2 n_T groups: T_000 ... T_{n_T-1} for replica 0 and then the same
+temperatures again for replica 1; every group has the attributes ``replica`` (0 or 1) and
+``replicas`` (2).  Each group is a complete group of its own, so readers that know nothing
+of replicas read every group; :mod:`spinsym.analysis` pairs them for the overlaps.
+
 Arrays are indexed ``configs[k, y, x]``.  Files are written to a temporary name in the
 destination folder and renamed when complete, so a file at the final path is always whole.
 """
@@ -35,6 +55,8 @@ from .hamiltonians import Couplings
 SCHEMA = "spinsym/configs-v1"
 GROUP_ATTRS = ("model", "L", "Jx", "Jy", "J2", "h", "T", "algorithm", "sweeps", "thermalize",
                "every", "seed")
+#: the subgroup of each temperature group holding the resume state of a Monte Carlo run
+RESUME_GROUP = "resume"
 #: the per-bond coupling datasets of a group whose ``couplings`` attribute is "per-bond"
 COUPLING_FIELDS = ("Jx", "Jy", "J2p", "J2m", "h")
 
@@ -158,6 +180,34 @@ class AtomicH5Writer:
     def set_attrs(self, index: int, **attrs):
         with self._writing():
             self.file[f"T_{index:03d}"].attrs.update(attrs)
+
+    def write_state(self, state: dict):
+        """Write the resume state ``{"arrays": {path: array}}`` (paths inside the temperature
+        groups, e.g. ``T_000/resume/state``); datasets of the same shape are overwritten in
+        place."""
+        with self._writing():
+            for path, arr in state["arrays"].items():
+                arr = np.asarray(arr)
+                ds = self.file.get(path)
+                if ds is not None and (ds.shape != arr.shape or ds.dtype != arr.dtype):
+                    del self.file[path]
+                    ds = None
+                if ds is None:
+                    self.file.create_dataset(path, data=arr)
+                else:
+                    ds[...] = arr
+
+    def snapshot(self, path: str) -> str:
+        """Copy the file as it is now to ``path``, atomically (a checkpoint)."""
+        import shutil
+
+        from .fileio import atomic_path
+
+        with self._writing():
+            self.file.flush()
+            with atomic_path(path) as tmp:
+                shutil.copyfile(self.tmp, tmp)
+        return path
 
     def commit(self) -> str:
         with self._writing():
@@ -314,6 +364,27 @@ def read(path: str) -> SpinDataset:
     if not temps:
         raise DataError(f"spinsym file holds no temperature groups: {path}")
     return SpinDataset(path, model, L, _plain(root), temps)
+
+
+def read_state(path: str) -> dict | None:
+    """The resume state of a file (``{"arrays": {path: array}}``, the ``resume`` subgroups of
+    its temperature groups; see the module docstring), or None when it has none."""
+    try:
+        with h5py.File(path, "r") as f:
+            arrays = {}
+            for name in sorted(k for k in f.keys() if k.startswith("T_")):
+                root = f[name].get(RESUME_GROUP)
+                if not isinstance(root, h5py.Group):
+                    continue
+
+                def visit(sub, obj, prefix=f"{name}/{RESUME_GROUP}/"):
+                    if isinstance(obj, h5py.Dataset):
+                        arrays[prefix + sub] = obj[()]
+
+                root.visititems(visit)
+            return {"arrays": arrays} if arrays else None
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(f"corrupt resume state in {path}: {exc}") from None
 
 
 def _plain(attrs: dict) -> dict:

@@ -71,6 +71,9 @@ class Run:
     L: int
     groups: list
     attrs: dict = field(default_factory=dict)
+    #: the state that continues a Monte Carlo run (``spinsym.simulate(resume=run, ...)``):
+    #: ``{"arrays": {path: array}}``, the ``T_xxx/resume`` datasets of files; None for others
+    resume: dict | None = None
 
     @property
     def temperatures(self) -> list:
@@ -100,6 +103,8 @@ class Run:
                 attrs = {k: v for k, v in g.attrs.items() if k != "n_samples"}
                 writer.group(i, attrs, couplings=g.bond_couplings)
                 writer.append(i, g.configs, g.energy, magnetization=g.magnetization)
+            if self.resume:
+                writer.write_state(self.resume)
             return writer.commit()
 
 
@@ -113,6 +118,7 @@ class RunBuilder:
         self.attrs = {"spinsym_version": __version__, "model": model, "L": self.L,
                       **(root_attrs or {})}
         self._groups: dict = {}
+        self._state = None
 
     def __enter__(self):
         return self
@@ -143,6 +149,9 @@ class RunBuilder:
     def set_attrs(self, index: int, **attrs):
         self._groups[index]["attrs"].update(attrs)
 
+    def write_state(self, state: dict):
+        self._state = {"arrays": {k: np.array(v, copy=True) for k, v in state["arrays"].items()}}
+
     def abort(self):
         self._groups.clear()
 
@@ -150,7 +159,9 @@ class RunBuilder:
         from .data import config_dtype
 
         L, groups = self.L, []
-        mshape = (0,) if self.model == "ising" else (0, 2)
+        from .models import get
+
+        mshape = (0,) + tuple(get(self.model).magnetization_shape)
         for index in sorted(self._groups):
             g = self._groups[index]
             cat = (lambda parts, empty: np.concatenate(parts) if parts else empty)
@@ -160,17 +171,18 @@ class RunBuilder:
                 energy=cat(g["energy"], np.empty(0)),
                 magnetization=cat(g["magnetization"], np.empty(mshape)),
                 bond_couplings=g["couplings"]))
-        return Run(self.model, L, groups, dict(self.attrs))
+        return Run(self.model, L, groups, dict(self.attrs), resume=self._state)
 
 
 def load(path) -> Run:
     """Read a spinsym HDF5 file (``simulate``, ``sample``, a sweep job) into memory."""
     import h5py
 
-    from .data import read
+    from .data import read, read_state
 
     path = os.fspath(path)
     ds = read(path)  # validates the schema: DataError with one clear line otherwise
+    state = read_state(path)
     groups = []
     try:
         with h5py.File(path, "r") as f:
@@ -181,4 +193,4 @@ def load(path) -> Run:
                                              g.couplings if g.per_bond else None))
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
-    return Run(ds.model, ds.L, groups, dict(ds.attrs))
+    return Run(ds.model, ds.L, groups, dict(ds.attrs), resume=state)
