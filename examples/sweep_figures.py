@@ -1,5 +1,5 @@
-"""Make the sweep figures shown in the README (docs/figures/): the Binder-cumulant crossing for
-L = 8, 16, 32, and the (Jy/Jx, T) phase diagram of the anisotropic Ising model.
+"""Make the sweep figures shown in the README (docs/figures/): the Binder-cumulant and ξ/L
+crossings for L = 8, 16, 32, and the (Jy/Jx, T) phase diagram of the anisotropic Ising model.
 
     .venv/bin/python examples/sweep_figures.py                 # about 2 minutes on 2 cores
     .venv/bin/python examples/sweep_figures.py --scheduler tcp://HOST:8786   # on a Dask cluster
@@ -39,6 +39,7 @@ def main():
 
     binder = os.path.join(args.work, "binder")
     run("sweep", os.path.join(HERE, "sweeps", "binder.toml"), "--out", binder, *extra)
+    # top row the Binder cumulant, bottom row the second-moment ξ/L; both crossings printed
     run("plot", "binder", binder, "--out", os.path.join(args.figures, "sweep_binder.png"))
 
     aniso = os.path.join(args.work, "anisotropic")

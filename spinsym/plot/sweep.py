@@ -307,11 +307,12 @@ def plot_binder(out_dir: str, out: str, order: str | None = None) -> dict:
     _crossing_panels(axes[0], result["curves"], result["crossings"], result["best"],
                      result["Tc"], "U", f"Binder cumulant {ulabel}")
     _crossing_panels(axes[1], result["xi_curves"], result["xi_crossings"], result["xi_best"],
-                     result["Tc"], "xi_over_L", f"ξ/L of {name} (second moment)")
+                     result["Tc"], "xi_over_L", f"ξ/L of {name.strip('|')} (second moment)")
     c = result["couplings"]
     axes[0][0].set_title(f"{result['model']} Jx={c['Jx']:g} Jy={c['Jy']:g} J2={c['J2']:g} "
                          f"h={c['h']:g}: Binder cumulant of {name}", fontsize=9)
-    axes[1][0].set_title(f"correlation length ξ/L of {name}", fontsize=9)
+    axes[1][0].set_title(f"second-moment correlation length ξ/L of {name.strip('|')}",
+                         fontsize=9)
     fig.tight_layout()
     result["path"] = save_figure(fig, out)
     return result

@@ -159,7 +159,7 @@ def test_plot_binder_xi_panels(tmp_path, monkeypatch, cli):
     (fig,) = figures
     labels = [ax.get_ylabel() for ax in fig.axes]
     assert labels[:2] == ["Binder cumulant U"] * 2 and labels[2:] == [
-        "ξ/L of |m| (second moment)"] * 2
+        "ξ/L of m (second moment)"] * 2
     (xc,) = res["xi_crossings"]
     assert xc["L"] == (4, 8) and abs(xc["T"] - 2.269) < 0.3 and xc["err"] > 0
     # an index without correlation lengths: they are computed from the job files
