@@ -31,6 +31,13 @@ def analyze_group(model: str, configs, energies, attrs: dict, couplings,
     for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step"):
         if key in attrs:
             res[key] = float(attrs[key])
+    # replica exchange (NaN, e.g. the acceptance of the highest T, becomes None)
+    for key in ("exchange_acceptance", "round_trip_time"):
+        if key in attrs:
+            v = float(attrs[key])
+            res[key] = v if np.isfinite(v) else None
+    if "round_trips" in attrs:
+        res["round_trips"] = int(attrs["round_trips"])
     return res
 
 

@@ -168,8 +168,9 @@ def simulate(model: str | None = None, *, L: int | None = None, T=None, Jx: floa
         given = [k for k, v in (("model", model), ("L", L), ("T", T), ("couplings", couplings))
                  if v is not None]
         if given or exchange or replicas != 1:
+            what = ", ".join(given) or "exchange/replicas"
             raise ParameterError(f"resume continues a run as it was made: give only sweeps "
-                                 f"(and threads, progress), not {', '.join(given) or 'exchange/replicas'}")
+                                 f"(and threads, progress), not {what}")
         if device != "cpu":
             raise ParameterError("resume runs on the CPU")
         return resume_run(resume, sweeps=sweeps or 0, threads=threads, progress=progress)
