@@ -407,16 +407,18 @@ def summarize(model: str, configs, energies, T: float, couplings: Couplings,
     }
     if "correlations" in ser:  # the model's order-parameter fields (its series method)
         out.update(_correlation_summary(ser["correlations"], L))
-    return _json_form(out)
+    return json_form(out)
 
 
-def _json_form(obj):
-    """Estimates become ``{"mean", "err"}`` dicts (:meth:`spinsym.stats.Estimate.as_dict`) and
-    other NaN/inf floats None, so the summary is strict JSON."""
+def json_form(obj):
+    """Strict-JSON form: Estimates become ``{"mean", "err"}`` dicts
+    (:meth:`spinsym.stats.Estimate.as_dict`), NaN/inf floats None, tuples lists."""
     if isinstance(obj, Estimate):
         return obj.as_dict()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _json_form(v) for k, v in obj.items()}
+        return {k: json_form(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_form(v) for v in obj]
     return obj

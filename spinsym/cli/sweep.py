@@ -96,12 +96,12 @@ def plot_binder(
     check_out_path(out, inputs=[path])
     result = draw(check_sweep_dir(path), out, order)
     if as_json:
-        typer.echo(json.dumps({"path": result["path"], "order": result["order"],
-                               "Tc": result["Tc"], "couplings": result["couplings"],
-                               "crossings": [{**c, "L": list(c["L"])}
-                                             for c in result["crossings"]],
-                               "xi_crossings": [{**c, "L": list(c["L"])}
-                                                for c in result["xi_crossings"]]}))
+        from ..observables import json_form
+
+        typer.echo(json.dumps(json_form(
+            {"path": result["path"], "order": result["order"], "Tc": result["Tc"],
+             "couplings": result["couplings"], "crossings": result["crossings"],
+             "xi_crossings": result["xi_crossings"]}), allow_nan=False))
     else:
         typer.echo(format_binder(result))
         typer.echo(f"wrote {result['path']}")
