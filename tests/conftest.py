@@ -69,20 +69,3 @@ def small_disk(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A folder on a real 1 MiB tmpfs, to run out of disk space (needs root to mount)."""
-    import shutil
-
-    folder = tmp_path / "small_disk"
-    folder.mkdir()
-    if shutil.which("mount") is None or os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-            capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs is not permitted here")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
