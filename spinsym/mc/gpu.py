@@ -258,8 +258,11 @@ _KERNELS = {}
 cuda = None  # numba.cuda, bound on first use (a module global, as the CUDA simulator requires)
 
 
-def _build(count: bool):
+def _device_philox():
+    """Philox4x32-10 as a CUDA device function (built once, shared by both kernels)."""
     global cuda
+    if "philox" in _KERNELS:
+        return _KERNELS["philox"]
     from numba import cuda
 
     u32 = np.uint32
@@ -278,6 +281,17 @@ def _build(count: bool):
             k0 = u32((np.uint64(k0) + np.uint64(PHILOX_W0)) & np.uint64(0xFFFFFFFF))
             k1 = u32((np.uint64(k1) + np.uint64(PHILOX_W1)) & np.uint64(0xFFFFFFFF))
         return c0, c1, c2, c3
+
+    _KERNELS["philox"] = philox
+    return philox
+
+
+def _build(count: bool):
+    global cuda
+    from numba import cuda
+
+    u32 = np.uint32
+    philox = _device_philox()
 
     @cuda.jit(device=True)
     def code_of(S, O, rowW, upW, dnW, i, W, p):
@@ -422,11 +436,14 @@ def require_gpu():
 
 class CheckerboardGPU:
     """R Ising lattices (any temperatures, one couplings set each) updated together on the GPU.
+    The byte-lane kernel: four lattices per word (``kernel_name`` "cuda").
 
     ``spins``: int8 ±1 array (R, L, L), L even.  ``sweep(n)`` runs n sweeps (colour 0, then 1)
     of every lattice; ``spins()`` copies them back.  ``block`` and ``grid`` (threads along a
     row, and blocks along x and rows) only change speed, never the result.
     """
+
+    kernel_name = "cuda"
 
     def __init__(self, spins, betas, couplings, algorithm: str = "metropolis", key=(0, 0),
                  t0: int = 0, count: bool = False, block: int | None = None, grid=None):
@@ -504,6 +521,457 @@ class CheckerboardGPU:
 
 
 # ----------------------------------------------------------------------------------------------
+# the multi-spin-coded kernel: 32 sites of ONE lattice per word, one bit per spin
+#
+# Layout.  Colour c of lattice r is an array (L, W) of uint32, W = ceil(H/32), H = L/2: bit b of
+# word (y, j) is site (y, x = 2i + ((y + c) & 1)) with i = 32j + b, for i < H; the bits of the
+# last word above i = H - 1 ("padding", only when 32 does not divide H) are always 0.  The
+# neighbours of a colour-c word are words of the other colour: (y ± 1, j) vertically, and
+# horizontally (y, j) itself and the word shifted by one site (i + 1 when (y + c) is odd, else
+# i - 1), built from (y, j) and one bit of the next (previous) word, wrapping from the last valid
+# bit of the row to bit 0 of its first word.
+#
+# Classes.  With a = 1 where a neighbour equals the spin, the flip energy of a site depends on
+# (s, ax, ay), ax, ay = aligned neighbours along x, y (0..2); code = sb + 2·(ax + 3·ay), sb = 1
+# for s = +1.  The kernel forms the 18 class masks with bitwise logic (9 when h = 0 makes the
+# two spin values equivalent, which the host checks entry by entry) and ORs them into an
+# "always" mask, a "needs a random number" mask and the 8 bit planes of the thresholds' top
+# bytes.  The thresholds are the byte-lane kernel's (:func:`thresholds`, the CPU kernels' own
+# probabilities), T = ceil(p·2^64).
+#
+# Random numbers.  The top byte of U for all 32 sites of word (y, j) of lattice r in half-sweep
+# t comes as 8 bit planes, most significant first: plane k is output component k mod 4 of
+# Philox(counter = (2j + k div 4, r·L + y, t mod 2^32, t >> 32), key), bit b for site b.  The
+# planes are compared bitwise with the threshold planes; a site whose byte equals T's top byte
+# (probability 1/256) is finished with 56 more bits from Philox(counter = (32j + b, r·L + y,
+# t mod 2^32, (t >> 32) | 2^31)): U's next 32 bits are its component 0 and the last 24 the top
+# 24 bits of component 1, exactly as in the byte-lane kernel.  So each decision is U < T with a
+# 64-bit uniform U, and no draw depends on the launch shape.
+
+MSC_CODES = 18  # (sb, ax, ay) classes
+MSC_STRIDE = 32  # table entries per lattice (entry 31: flags)
+MSC_FLAGS = 31
+KIND_NEVER, KIND_ALWAYS, KIND_RANDOM = 0, 1, 2
+MSC_PENDING = 4  # words per thread between two passes over the tie decisions
+MSC_MIN_L = 64  # simulate_gpu's default: the multi-spin kernel once a half row fills a word
+
+
+def msc_code(sb, ax, ay):
+    """Class index of a site: spin bit sb, aligned neighbours ax (x) and ay (y)."""
+    return sb + 2 * (ax + 3 * ay)
+
+
+def msc_tables(betas, couplings, algorithm: str):
+    """Per-lattice class tables of the multi-spin kernel: ``info, mid, low``, flat uint32 arrays
+    of R·32 entries, index r·32 + code.  ``info`` = top byte | kind << 8 (kind: 0 never flips,
+    1 always, 2 compare with T); entry 31 of ``info`` is 1 when the sb = 0 and sb = 1 entries are
+    equal (the kernel then forms 9 class masks instead of 18).  Derived entry by entry from
+    :func:`thresholds`, so the thresholds are those of the byte-lane and CPU kernels."""
+    R = len(np.atleast_1d(betas))
+    top, mid, low = (a.reshape(-1, TABLE) for a in thresholds(betas, couplings, algorithm))
+    info = np.zeros((R, MSC_STRIDE), np.uint32)
+    mid_m = np.zeros_like(info)
+    low_m = np.zeros_like(info)
+    for sb in (0, 1):
+        for ax in range(3):
+            for ay in range(3):
+                xs, ys = (ax, ay) if sb else (2 - ax, 2 - ay)  # up-neighbour counts
+                src = sb + 2 * xs + 8 * ys
+                dst = msc_code(sb, ax, ay)
+                t_, m_, l_ = top[:R, src], mid[:R, src], low[:R, src]
+                kind = np.where(t_ == ALWAYS, KIND_ALWAYS,
+                                np.where((t_ | m_ | l_) == 0, KIND_NEVER, KIND_RANDOM))
+                info[:, dst] = np.where(kind == KIND_RANDOM, t_, 0) | (kind << 8)
+                mid_m[:, dst], low_m[:, dst] = m_, l_
+    same = np.ones(R, bool)
+    for a in (info, mid_m, low_m):
+        same &= np.all(a[:, 0:MSC_CODES:2] == a[:, 1:MSC_CODES:2], axis=1)
+    info[:, MSC_FLAGS] = same
+    return info.ravel(), mid_m.ravel(), low_m.ravel()
+
+
+def to_msc(spins) -> np.ndarray:
+    """int8 ±1 spins ``(R, L, L)`` -> multi-spin words ``(2, R, L, W)`` uint32 (colour, lattice,
+    y, word), W = ceil(L/64); padding bits 0."""
+    spins = np.asarray(spins)
+    if spins.ndim == 2:
+        spins = spins[None]
+    R, L, L1 = spins.shape
+    if L != L1 or L % 2 or L < 2:
+        raise ParameterError(f"GPU lattices must be L × L with L even and >= 2, got {L} × {L1}")
+    H = L // 2
+    W = -(-H // 32)
+    up = spins > 0
+    out = np.empty((2, R, L, W), np.uint32)
+    for c in (0, 1):
+        half = np.zeros((R, L, 32 * W), bool)
+        half[:, 0::2, :H] = up[:, 0::2, c::2]
+        half[:, 1::2, :H] = up[:, 1::2, 1 - c::2]
+        out[c] = np.packbits(half, axis=-1, bitorder="little").view("<u4")
+    return out
+
+
+def from_msc(words) -> np.ndarray:
+    """Inverse of :func:`to_msc`: ``(2, R, L, W)`` uint32 -> int8 ±1 spins ``(R, L, L)``."""
+    words = np.ascontiguousarray(words, dtype="<u4")
+    _, R, L, W = words.shape
+    H = L // 2
+    spins = np.empty((R, L, L), np.int8)
+    for c in (0, 1):
+        bits = np.unpackbits(words[c].view(np.uint8), axis=-1, bitorder="little")[..., :H]
+        s = (2 * bits.astype(np.int8) - 1).astype(np.int8)
+        spins[:, 0::2, c::2] = s[:, 0::2]
+        spins[:, 1::2, 1 - c::2] = s[:, 1::2]
+    return spins
+
+
+def reference_msc_half_sweep(words, top, mid, low, key, t: int, colour: int, counts=None) -> int:
+    """Update colour ``colour`` of the multi-spin words ``(2, R, L, W)`` in place, as the
+    multi-spin kernel does, site by site in the natural layout.
+
+    ``top, mid, low``: the byte-lane tables of :func:`thresholds` (up-neighbour codes), so this
+    reference shares neither the class tables nor the bitwise logic of the kernel.  ``counts``
+    (int64, R), if given, is incremented by the accepted flips.  Returns the number of sites
+    whose decision needed the 56 further bits.
+    """
+    _, R, L, W = words.shape
+    H = L // 2
+    spins = from_msc(words)
+    k0, k1 = key
+    t_lo, t_hi = t & 0xFFFFFFFF, t >> 32
+    r_, y_, i_ = np.meshgrid(np.arange(R), np.arange(L), np.arange(H), indexing="ij")
+    x_ = 2 * i_ + ((y_ + colour) & 1)
+    s = spins[r_, y_, x_]
+    xs = (spins[r_, y_, (x_ + 1) % L] > 0).astype(int) + (spins[r_, y_, (x_ - 1) % L] > 0)
+    ys = (spins[r_, (y_ + 1) % L, x_] > 0).astype(int) + (spins[r_, (y_ - 1) % L, x_] > 0)
+    entry = r_ * TABLE + (s > 0) + 2 * xs + 8 * ys
+    T_top, T_mid, T_low = top[entry].astype(np.int64), mid[entry], low[entry]
+    j_, b_ = i_ // 32, (i_ % 32).astype(np.uint32)
+    row = (r_ * L + y_).astype(np.uint32)
+    byte = np.zeros(s.shape, np.int64)
+    for half in (0, 1):
+        planes = philox4x32((2 * j_ + half).astype(np.uint32), row, t_lo, t_hi, k0, k1)
+        for comp in range(4):
+            k = 4 * half + comp
+            byte |= ((planes[comp] >> b_) & np.uint32(1)).astype(np.int64) << (7 - k)
+    flip = byte < T_top  # T_top = 256: always (no random number needed)
+    tie = (byte == T_top) & ((T_top | T_mid | T_low) != 0)
+    if tie.any():
+        x0, x1, _, _ = philox4x32((32 * j_[tie] + b_[tie]).astype(np.uint32), row[tie], t_lo,
+                                  t_hi | TIE_FLAG, k0, k1)
+        m, lo = T_mid[tie], T_low[tie]
+        flip[tie] = (x0 < m) | ((x0 == m) & ((x1 >> np.uint32(8)) < lo))
+    bits = np.zeros((R, L, 32 * W), bool)
+    bits[..., :H] = flip
+    words[colour] ^= np.packbits(bits, axis=-1, bitorder="little").view("<u4")
+    if counts is not None:
+        counts[:R] += flip.sum(axis=(1, 2))
+    return int(tie.sum())
+
+
+def _build_msc(count: bool):
+    global cuda
+    from numba import cuda
+
+    u32 = np.uint32
+    FULL = u32(0xFFFFFFFF)
+    philox = _device_philox()
+
+    @cuda.jit(device=True)
+    def cls(m, e, st):
+        """OR class mask m into st = (always, random, 8 threshold planes) by its entry e."""
+        acc, need, t0, t1, t2, t3, t4, t5, t6, t7 = st
+        kind = u32(e >> u32(8))
+        if kind == u32(KIND_ALWAYS):
+            acc = u32(acc | m)
+        elif kind == u32(KIND_RANDOM):
+            need = u32(need | m)
+            if e & u32(0x80):
+                t0 = u32(t0 | m)
+            if e & u32(0x40):
+                t1 = u32(t1 | m)
+            if e & u32(0x20):
+                t2 = u32(t2 | m)
+            if e & u32(0x10):
+                t3 = u32(t3 | m)
+            if e & u32(0x08):
+                t4 = u32(t4 | m)
+            if e & u32(0x04):
+                t5 = u32(t5 | m)
+            if e & u32(0x02):
+                t6 = u32(t6 | m)
+            if e & u32(0x01):
+                t7 = u32(t7 | m)
+        return acc, need, t0, t1, t2, t3, t4, t5, t6, t7
+
+    @cuda.jit(device=True)
+    def pair(xy, s, e1, e0, merged, st):
+        """Classes (sb = 1, 0) of one (ax, ay): one mask when the two entries are equal."""
+        if merged:
+            return cls(xy, e1, st)
+        st = cls(u32(xy & s), e1, st)
+        return cls(u32(xy & u32(~s)), e0, st)
+
+    @cuda.jit(device=True)
+    def plane(r, tk, und, lt):
+        """One bit plane of the comparison U < T for the undecided sites und."""
+        lt = u32(lt | u32(und & u32(u32(~r) & tk)))
+        und = u32(und & u32(~u32(r ^ tk)))
+        return und, lt
+
+    @cuda.jit(device=True)
+    def aligned(S, O, base, y, j, L, W, r_last, colour):
+        """Spin word of (y, j) and its four aligned-neighbour words (x, x, y, y)."""
+        row = u32(base + u32(y * W))
+        s = S[u32(row + j)]
+        o = O[u32(row + j)]
+        if u32(y + colour) & u32(1):  # the second x-neighbour is at i + 1
+            if u32(j + u32(1)) < W:
+                h2 = u32(u32(o >> u32(1)) | u32(O[u32(row + j + u32(1))] << u32(31)))
+            else:
+                h2 = u32(u32(o >> u32(1)) | u32(u32(O[row] & u32(1)) << r_last))
+        else:  # ... at i - 1
+            if j > u32(0):
+                h2 = u32(u32(o << u32(1)) | u32(O[u32(row + j - u32(1))] >> u32(31)))
+            else:
+                h2 = u32(u32(o << u32(1)) | u32(u32(O[u32(row + W - u32(1))] >> r_last)
+                                                & u32(1)))
+        up = u32(y - u32(1)) if y > u32(0) else u32(L - u32(1))
+        dn = u32(y + u32(1)) if u32(y + u32(1)) < L else u32(0)
+        u = O[u32(u32(base + u32(up * W)) + j)]
+        d = O[u32(u32(base + u32(dn * W)) + j)]
+        return (s, u32(~u32(s ^ o)), u32(~u32(s ^ h2)), u32(~u32(s ^ u)),
+                u32(~u32(s ^ d)))
+
+    @cuda.jit(device=True)
+    def resolve(S, O, base, L, W, r_last, colour, rowbase, o, mid, low, k0, k1, t_lo, t_hi,
+                pend_y, pend_j, pend_m, npend):
+        """Finish the tie decisions of the pending words with 56 more bits per site."""
+        accepted = u32(0)
+        for k in range(npend):
+            y = pend_y[k]
+            j = pend_j[k]
+            m = pend_m[k]
+            s, a1, a2, b1, b2 = aligned(S, O, base, y, j, L, W, r_last, colour)
+            row = u32(rowbase + y)
+            idx = u32(u32(base + u32(y * W)) + j)
+            while m != u32(0):
+                rest = u32(m & u32(m - u32(1)))
+                bit = u32(m ^ rest)
+                m = rest
+                b = u32(cuda.popc(u32(bit - u32(1))))
+                ax = u32(u32(u32(a1 >> b) & u32(1)) + u32(u32(a2 >> b) & u32(1)))
+                ay = u32(u32(u32(b1 >> b) & u32(1)) + u32(u32(b2 >> b) & u32(1)))
+                e = u32(o + u32(u32(u32(s >> b) & u32(1)) + u32(u32(2) * u32(ax + u32(3) * ay))))
+                x0, x1, x2, x3 = philox(u32(u32(32) * j + b), row, t_lo,
+                                        u32(t_hi | u32(TIE_FLAG)), k0, k1)
+                mm = mid[e]
+                if x0 < mm or (x0 == mm and u32(x1 >> u32(8)) < low[e]):
+                    S[idx] = u32(S[idx] ^ bit)
+                    accepted = u32(accepted + u32(1))
+        return accepted
+
+    @cuda.jit
+    def half_sweep(S, O, L, W, r_last, R, info, mid, low, k0, k1, t_lo, t_hi, colour, counts):
+        # L, W, r_last (= (H - 1) mod 32), R, colour: uint32; S, O: the two colours, flat (R, L, W)
+        tid = u32(cuda.threadIdx.x)
+        g0 = u32(u32(cuda.blockIdx.x * cuda.blockDim.x) + tid)
+        stride = u32(cuda.gridDim.x * cuda.blockDim.x)
+        dy = u32(stride // W)
+        dj = u32(stride - u32(dy * W))
+        y0 = u32(g0 // W)
+        j0 = u32(g0 - u32(y0 * W))
+        last = FULL if r_last == u32(31) else u32(u32(u32(1) << u32(r_last + u32(1))) - u32(1))
+        pend_y = cuda.local.array(MSC_PENDING, np.uint32)
+        pend_j = cuda.local.array(MSC_PENDING, np.uint32)
+        pend_m = cuda.local.array(MSC_PENDING, np.uint32)
+        total = cuda.shared.array(1, np.int64)
+        if count:
+            if tid == u32(0):
+                total[0] = 0
+            cuda.syncthreads()
+        lat = u32(cuda.blockIdx.y)
+        while lat < R:
+            o = u32(lat * u32(MSC_STRIDE))
+            e0, e1, e2, e3, e4, e5 = info[o], info[o + 1], info[o + 2], info[o + 3], \
+                info[o + 4], info[o + 5]
+            e6, e7, e8, e9, e10, e11 = info[o + 6], info[o + 7], info[o + 8], info[o + 9], \
+                info[o + 10], info[o + 11]
+            e12, e13, e14, e15, e16, e17 = info[o + 12], info[o + 13], info[o + 14], \
+                info[o + 15], info[o + 16], info[o + 17]
+            merged = info[o + u32(MSC_FLAGS)] & u32(1)
+            rowbase = u32(lat * L)
+            base = u32(rowbase * W)
+            mine = u32(0)
+            npend = 0
+            nw = 0
+            y = y0
+            j = j0
+            while y < L:
+                s, a1, a2, b1, b2 = aligned(S, O, base, y, j, L, W, r_last, colour)
+                x2 = u32(a1 & a2)
+                x1 = u32(a1 ^ a2)
+                x0 = u32(~u32(a1 | a2))
+                v2 = u32(b1 & b2)
+                v1 = u32(b1 ^ b2)
+                v0 = u32(~u32(b1 | b2))
+                z = u32(0)
+                st = (z, z, z, z, z, z, z, z, z, z)
+                st = pair(u32(x0 & v0), s, e1, e0, merged, st)
+                st = pair(u32(x1 & v0), s, e3, e2, merged, st)
+                st = pair(u32(x2 & v0), s, e5, e4, merged, st)
+                st = pair(u32(x0 & v1), s, e7, e6, merged, st)
+                st = pair(u32(x1 & v1), s, e9, e8, merged, st)
+                st = pair(u32(x2 & v1), s, e11, e10, merged, st)
+                st = pair(u32(x0 & v2), s, e13, e12, merged, st)
+                st = pair(u32(x1 & v2), s, e15, e14, merged, st)
+                st = pair(u32(x2 & v2), s, e17, e16, merged, st)
+                acc, need, t0, t1, t2, t3, t4, t5, t6, t7 = st
+                valid = FULL if u32(j + u32(1)) < W else last
+                flips = u32(acc & valid)
+                und = u32(need & valid)
+                if und != u32(0):
+                    row = u32(rowbase + y)
+                    lt = u32(0)
+                    r0, r1, r2, r3 = philox(u32(u32(2) * j), row, t_lo, t_hi, k0, k1)
+                    und, lt = plane(r0, t0, und, lt)
+                    und, lt = plane(r1, t1, und, lt)
+                    und, lt = plane(r2, t2, und, lt)
+                    und, lt = plane(r3, t3, und, lt)
+                    if und != u32(0):
+                        r4, r5, r6, r7 = philox(u32(u32(2) * j + u32(1)), row, t_lo, t_hi, k0, k1)
+                        und, lt = plane(r4, t4, und, lt)
+                        und, lt = plane(r5, t5, und, lt)
+                        und, lt = plane(r6, t6, und, lt)
+                        und, lt = plane(r7, t7, und, lt)
+                    flips = u32(flips | lt)
+                    if und != u32(0):
+                        pend_y[npend] = y
+                        pend_j[npend] = j
+                        pend_m[npend] = und
+                        npend += 1
+                if flips != u32(0):
+                    S[u32(u32(base + u32(y * W)) + j)] = u32(s ^ flips)
+                    if count:
+                        mine = u32(mine + u32(cuda.popc(flips)))
+                nw += 1
+                if nw == MSC_PENDING:
+                    if npend:
+                        mine = u32(mine + resolve(S, O, base, L, W, r_last, colour, rowbase, o,
+                                                  mid, low, k0, k1, t_lo, t_hi, pend_y, pend_j,
+                                                  pend_m, npend))
+                    npend = 0
+                    nw = 0
+                j = u32(j + dj)
+                y = u32(y + dy)
+                if j >= W:
+                    j = u32(j - W)
+                    y = u32(y + u32(1))
+            if npend:
+                mine = u32(mine + resolve(S, O, base, L, W, r_last, colour, rowbase, o, mid, low,
+                                          k0, k1, t_lo, t_hi, pend_y, pend_j, pend_m, npend))
+            if count:  # one global atomic per block and lattice
+                if mine != u32(0):
+                    cuda.atomic.add(total, 0, np.int64(mine))
+                cuda.syncthreads()
+                if tid == u32(0):
+                    if total[0] != 0:
+                        cuda.atomic.add(counts, lat, total[0])
+                    total[0] = 0
+                cuda.syncthreads()
+            lat = u32(lat + u32(cuda.gridDim.y))
+
+    return half_sweep
+
+
+def msc_kernel(count: bool = False):
+    """The multi-spin half-sweep kernel (``count``: also accumulate accepted flips)."""
+    name = ("msc", bool(count))
+    if name not in _KERNELS:
+        _KERNELS[name] = _build_msc(bool(count))
+    return _KERNELS[name]
+
+
+class MultiSpinGPU:
+    """R Ising lattices updated on the GPU by the multi-spin-coded kernel (32 sites of one
+    lattice per word); the same interface as :class:`CheckerboardGPU`.
+
+    ``block`` (threads per block) and ``grid`` (blocks over the words of a lattice, blocks over
+    lattices) only change speed, never the result.  ``words_per_thread`` sets the default grid.
+    """
+
+    kernel_name = "cuda-multispin"
+
+    def __init__(self, spins, betas, couplings, algorithm: str = "metropolis", key=(0, 0),
+                 t0: int = 0, count: bool = False, block: int | None = None, grid=None,
+                 words_per_thread: int = 8):
+        self.cuda = cuda = require_gpu()
+        spins = np.asarray(spins)
+        if spins.ndim == 2:
+            spins = spins[None]
+        self.R, self.L = spins.shape[0], spins.shape[-1]
+        words = to_msc(spins)
+        self.W = words.shape[-1]
+        self.r_last = (self.L // 2 - 1) % 32
+        if self.R * self.L * self.W >= 1 << 31:
+            raise ParameterError("too many spins for one MultiSpinGPU (2^31 words at most)")
+        self.algorithm = _check_algorithm(algorithm)
+        self.key = (int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF)
+        self.t = int(t0)
+        self.count = bool(count)
+        self.tables = tuple(cuda.to_device(a) for a in msc_tables(betas, couplings, algorithm))
+        self.words = [cuda.to_device(np.ascontiguousarray(words[c]).ravel()) for c in (0, 1)]
+        self.counts = cuda.to_device(np.zeros(self.R, np.int64))
+        self.kernel = msc_kernel(self.count)
+        self.words_per_thread = max(1, int(words_per_thread))
+        self.set_launch(block, grid)
+
+    def set_launch(self, block: int | None = None, grid=None):
+        """``block`` threads per block (default 128); ``grid`` = (blocks over the L·W words of
+        a lattice, blocks over lattices), by default enough for ``words_per_thread`` words per
+        thread and one lattice per block row (at most 65535; blocks then loop)."""
+        bx = 128 if block is None else max(1, int(block))
+        self.block = (bx,)
+        if grid is None:
+            words = self.L * self.W
+            grid = (max(1, -(-words // (bx * self.words_per_thread))), min(self.R, 65535))
+        self.grid = (int(grid[0]), int(grid[1]))
+
+    def half_sweep(self, colour: int):
+        t = self.t
+        info, mid, low = self.tables
+        self.kernel[self.grid, self.block](
+            self.words[colour], self.words[1 - colour], np.uint32(self.L), np.uint32(self.W),
+            np.uint32(self.r_last), np.uint32(self.R), info, mid, low, np.uint32(self.key[0]),
+            np.uint32(self.key[1]), np.uint32(t & 0xFFFFFFFF), np.uint32(t >> 32),
+            np.uint32(colour), self.counts)
+        self.t = t + 1
+
+    def sweep(self, n: int = 1):
+        for _ in range(int(n)):
+            self.half_sweep(0)
+            self.half_sweep(1)
+
+    def synchronize(self):
+        self.cuda.synchronize()
+
+    def packed(self) -> np.ndarray:
+        """The words, (2, R, L, W) uint32."""
+        R, L, W = self.R, self.L, self.W
+        return np.stack([w.copy_to_host().reshape(R, L, W) for w in self.words])
+
+    def spins(self) -> np.ndarray:
+        return from_msc(self.packed())
+
+    def accepted(self) -> np.ndarray:
+        """Accepted flips per lattice since the last ``reset_counts`` (needs count=True)."""
+        return self.counts.copy_to_host()
+
+    def reset_counts(self):
+        self.counts.copy_to_device(np.zeros(self.R, np.int64))
+
+
+# ----------------------------------------------------------------------------------------------
 # the driver behind `spinsym simulate ising ... --device cuda`
 
 
@@ -522,8 +990,22 @@ def check_config(config):
         raise ParameterError(f"--device cuda needs an even L, got {config.L}")
 
 
+GPU_KERNELS = ("auto", "multispin", "bytes")
+
+
+def gpu_kernel_class(L: int, kernel: str = "auto"):
+    """The simulator class for lattices of side L: :class:`MultiSpinGPU` ("multispin", the
+    default once a half row fills a 32-bit word, L >= 64) or :class:`CheckerboardGPU` ("bytes",
+    four lattices per word, the default below, where multi-spin words would be part empty)."""
+    if kernel not in GPU_KERNELS:
+        raise ParameterError(f"GPU kernel must be one of {', '.join(GPU_KERNELS)}, not {kernel!r}")
+    if kernel == "auto":
+        kernel = "multispin" if L >= MSC_MIN_L else "bytes"
+    return MultiSpinGPU if kernel == "multispin" else CheckerboardGPU
+
+
 def simulate_gpu(config, out_path: str | None, progress=None, block_sweeps: int | None = None,
-                 sink=None):
+                 sink=None, kernel: str = "auto"):
     """Run every temperature of ``config`` in one set of GPU launches; write ``out_path``.
 
     Same HDF5 schema and attributes as :func:`spinsym.mc.run.simulate` (plus ``device`` and
@@ -532,10 +1014,13 @@ def simulate_gpu(config, out_path: str | None, progress=None, block_sweeps: int 
     on the host from the stored configurations with :func:`spinsym.hamiltonians.energy`.
     ``progress(n_sweeps)`` counts sweeps summed over temperatures, as the CPU driver does.
     ``sink``: a writer to fill instead of ``out_path`` (as in :func:`spinsym.mc.run.simulate`).
+    ``kernel``: see :func:`gpu_kernel_class`; the group attribute ``kernel`` records which ran
+    ("cuda-multispin" or "cuda", the byte-lane kernel).
     """
     from ..hamiltonians import energy
 
     check_config(config)
+    cls = gpu_kernel_class(config.L, kernel)
     require_gpu()  # before the writer, which reserves the output's temporary
     if sink is None:
         from ..data import AtomicH5Writer
@@ -549,8 +1034,8 @@ def simulate_gpu(config, out_path: str | None, progress=None, block_sweeps: int 
         rng = np.random.default_rng(init_ss)
         spins[i] = (2 * rng.integers(0, 2, size=(L, L)) - 1).astype(np.int8)
     betas = [1.0 / T for T in config.temperatures]
-    sim = CheckerboardGPU(spins, betas, config.couplings, config.algorithm,
-                          key=philox_key(config.seed), count=True)
+    sim = cls(spins, betas, config.couplings, config.algorithm, key=philox_key(config.seed),
+              count=True)
     N = L * L
     if block_sweeps is None:
         block_sweeps = max(1, (1 << 26) // max(1, nT * N))  # ~0.1 s of GPU work per block
@@ -587,5 +1072,6 @@ def simulate_gpu(config, out_path: str | None, progress=None, block_sweeps: int 
         accepted = sim.accepted()
         done = config.n_samples * config.every
         for i in range(nT):
-            writer.set_attrs(i, acceptance=float(accepted[i]) / max(1, done * N), kernel="cuda")
+            writer.set_attrs(i, acceptance=float(accepted[i]) / max(1, done * N),
+                             kernel=sim.kernel_name)
         return writer.commit()

@@ -17,6 +17,14 @@ With a GPU (skipped cleanly without one): the compiled kernel bit for bit agains
 reference, independence of the launch configuration, large statistics against the exact
 results, and simulate_gpu end to end.
 
+The multi-spin-coded kernel (:class:`spinsym.mc.gpu.MultiSpinGPU`, 32 sites of one lattice
+per word) has the same three layers: its layout and class tables; its NumPy reference
+(:func:`spinsym.mc.gpu.reference_msc_half_sweep`, site by site in the natural layout, from the
+byte-lane tables, so it shares neither the class tables nor the bitwise logic of the kernel)
+against the transfer matrix at L = 8; the kernel bit for bit against that reference under the
+simulator (L = 2, 8, 64, 70, 130: part-filled, full and several words per half row) and, on a
+GPU, at large L with several launch shapes, plus statistics and simulate_gpu on the GPU.
+
 Only numpy, numba, h5py and spinsym's hamiltonians/exact/data are imported (no scipy), so the
 file also runs on the GPU machine with a carried numpy 1.26.
 """
@@ -276,6 +284,181 @@ def test_kernel_under_cuda_simulator_matches_reference(tmp_path):
                           capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SIMULATOR-OK" in proc.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# the multi-spin-coded kernel: layout, tables, reference (CPU) and the kernel under the simulator
+
+
+@pytest.mark.parametrize("L,R", [(2, 1), (8, 3), (64, 2), (70, 2), (130, 1)])
+def test_msc_layout_round_trip(L, R):
+    s = random_spins(L, L + R, R)
+    w = gpu.to_msc(s)
+    H, W = L // 2, -(-L // 64)
+    assert w.shape == (2, R, L, W) and w.dtype == np.uint32
+    np.testing.assert_array_equal(gpu.from_msc(w), s)
+    # colour c, row y, bit b of word j is site x = 2(32j + b) + ((y + c) & 1)
+    for c, y, i in [(0, 1, H - 1), (1, 0, 0), (1, L - 1, H // 2)]:
+        x = 2 * i + ((y + c) & 1)
+        assert ((int(w[c, R - 1, y, i // 32]) >> (i % 32)) & 1) == (s[R - 1, y, x] > 0)
+    if H % 32:  # padding bits are 0
+        assert np.all(w[..., -1] >> np.uint32(H % 32) == 0)
+
+
+def test_msc_tables_follow_the_byte_lane_tables():
+    rng = np.random.default_rng(3)
+    for algorithm in ("metropolis", "heatbath"):
+        betas = np.concatenate([rng.uniform(0.1, 2.0, 5), [0.0, 1e6]])
+        cs = [Couplings(*rng.normal(size=2), 0.0, h) for h in (0.0, 0.4, -1.0, 0.0, 0.2, 0.3,
+                                                                0.0)]
+        info, mid, low = gpu.msc_tables(betas, cs, algorithm)
+        top, bmid, blow = gpu.thresholds(betas, cs, algorithm)
+        for r in range(len(betas)):
+            for sb in (0, 1):
+                for ax in range(3):
+                    for ay in range(3):
+                        xs, ys = (ax, ay) if sb else (2 - ax, 2 - ay)
+                        src = r * gpu.TABLE + sb + 2 * xs + 8 * ys
+                        e = r * gpu.MSC_STRIDE + gpu.msc_code(sb, ax, ay)
+                        kind, t = int(info[e]) >> 8, int(info[e]) & 0xFF
+                        if top[src] == gpu.ALWAYS:
+                            assert kind == gpu.KIND_ALWAYS
+                        elif top[src] == bmid[src] == blow[src] == 0:
+                            assert kind == gpu.KIND_NEVER
+                        else:
+                            assert kind == gpu.KIND_RANDOM and t == top[src]
+                            assert (mid[e], low[e]) == (bmid[src], blow[src])
+            # merged (9 class masks) exactly when the two spin values are equivalent: h = 0
+            merged = int(info[r * gpu.MSC_STRIDE + gpu.MSC_FLAGS])
+            assert merged == (cs[r].h == 0.0 or betas[r] == 0.0), (r, algorithm)
+
+
+def _msc_reference_run(L, couplings, T, algorithm, R, sweeps, therm, seed, key=(7, 8)):
+    """R independent lattices through the multi-spin reference; per-lattice means."""
+    w = gpu.to_msc(random_spins(L, seed, R))
+    top, mid, low = gpu.thresholds([1.0 / T] * R, couplings, algorithm)
+    key = (key[0] + seed, key[1])
+    c = couplings
+    e_sum = np.zeros(R)
+    m2_sum = np.zeros(R)
+    t = 0
+    for sweep in range(therm + sweeps):
+        for colour in (0, 1):
+            gpu.reference_msc_half_sweep(w, top, mid, low, key, t, colour)
+            t += 1
+        if sweep >= therm:
+            s = gpu.from_msc(w)
+            e_sum += ising_energy(s, c.Jx, c.Jy, c.J2, c.h) / L ** 2
+            m2_sum += s.mean(axis=(1, 2), dtype=np.float64) ** 2
+    return e_sum / sweeps, m2_sum / sweeps
+
+
+def test_msc_reference_beta_zero_and_quench():
+    L, R = 10, 3  # H = 5: a part-filled word
+    s = random_spins(L, 5, R)
+    w = gpu.to_msc(s)
+    c = Couplings(1.0, -0.5, 0.0, 0.3)
+    top, mid, low = gpu.thresholds([0.0] * R, c, "metropolis")
+    counts = np.zeros(R, np.int64)
+    for t in range(4):
+        assert gpu.reference_msc_half_sweep(w, top, mid, low, (1, 2), t, t & 1, counts) == 0
+    np.testing.assert_array_equal(gpu.from_msc(w), s)  # every site flipped twice
+    assert np.all(counts == 2 * L * L)
+    top, mid, low = gpu.thresholds([1e6] * R, c, "metropolis")  # p = 0 or 1: no draw decides
+    E = [ising_energy(gpu.from_msc(w), c.Jx, c.Jy, c.J2, c.h)]
+    for t in range(60):
+        gpu.reference_msc_half_sweep(w, top, mid, low, (3, 4), t, t & 1)
+        E.append(ising_energy(gpu.from_msc(w), c.Jx, c.Jy, c.J2, c.h))
+    E = np.array(E)
+    assert np.all(np.diff(E, axis=0) <= 1e-9) and np.all(E[-1] < E[0])
+
+
+@pytest.mark.parametrize("case", list(LARGE_CASES))
+def test_msc_reference_vs_transfer_matrix_L8(case):
+    c, T, algorithm = LARGE_CASES[case]
+    out = _msc_reference_run(8, c, T, algorithm, R=128, sweeps=800, therm=200,
+                             seed=20 + sorted(LARGE_CASES).index(case))
+    _check(out, transfer_matrix_ising(8, c, T))
+
+
+def test_msc_reference_is_not_the_byte_lane_chain():
+    """The two kernels draw different random numbers (each its own documented stream)."""
+    L, R = 8, 4
+    s = random_spins(L, 9, R)
+    top, mid, low = gpu.thresholds([0.4] * R, Couplings(), "heatbath")
+    a, b = gpu.to_msc(s), gpu.to_colours(s)
+    for t in range(2):
+        gpu.reference_msc_half_sweep(a, top, mid, low, (1, 1), t, t & 1)
+        gpu.reference_half_sweep(b, top, mid, low, (1, 1), t, t & 1)
+    assert not np.array_equal(gpu.from_msc(a), gpu.from_colours(b, R))
+
+
+def test_gpu_kernel_choice():
+    assert gpu.gpu_kernel_class(62) is gpu.CheckerboardGPU
+    assert gpu.gpu_kernel_class(64) is gpu.MultiSpinGPU
+    assert gpu.gpu_kernel_class(8, "multispin") is gpu.MultiSpinGPU
+    assert gpu.gpu_kernel_class(4096, "bytes") is gpu.CheckerboardGPU
+    with pytest.raises(ParameterError, match="GPU kernel"):
+        gpu.gpu_kernel_class(64, "fast")
+
+
+MSC_SIMULATOR_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from spinsym.hamiltonians import Couplings
+    from spinsym.mc import gpu
+
+    ties = 0
+    cases = [(2, 3, "metropolis", 1), (8, 3, "heatbath", 2), (64, 1, "metropolis", 1),
+             (70, 1, "heatbath", 1), (130, 1, "metropolis", 1)]
+    for L, R, algorithm, sweeps in cases:
+        rng = np.random.default_rng(L)
+        spins = rng.choice(np.array([-1, 1], np.int8), size=(R, L, L))
+        betas = rng.uniform(0.2, 1.0, R)
+        cs = [Couplings(*rng.normal(size=2), 0.0, rng.normal() if r % 2 else 0.0)
+              for r in range(R)]  # h = 0 (9 class masks) and h != 0 (18)
+        key = (321 + L, 654)
+        ref = gpu.to_msc(spins)
+        top, mid, low = gpu.thresholds(betas, cs, algorithm)
+        counts = np.zeros(R, np.int64)
+        for t in range(2 * sweeps):
+            ties += gpu.reference_msc_half_sweep(ref, top, mid, low, key, t, t & 1, counts)
+        for block, grid in [(8, (2, 2)), (32, None)]:
+            sim = gpu.MultiSpinGPU(spins, betas, cs, algorithm, key=key, count=True,
+                                   block=block, grid=grid)
+            sim.sweep(sweeps)
+            assert np.array_equal(sim.packed(), ref), (L, R, algorithm, block)
+            assert np.array_equal(sim.accepted(), counts), (L, R, algorithm, block)
+            assert np.array_equal(sim.spins(), gpu.from_msc(ref))
+            if L > 8:
+                break  # one launch shape is enough for the larger (slower) cases
+    assert ties > 0, "no tie decision was exercised"
+
+    import sys
+    from spinsym.data import read
+    from spinsym.hamiltonians import energy
+    from spinsym.mc.run import SimulationConfig
+    cfg = SimulationConfig(model="ising", L=8, temperatures="1.5,3.5", sweeps=4, thermalize=1,
+                           every=2, seed=5, couplings=Couplings(1.0, 0.5, 0.0, 0.2))
+    done = []
+    path = gpu.simulate_gpu(cfg, sys.argv[1], progress=done.append, block_sweeps=2,
+                            kernel="multispin")
+    ds = read(path)
+    assert len(ds) == 2 and sum(done) == 2 * (1 + 4)
+    for i, td in enumerate(ds):
+        assert td.n_samples == 2 and td.attrs["kernel"] == "cuda-multispin"
+        assert 0 < td.attrs["acceptance"] < 1
+        assert np.array_equal(td.energy(), energy("ising", td.configs(), cfg.couplings))
+    print("MSC-SIMULATOR-OK", ties)
+""")
+
+
+def test_msc_kernel_under_cuda_simulator_matches_reference(tmp_path):
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", MSC_SIMULATOR_SCRIPT, str(tmp_path / "m.h5")],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "MSC-SIMULATOR-OK" in proc.stdout
 
 
 # ----------------------------------------------------------------------------------------------
