@@ -26,6 +26,7 @@ from . import mc  # noqa: F401  (registers simulate, analyze, plot observables)
 from . import groundstate  # noqa: F401
 from . import sampler  # noqa: F401
 from . import sweep  # noqa: F401
+from . import experiment  # noqa: F401
 
 _SIGNAL_NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated by SIGTERM"}
 

@@ -155,6 +155,15 @@ COMMANDS = {
         "--retries": opt(["0", "1"], ["-1", str(2**63), ""]),
         "--dry-run": switch("--dry-run"),
     }, [], ["--out"]),
+    # a sweep file is no experiment spec: every line ends in a clean refusal (a real
+    # experiment runs in tests/cli/test_experiment_cli.py)
+    "experiment groundstate": (["experiment", "groundstate", "--quiet"],
+                               [(["{d}/sweep.toml"], ["{d}/missing.toml", "{d}/adir",
+                                                      "{d}/fifo", "{d}/ising.h5", ""])], {
+        "--out": out(["{d}/exprun", "{d}/adir"],
+                     ["", "/proc/x", "{d}/ising.h5", "{d}/fifo", "{d}/link", "{d}/nodir/run",
+                      *DEVFULL]),
+    }, [], ["--out"]),
     "train groundstate": (["train", "groundstate", "--quiet"], [], {
         "--model": opt(["sympe", "gcnn", "noise", "cnn"], ["", "x"]),
         "--L": opt(["4"], INTS + ["6", "1000000"], required=True),
