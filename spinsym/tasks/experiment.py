@@ -391,6 +391,35 @@ def _read_file(entry: SetEntry) -> tuple:
     return cs, fams
 
 
+def training_families() -> tuple:
+    """The family names of the ground-state training generator."""
+    from . import groundstate as gs
+
+    return tuple(getattr(gs, "FAMILIES", ("homogeneous",)))
+
+
+def _generate(entry: SetEntry) -> tuple:
+    """n draws from the training generator (``groundstate.sample_bonds`` where it exists, else
+    the homogeneous ``sample_family``) at the set's L, seeded by the set's seed."""
+    from ..couplings import BondCouplings, as_couplings
+    from ..hamiltonians import Couplings
+    from . import groundstate as gs
+
+    known = training_families()
+    wanted = entry.families or known
+    bad = [f for f in wanted if f not in known]
+    if bad:
+        raise ParameterError(f"set {entry.name!r}: unknown famil{'ies' if len(bad) > 1 else 'y'} "
+                             f"{', '.join(map(repr, bad))}; the training generator has "
+                             f"{', '.join(known)}")
+    rng = np.random.default_rng(np.random.SeedSequence(entry.seed))
+    if hasattr(gs, "sample_bonds"):
+        bonds, names = gs.sample_bonds(rng, entry.n, entry.L, families=tuple(wanted))
+        return [as_couplings(BondCouplings(*b), entry.L) for b in bonds], list(names)
+    p = gs.sample_family(rng, entry.n)
+    return [Couplings(*row) for row in p], ["homogeneous"] * len(p)
+
+
 def build_set(entry: SetEntry) -> HamiltonianSet:
     """The Hamiltonians of a set (DataError / ParameterError for bad input)."""
     from ..hamiltonians import Couplings
@@ -401,14 +430,7 @@ def build_set(entry: SetEntry) -> HamiltonianSet:
         cs = [Couplings(*row) for row in p]
         fams = ["homogeneous"] * len(cs)
     elif entry.source == "family":
-        if entry.families not in (None, ("homogeneous",)):
-            raise ParameterError(f"set {entry.name!r}: this spinsym's training family has only "
-                                 "'homogeneous' Hamiltonians; got families "
-                                 f"{list(entry.families)}")
-        rng = np.random.default_rng(np.random.SeedSequence(entry.seed))
-        p = gs.sample_family(rng, entry.n)
-        cs = [Couplings(*row) for row in p]
-        fams = ["homogeneous"] * len(cs)
+        cs, fams = _generate(entry)
     else:
         cs, fams = _read_file(entry)
     if entry.n is not None and entry.source != "family":
@@ -592,8 +614,14 @@ def _timing(ckpt: dict) -> dict:
 
 
 def _network_input(hset: HamiltonianSet):
+    """What ``groundstate.predict`` takes: (n, 4) rows for homogeneous sets, else the bond
+    fields (n, 5, L, L) of ``groundstate.as_bonds`` where the networks take per-bond input."""
+    from . import groundstate as gs
+
     if hset.homogeneous:
         return np.array([[c.Jx, c.Jy, c.J2, c.h] for c in hset.couplings])
+    if hasattr(gs, "as_bonds"):
+        return gs.as_bonds(hset.couplings, hset.entry.L)
     raise ParameterError(f"set {hset.entry.name!r} holds per-bond Hamiltonians, which this "
                          "spinsym's ground-state networks do not take")
 
@@ -865,6 +893,7 @@ def figures(result: dict, out_dir: str) -> list:
             ax.bar(x, m, width, yerr=h, capsize=2, label=r["model"])
         ax.set_xticks(np.arange(len(fams)), fams, rotation=30, ha="right")
         ax.set_ylabel("mean gap (%)")
+        ax.set_ylim(bottom=0)  # gaps are >= 0; a t-interval may reach below
         ax.set_title(f"{name} (L = {result['sets'][name]['L']}, "
                      f"{result['sets'][name]['reference']})")
         ax.legend(fontsize=7)
@@ -884,6 +913,7 @@ def figures(result: dict, out_dir: str) -> list:
                         label=f"{r['model']} {r['variant']}")
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("wall time per Hamiltonian (ms)")
         ax.set_ylabel("mean gap (%)")
         ax.set_title(f"{name} (L = {result['sets'][name]['L']})")

@@ -203,3 +203,12 @@ def test_best_known_reference_and_gaps():
     assert out["curves"]["g"][0]["mean_gap"] > 0.05
     text = X.markdown(out)
     assert "BEST-KNOWN" in text and "| sa |" in text
+
+
+def test_unknown_family_is_refused():
+    e = X.SetEntry("f", 8, "family", n=2, families=("homogeneous", "nonsense"))
+    with pytest.raises(ParameterError, match="unknown family 'nonsense'"):
+        X.build_set(e)
+    fams = X.training_families()
+    s = X.build_set(X.SetEntry("f", 8, "family", n=6, seed=1, families=(fams[0],)))
+    assert s.families == [fams[0]] * 6
