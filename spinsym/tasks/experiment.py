@@ -855,6 +855,7 @@ def markdown(result: dict) -> str:
                              "and every network sample)"}[s["reference"]]
         lines.append(f"**{name}** (L = {s['L']}, {s['n']} Hamiltonians, source {s['source']}"
                      + (f", disorder × {s['disorder']:g}" if s["disorder"] != 1 else "")
+                     + "; families: " + ", ".join(f"{k} {v}" for k, v in s["families"].items())
                      + f"; reference: {ref})")
         lines.append("")
         head = ["model", "variant"] + [f"{f} (n={rows[0]['families'][f]['n']})" for f in fams] \
