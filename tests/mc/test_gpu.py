@@ -490,8 +490,8 @@ def test_gpu_kernel_matches_reference(L, R, algorithm):
         assert ties > 0
 
 
-def _gpu_statistics(L, cases, R_each, sweeps, therm, seed, every=2):
-    """All cases (and R_each lattices of each) in one CheckerboardGPU; per-lattice means of
+def _gpu_statistics(L, cases, R_each, sweeps, therm, seed, every=2, cls=gpu.CheckerboardGPU):
+    """All cases (and R_each lattices of each) in one ``cls`` simulator; per-lattice means of
     ``sweeps`` measurements, one every ``every`` sweeps."""
     betas, cs = [], []
     for c, T, _ in cases:
@@ -499,17 +499,16 @@ def _gpu_statistics(L, cases, R_each, sweeps, therm, seed, every=2):
         cs += [c] * R_each
     R = len(betas)
     algorithm = cases[0][2]
-    sim = gpu.CheckerboardGPU(random_spins(L, seed, R), betas, cs, algorithm, key=(seed, 99))
+    sim = cls(random_spins(L, seed, R), betas, cs, algorithm, key=(seed, 99))
     sim.sweep(therm)
     e_sum = np.zeros(R)
     m2_sum = np.zeros(R)
-    Jx = np.array([c.Jx for c in cs])[:, None, None]
-    Jy = np.array([c.Jy for c in cs])[:, None, None]
-    h = np.array([c.h for c in cs])[:, None, None]
     for _ in range(sweeps):
         sim.sweep(every)
         s = sim.spins()
-        e_sum += ising_energy(s, Jx, Jy, 0.0, h) / L ** 2
+        for k, (c, _, _) in enumerate(cases):  # scalar couplings per case (ising_energy's
+            part = slice(k * R_each, (k + 1) * R_each)  # coupling arrays are per bond)
+            e_sum[part] += ising_energy(s[part], c.Jx, c.Jy, 0.0, c.h) / L ** 2
         m2_sum += s.mean(axis=(1, 2), dtype=np.float64) ** 2
     e, m2 = e_sum / sweeps, m2_sum / sweeps
     return [(e[k * R_each:(k + 1) * R_each], m2[k * R_each:(k + 1) * R_each])
@@ -561,6 +560,66 @@ def test_gpu_simulate_end_to_end(tmp_path):
         assert conf.dtype == np.int8 and set(np.unique(conf)) <= {-1, 1}
         np.testing.assert_array_equal(td.energy(), energy("ising", conf, cfg.couplings))
     # same seed, same bits
+    again = gpu.simulate_gpu(cfg, str(tmp_path / "again.h5"))
+    for a, b in zip(ds, read(again)):
+        np.testing.assert_array_equal(a.configs(), b.configs())
+
+
+@needs_gpu
+@pytest.mark.parametrize("L,R", [(2, 3), (8, 5), (64, 2), (70, 3), (130, 2), (514, 1)])
+@pytest.mark.parametrize("algorithm", ["metropolis", "heatbath"])
+def test_gpu_msc_kernel_matches_reference(L, R, algorithm):
+    rng = np.random.default_rng(L * R + 1)
+    spins = random_spins(L, L + 1, R)
+    betas = rng.uniform(0.2, 1.0, R)
+    cs = [Couplings(*rng.normal(size=2), 0.0, rng.normal() if r % 2 else 0.0) for r in range(R)]
+    key = (4048 + L, 78)
+    ref = gpu.to_msc(spins)
+    top, mid, low = gpu.thresholds(betas, cs, algorithm)
+    counts = np.zeros(R, np.int64)
+    ties = 0
+    for t in range(8):
+        ties += gpu.reference_msc_half_sweep(ref, top, mid, low, key, t, t & 1, counts)
+    for block, grid in [(None, None), (32, (1, 1)), (64, (3, 5)), (256, (2, 1))]:
+        sim = gpu.MultiSpinGPU(spins, betas, cs, algorithm, key=key, count=True,
+                               block=block, grid=grid)
+        sim.sweep(4)
+        np.testing.assert_array_equal(sim.packed(), ref)
+        np.testing.assert_array_equal(sim.accepted(), counts)
+    if L >= 64:
+        assert ties > 0
+
+
+@needs_gpu
+@pytest.mark.parametrize("algorithm", ["metropolis", "heatbath"])
+@pytest.mark.parametrize("L", [8, 4, 2])
+def test_gpu_msc_statistics_vs_exact(L, algorithm):
+    cases = [(c, T, algorithm) for c, T in GPU_CASES[L]]
+    results = _gpu_statistics(L, cases, R_each=512, sweeps=1000, therm=200,
+                              seed=100 + L + (1 if algorithm == "heatbath" else 0),
+                              cls=gpu.MultiSpinGPU)
+    for (c, T, _), per_lattice in zip(cases, results):
+        exact = transfer_matrix_ising(L, c, T) if L > 4 else enumerate_ising(L, c, T)
+        _check(per_lattice, exact, max_err=0.003)
+
+
+@needs_gpu
+def test_gpu_msc_simulate_end_to_end(tmp_path):
+    pytest.importorskip("h5py")
+    from spinsym.data import read
+    from spinsym.hamiltonians import energy
+    from spinsym.mc.run import SimulationConfig
+
+    cfg = SimulationConfig(model="ising", L=64, temperatures="1.8,2.269,3.0",
+                           sweeps=200, thermalize=50, every=4, seed=4)
+    path = gpu.simulate_gpu(cfg, str(tmp_path / "gpu.h5"))
+    ds = read(path)
+    for i, td in enumerate(ds):
+        assert td.attrs["kernel"] == "cuda-multispin" and td.attrs["device"] == "cuda"
+        assert 0 < td.attrs["acceptance"] < 1
+        conf = td.configs()
+        np.testing.assert_array_equal(td.energy(), energy("ising", conf, cfg.couplings))
+    assert ds[0].energy().mean() < ds[1].energy().mean() < ds[2].energy().mean()
     again = gpu.simulate_gpu(cfg, str(tmp_path / "again.h5"))
     for a, b in zip(ds, read(again)):
         np.testing.assert_array_equal(a.configs(), b.configs())
