@@ -55,7 +55,7 @@ import numpy as np
 from numba import njit
 
 from .ising import _next_regs
-from .rng import randint, uniform
+from .rng import next_u64, randint, uniform
 
 TWO_PI = 2.0 * math.pi
 # Allow fused multiply-add (faster polynomials; results stay deterministic on one machine).
@@ -264,6 +264,7 @@ _EXP_CLAMP = -40.0
 _U32 = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _INV_2_32 = 1.0 / 4294967296.0
+_INV_2_31 = 1.0 / 2147483648.0
 _TWO_M62 = 2.0 ** -62
 
 
@@ -327,235 +328,233 @@ def _angle_v(c, s):
     return 0.0 if a >= 2.0 * _PI else a
 
 
-# Split layout (even Lx): C[p, y, k + 1] = cos θ(y, 2k + p), likewise S for sin θ, with one
-# ghost column at each end of every half row (C[p, y, 0] = C[p, y, nk] and
-# C[p, y, nk + 1] = C[p, y, 1], nk = Lx / 2) so that every neighbour of a half row is a
-# contiguous slice: site k of parity p has its x-neighbours at (1 - p, y, k + 1 + p) and
-# (1 - p, y, k + p), its y-neighbours at (p, y ± 1, k + 1) and its diagonal neighbours at
-# (1 - p, y ± 1, k + 1 + p) and (1 - p, y ± 1, k + p).
+# Split layout (even Lx): Z[p, y, k + 1] = cos θ(y, 2k + p) + i sin θ(y, 2k + p) (complex128:
+# cos and sin of a site side by side), with one ghost column at each end of every half row
+# (Z[p, y, 0] = Z[p, y, nk] and Z[p, y, nk + 1] = Z[p, y, 1], nk = Lx / 2) so that every
+# neighbour set of a half row is a contiguous slice: site k of parity p has its x-neighbours
+# at (1 - p, y, k + 1 + p) and (1 - p, y, k + p), its y-neighbours at (p, y ± 1, k + 1) and its
+# diagonal neighbours at (1 - p, y ± 1, k + 1 + p) and (1 - p, y ± 1, k + p).
+#
+# One array for both components keeps the number of distinct arrays a half-row loop touches
+# small: LLVM vectorizes a loop only if it can rule out, with at most 8 runtime address
+# checks, that the arrays it writes overlap those it reads.  The Metropolis and
+# over-relaxation updates of a half row are therefore each one fused loop (field, random
+# numbers, proposal, test, store) that writes one array and reads at most five.
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
 def _split_vectors(theta):
+    """The split layout Z (2, Ly, Lx/2 + 2) complex128 of the angles theta (even Lx)."""
     Ly, Lx = theta.shape
     nk = Lx // 2
-    C = np.empty((2, Ly, nk + 2), np.float64)
-    S = np.empty((2, Ly, nk + 2), np.float64)
+    Z = np.empty((2, Ly, nk + 2), np.complex128)
     for y in range(Ly):
         for x in range(Lx):
-            C[x & 1, y, (x >> 1) + 1] = math.cos(theta[y, x])
-            S[x & 1, y, (x >> 1) + 1] = math.sin(theta[y, x])
+            Z[x & 1, y, (x >> 1) + 1] = complex(math.cos(theta[y, x]), math.sin(theta[y, x]))
     for p in range(2):
         for y in range(Ly):
-            _ghosts(C[p, y], S[p, y], nk)
-    return C, S
+            _ghosts(Z[p, y], nk)
+    return Z
 
 
 @njit(inline="always", cache=True)
-def _ghosts(c, s, nk):
-    c[0] = c[nk]
-    c[nk + 1] = c[1]
-    s[0] = s[nk]
-    s[nk + 1] = s[1]
+def _ghosts(z, nk):
+    z[0] = z[nk]
+    z[nk + 1] = z[1]
 
 
 @njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
-def _angles_of(c, s, out):
+def _angles_of(z, out):
     for k in range(out.shape[0]):
-        out[k] = _angle_v(c[k], s[k])
+        out[k] = _angle_v(z[k].real, z[k].imag)
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
-def _split_to_angles(C, S, dest):
+def _split_to_angles(Z, dest):
     """dest[y, x] = θ(y, x) in [0, 2π) from the split layout (vectorized :func:`_angle_v`)."""
     Ly, Lx = dest.shape
     nk = Lx // 2
     a0 = np.empty(nk, np.float64)
     a1 = np.empty(nk, np.float64)
     for y in range(Ly):
-        _angles_of(C[0, y, 1:nk + 1], S[0, y, 1:nk + 1], a0)
-        _angles_of(C[1, y, 1:nk + 1], S[1, y, 1:nk + 1], a1)
+        _angles_of(Z[0, y, 1:nk + 1], a0)
+        _angles_of(Z[1, y, 1:nk + 1], a1)
         row = dest[y]
         for k in range(nk):
             row[2 * k] = a0[k]
             row[2 * k + 1] = a1[k]
 
 
-@njit(inline="always", cache=True)
-def _add_pair(out, a, b, J):
-    for k in range(out.shape[0]):
-        out[k] = J * (a[k] + b[k])
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64 increment (2^64 / golden ratio)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
 
 
 @njit(inline="always", cache=True)
-def _add_pairs(out, a, b, c, d, J, h):
-    for k in range(out.shape[0]):
-        out[k] += J * (a[k] + b[k] + c[k] + d[k]) + h
+def _splitmix(z):
+    """The SplitMix64 output function (Steele, Lea & Flood 2014): word i of the stream seeded
+    with ``key`` is ``_splitmix(key + (i + 1)·γ)``; a function of the counter, so a loop that
+    draws one word per site vectorizes."""
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
 
 
 @njit(inline="always", cache=True)
-def _field_half_row(hx, hy, xrc, xrs, xlc, xls, uc, us, dc, ds, urc, urs, ulc, uls, drc, drs,
-                    dlc, dls, Jx, Jy, J2, h, use_diag):
-    """Local fields (hx, hy) of a half row, as :func:`_field_cs` sums them."""
-    _add_pair(hx, xrc, xlc, Jx)
-    _add_pair(hy, xrs, xls, Jx)
-    if use_diag:
-        _add_pairs(hx, urc, ulc, drc, dlc, J2, 0.0)
-        _add_pairs(hy, urs, uls, drs, dls, J2, 0.0)
-    for k in range(hx.shape[0]):
-        hx[k] += Jy * (uc[k] + dc[k]) + h
-    for k in range(hy.shape[0]):
-        hy[k] += Jy * (us[k] + ds[k])
+def _rotation(a, w):
+    """The proposed rotation (cos φ, sin φ), φ = 4 atan(a·w), for w in (-1, 1).
+
+    With t = a·w, (cos φ/2, sin φ/2) = ((1 - t²), 2t)/(1 + t²) (unit to rounding), doubled
+    once.  φ is an odd function of w, so a w symmetric about 0 gives a symmetric proposal;
+    |φ| <= 4 atan(a)."""
+    t = a * w
+    t2 = t * t
+    inv = 1.0 / (1.0 + t2)
+    c1 = (1.0 - t2) * inv
+    s1 = 2.0 * t * inv
+    return (c1 - s1) * (c1 + s1), 2.0 * c1 * s1
 
 
-@njit(nogil=True, cache=True, fastmath=_FM)
-def _update_half_row(c, s, xrc, xrs, xlc, xls, uc, us, dc, ds, urc, urs, ulc, uls, drc, drs,
-                     dlc, dls, u_buf, cd_buf, sd_buf, hx, hy, beta, Jx, Jy, J2, h, use_diag):
-    """Metropolis updates of one half row (no two of its sites are coupled): c, s the sites;
-    x±1 (xr*, xl*), y±1 (u*, d*) and the diagonals (ur*, ul*, dr*, dl*) their neighbours,
-    all aligned slices.  ``cd_buf``/``sd_buf`` hold the proposed rotations, ``u_buf`` the
-    acceptance uniforms; hx, hy are work buffers.
+@njit(inline="always", cache=True)
+def _metropolis_site(zi, hx, hy, r, beta, a):
+    """One Metropolis update of a site with vector zi in the local field (hx, hy), with the
+    random word r (high 32 bits: the proposal, low 32 bits: the acceptance uniform).
+    Returns (new vector, accepted)."""
+    w = (float(np.int64(r >> _U32)) + 0.5) * _INV_2_31 - 1.0
+    cd, sd = _rotation(a, w)
+    u = float(np.int64(r & _LOW32)) * _INV_2_32
+    ci = zi.real
+    si = zi.imag
+    cn, sn = _renorm(ci * cd - si * sd, si * cd + ci * sd)
+    dE = -(hx * (cn - ci) + hy * (sn - si))
+    ok = u < _exp_neg_v(-beta * max(dE, 0.0))
+    return (complex(cn, sn) if ok else zi), ok
 
-    A chain of short loops, each touching few arrays, so that LLVM vectorizes every one of
-    them (a single fused loop over 20 arrays needs more runtime alias checks than LLVM
-    allows and stays scalar).  Per site the arithmetic is that of :func:`_metropolis_pass`.
-    """
-    nk = c.shape[0]
-    _field_half_row(hx, hy, xrc, xrs, xlc, xls, uc, us, dc, ds, urc, urs, ulc, uls, drc, drs,
-                    dlc, dls, Jx, Jy, J2, h, use_diag)
-    # proposals, in place: (cd, sd) <- normalized rotation of (c, s)
-    for k in range(nk):
-        ci = c[k]
-        si = s[k]
-        cd = cd_buf[k]
-        sd = sd_buf[k]
-        cn, sn = _renorm(ci * cd - si * sd, si * cd + ci * sd)
-        cd_buf[k] = cn
-        sd_buf[k] = sn
-    # log acceptance probability, in place in hx
-    for k in range(nk):
-        dE = -(hx[k] * (cd_buf[k] - c[k]) + hy[k] * (sd_buf[k] - s[k]))
-        hx[k] = -beta * max(dE, 0.0)
+
+@njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
+def _metropolis_half_row(z, xr, xl, up, dn, g, use_g, key, beta, Jx, Jy, h, a):
+    """Metropolis updates of one half row z (no two of its sites are coupled, so updating them
+    at once equals updating them one by one): xr, xl, up, dn its x+1, x-1, y+1, y-1
+    neighbours (aligned slices of the split layout), g the diagonal part of the field if
+    ``use_g``.  Site k draws SplitMix64 word ``_splitmix(key + (k + 1)·γ)``.  Returns the
+    number of accepted moves."""
     acc = 0
-    for k in range(nk):
-        ok = u_buf[k] < _exp_neg_v(hx[k])
-        u_buf[k] = 1.0 if ok else 0.0
-        acc += ok
-    for k in range(nk):
-        if u_buf[k] != 0.0:
-            c[k] = cd_buf[k]
-    for k in range(nk):
-        if u_buf[k] != 0.0:
-            s[k] = sd_buf[k]
-    return acc
-
-
-@njit(nogil=True, cache=True, fastmath=_FM)
-def _metropolis_pass_split(C, S, state, beta, Jx, Jy, J2, h, step, yp_t, ym_t,
-                           u_buf, cd_buf, sd_buf, hx, hy):
-    """:func:`_metropolis_pass` on the split layout (even Lx): the same order (row by row,
-    even x then odd x) and the same per-site arithmetic; each half row is updated at once by
-    :func:`_update_half_row` (its sites share no bond, so this equals updating them one by
-    one).  Random numbers: one xoshiro256** word per site, drawn in site order; its high 32
-    bits give the proposal δ = step·(2v - 1), v = (k + 1/2)/2^32, exactly symmetric, and its
-    low 32 bits the acceptance uniform u = k'/2^32, so a move is accepted with probability
-    min(1, e^{-βΔE}) rounded up to a multiple of 2^-32."""
-    Ly = C.shape[1]
-    nk = C.shape[2] - 2
-    acc = 0
-    small = step <= math.pi
-    use_diag = J2 != 0.0
-    s0 = state[0]
-    s1 = state[1]
-    s2 = state[2]
-    s3 = state[3]
-    for y in range(Ly):
-        yp = yp_t[y]
-        ym = ym_t[y]
-        for p in range(2):
-            # one xoshiro256** word per site (state held in registers): the high 32 bits give
-            # the proposal, δ = step·(2v - 1) with v = (k + 1/2)/2^32 (a grid symmetric about
-            # 0, so the proposal stays symmetric), the low 32 bits the acceptance uniform
-            # u = k'/2^32 (acceptance exact to 2^-32)
-            for k in range(nk):
-                r, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                v = (float(np.int64(r >> _U32)) + 0.5) * _INV_2_32
-                cd_buf[k] = step * (2.0 * v - 1.0)
-                u_buf[k] = float(np.int64(r & _LOW32)) * _INV_2_32
-            if small:
-                for k in range(nk):
-                    cd_buf[k], sd_buf[k] = _sincos(cd_buf[k])
-            else:
-                for k in range(nk):
-                    d = cd_buf[k]
-                    cd_buf[k] = math.cos(d)
-                    sd_buf[k] = math.sin(d)
-            q = 1 - p
-            r = 1 + p  # x+1 neighbours start at column 1 + p of the other parity, x-1 at p
-            e = nk + 1
-            acc += _update_half_row(
-                C[p, y, 1:e], S[p, y, 1:e],
-                C[q, y, r:r + nk], S[q, y, r:r + nk], C[q, y, p:p + nk], S[q, y, p:p + nk],
-                C[p, yp, 1:e], S[p, yp, 1:e], C[p, ym, 1:e], S[p, ym, 1:e],
-                C[q, yp, r:r + nk], S[q, yp, r:r + nk], C[q, yp, p:p + nk], S[q, yp, p:p + nk],
-                C[q, ym, r:r + nk], S[q, ym, r:r + nk], C[q, ym, p:p + nk], S[q, ym, p:p + nk],
-                u_buf[:nk], cd_buf[:nk], sd_buf[:nk], hx[:nk], hy[:nk], beta, Jx, Jy, J2, h,
-                use_diag)
-            _ghosts(C[p, y], S[p, y], nk)
-    state[0] = s0
-    state[1] = s1
-    state[2] = s2
-    state[3] = s3
+    if use_g:
+        for k in range(z.shape[0]):
+            f = Jx * (xr[k] + xl[k]) + Jy * (up[k] + dn[k]) + g[k]
+            r = _splitmix(key + np.uint64(k + 1) * _GAMMA)
+            zn, ok = _metropolis_site(z[k], f.real + h, f.imag, r, beta, a)
+            z[k] = zn
+            acc += ok
+    else:
+        for k in range(z.shape[0]):
+            f = Jx * (xr[k] + xl[k]) + Jy * (up[k] + dn[k])
+            r = _splitmix(key + np.uint64(k + 1) * _GAMMA)
+            zn, ok = _metropolis_site(z[k], f.real + h, f.imag, r, beta, a)
+            z[k] = zn
+            acc += ok
     return acc
 
 
 @njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
-def _overrelax_half_row(c, s, hx, hy, cn_buf, sn_buf):
-    """Reflect each site of a half row across its local field (skipped where it vanishes)."""
-    nk = c.shape[0]
-    for k in range(nk):
-        fx = hx[k]
-        fy = hy[k]
-        n2 = fx * fx + fy * fy
-        ci = c[k]
-        si = s[k]
-        big = n2 > _TINY_FIELD2
-        pr = 2.0 * (ci * fx + si * fy) / (n2 if big else 1.0)
-        cn, sn = _renorm(pr * fx - ci, pr * fy - si)
-        cn_buf[k] = cn if big else ci
-        sn_buf[k] = sn if big else si
-    for k in range(nk):
-        c[k] = cn_buf[k]
-    for k in range(nk):
-        s[k] = sn_buf[k]
+def _diagonal_field(g, ur, ul, dr, dl, J2):
+    """g = J2·(sum of the four diagonal neighbours) of a half row."""
+    for k in range(g.shape[0]):
+        g[k] = J2 * (ur[k] + ul[k] + dr[k] + dl[k])
+
+
+@njit(inline="always", cache=True)
+def _half_row_diagonals(Z, g, p, y, yp, ym, nk, J2):
+    q = 1 - p
+    r = 1 + p  # x+1 neighbours start at column 1 + p of the other parity, x-1 at p
+    _diagonal_field(g, Z[q, yp, r:r + nk], Z[q, yp, p:p + nk], Z[q, ym, r:r + nk],
+                    Z[q, ym, p:p + nk], J2)
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
-def _overrelax_pass_split(C, S, Jx, Jy, J2, h, yp_t, ym_t, hx, hy, cn_buf, sn_buf):
-    """:func:`_overrelax_pass` on the split layout (same order and arithmetic)."""
-    Ly = C.shape[1]
-    nk = C.shape[2] - 2
-    use_diag = J2 != 0.0
-    hx = hx[:nk]
-    hy = hy[:nk]
-    cn_buf = cn_buf[:nk]
-    sn_buf = sn_buf[:nk]
+def _metropolis_pass_split(Z, state, beta, Jx, Jy, J2, h, step, yp_t, ym_t, g):
+    """One Metropolis pass on the split layout (even Lx), in the order of
+    :func:`_metropolis_pass` (row by row, even x then odd x), each half row at once by
+    :func:`_metropolis_half_row`.
+
+    Random numbers: one xoshiro256** word per pass is the key of a SplitMix64 stream, whose
+    words are taken one per site in pass order.  Of a site's word, the high 32 bits give
+    w = (k + 1/2)/2^31 - 1, a grid symmetric about 0, and the proposal is the rotation by
+    φ = 4 atan(tan(step/4)·w) (:func:`_rotation`; |φ| <= step, step taken as π when larger):
+    an odd function of w, so the proposal is symmetric.  The low 32 bits give the acceptance
+    uniform u = k'/2^32, and a move is accepted iff u < exp(-β max(ΔE, 0)) (:func:`_exp_neg_v`),
+    with probability min(1, e^{-βΔE}) rounded up to a multiple of 2^-32."""
+    Ly = Z.shape[1]
+    nk = Z.shape[2] - 2
+    a = math.tan(0.25 * min(step, math.pi))
+    use_g = J2 != 0.0
+    key = next_u64(state)
+    acc = 0
+    e = nk + 1
     for y in range(Ly):
         yp = yp_t[y]
         ym = ym_t[y]
         for p in range(2):
             q = 1 - p
             r = 1 + p
-            e = nk + 1
-            _field_half_row(
-                hx, hy,
-                C[q, y, r:r + nk], S[q, y, r:r + nk], C[q, y, p:p + nk], S[q, y, p:p + nk],
-                C[p, yp, 1:e], S[p, yp, 1:e], C[p, ym, 1:e], S[p, ym, 1:e],
-                C[q, yp, r:r + nk], S[q, yp, r:r + nk], C[q, yp, p:p + nk], S[q, yp, p:p + nk],
-                C[q, ym, r:r + nk], S[q, ym, r:r + nk], C[q, ym, p:p + nk], S[q, ym, p:p + nk],
-                Jx, Jy, J2, h, use_diag)
-            _overrelax_half_row(C[p, y, 1:e], S[p, y, 1:e], hx, hy, cn_buf, sn_buf)
-            _ghosts(C[p, y], S[p, y], nk)
+            if use_g:
+                _half_row_diagonals(Z, g, p, y, yp, ym, nk, J2)
+            acc += _metropolis_half_row(
+                Z[p, y, 1:e], Z[q, y, r:r + nk], Z[q, y, p:p + nk], Z[p, yp, 1:e],
+                Z[p, ym, 1:e], g, use_g, key, beta, Jx, Jy, h, a)
+            key += np.uint64(nk) * _GAMMA
+            _ghosts(Z[p, y], nk)
+    return acc
+
+
+@njit(inline="always", cache=True)
+def _reflect(zi, hx, hy):
+    """zi reflected across the field (hx, hy); unchanged where the field vanishes."""
+    n2 = hx * hx + hy * hy
+    ci = zi.real
+    si = zi.imag
+    big = n2 > _TINY_FIELD2
+    pr = 2.0 * (ci * hx + si * hy) / (n2 if big else 1.0)
+    cn, sn = _renorm(pr * hx - ci, pr * hy - si)
+    return complex(cn, sn) if big else zi
+
+
+@njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
+def _overrelax_half_row(z, xr, xl, up, dn, g, use_g, Jx, Jy, h):
+    """Reflect each site of a half row across its local field (neighbours as in
+    :func:`_metropolis_half_row`)."""
+    if use_g:
+        for k in range(z.shape[0]):
+            f = Jx * (xr[k] + xl[k]) + Jy * (up[k] + dn[k]) + g[k]
+            z[k] = _reflect(z[k], f.real + h, f.imag)
+    else:
+        for k in range(z.shape[0]):
+            f = Jx * (xr[k] + xl[k]) + Jy * (up[k] + dn[k])
+            z[k] = _reflect(z[k], f.real + h, f.imag)
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _overrelax_pass_split(Z, Jx, Jy, J2, h, yp_t, ym_t, g):
+    """:func:`_overrelax_pass` on the split layout (same order; the field summed per half row
+    as in the Metropolis pass)."""
+    Ly = Z.shape[1]
+    nk = Z.shape[2] - 2
+    use_g = J2 != 0.0
+    e = nk + 1
+    for y in range(Ly):
+        yp = yp_t[y]
+        ym = ym_t[y]
+        for p in range(2):
+            q = 1 - p
+            r = 1 + p
+            if use_g:
+                _half_row_diagonals(Z, g, p, y, yp, ym, nk, J2)
+            _overrelax_half_row(Z[p, y, 1:e], Z[q, y, r:r + nk], Z[q, y, p:p + nk],
+                                Z[p, yp, 1:e], Z[p, ym, 1:e], g, use_g, Jx, Jy, h)
+            _ghosts(Z[p, y], nk)
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
@@ -584,33 +583,30 @@ def metropolis_chain(theta, state, beta, Jx, Jy, J2, h, every, out, step, n_over
     xp_t, xm_t = _neighbour_tables(Lx)
     split = Lx % 2 == 0
     if split:
-        C, S = _split_vectors(theta)
-        c, s = C[0], S[0]  # unused
+        Z = _split_vectors(theta)
+        c = np.empty((1, 1))  # unused
+        s = c
     else:
         c, s = _to_vectors(theta)
-        C = np.empty((2, 1, 1))
-        S = np.empty((2, 1, 1))
+        Z = np.empty((2, 1, 1), np.complex128)
     u_buf = np.empty(Lx, np.float64)
     cd_buf = np.empty(Lx, np.float64)
     sd_buf = np.empty(Lx, np.float64)
-    hx = np.empty(Lx, np.float64)
-    hy = np.empty(Lx, np.float64)
+    g = np.empty(Lx // 2, np.complex128)
     n = out.shape[0]
     total = 0
     st = step[0]
     for i in range(n):
         for _ in range(every):
             if split:
-                acc = _metropolis_pass_split(C, S, state, beta, Jx, Jy, J2, h, st,
-                                             yp_t, ym_t, u_buf, cd_buf, sd_buf, hx, hy)
+                acc = _metropolis_pass_split(Z, state, beta, Jx, Jy, J2, h, st, yp_t, ym_t, g)
             else:
                 acc = _metropolis_pass(c, s, state, beta, Jx, Jy, J2, h, st,
                                        yp_t, ym_t, xp_t, xm_t, u_buf, cd_buf, sd_buf)
             total += acc
             for _k in range(n_overrelax):
                 if split:
-                    _overrelax_pass_split(C, S, Jx, Jy, J2, h, yp_t, ym_t, hx, hy,
-                                          cd_buf, sd_buf)
+                    _overrelax_pass_split(Z, Jx, Jy, J2, h, yp_t, ym_t, g)
                 else:
                     _overrelax_pass(c, s, Jx, Jy, J2, h, yp_t, ym_t, xp_t, xm_t)
             if adapt:
@@ -620,12 +616,12 @@ def metropolis_chain(theta, state, beta, Jx, Jy, J2, h, every, out, step, n_over
                 elif st < 1e-9:
                     st = 1e-9
         if split:
-            _split_to_angles(C, S, out[i])
+            _split_to_angles(Z, out[i])
         else:
             _to_angles(c, s, out[i])
     step[0] = st
     if split:
-        _split_to_angles(C, S, theta)
+        _split_to_angles(Z, theta)
     else:
         _to_angles(c, s, theta)
     return total

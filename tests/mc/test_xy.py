@@ -195,21 +195,26 @@ def test_vectorized_math_helpers():
 
 
 def _reference_split_pass(theta, state, beta, Jx, Jy, J2, h, step):
-    """Plain-Python Metropolis pass with the split kernel's order, draws and arithmetic."""
+    """Plain-Python Metropolis pass with the split kernel's order, draws and arithmetic: one
+    xoshiro256** word keys a SplitMix64 stream, word i (1, 2, ...) for the i-th site in pass
+    order; its high 32 bits give w on a grid symmetric about 0 and the rotation
+    φ = 4 atan(tan(step/4)·w), its low 32 bits the acceptance uniform."""
     from spinsym.mc.rng import next_u64
     Ly, Lx = theta.shape
     c, s = np.cos(theta), np.sin(theta)
+    key = int(next_u64(state))
+    a = math.tan(0.25 * min(step, math.pi))
+    i = 0
     acc = 0
     for y in range(Ly):
         for p in range(2):
-            xs = range(p, Lx, 2)
-            draws = []
-            for _ in xs:
-                r = int(next_u64(state))
-                v = ((r >> 32) + 0.5) / 2.0 ** 32
-                draws.append((xy._sincos(step * (2.0 * v - 1.0)), (r & 0xFFFFFFFF) / 2.0 ** 32))
             new = []
-            for x, ((cd, sd), u) in zip(xs, draws):
+            for x in range(p, Lx, 2):
+                i += 1
+                r = int(xy._splitmix(np.uint64((key + i * 0x9E3779B97F4A7C15) % 2**64)))
+                w = ((r >> 32) + 0.5) / 2.0 ** 31 - 1.0
+                cd, sd = xy._rotation(a, w)
+                u = (r & 0xFFFFFFFF) / 2.0 ** 32
                 hx, hy = xy._field_cs(c, s, y, (y + 1) % Ly, (y - 1) % Ly, x, (x + 1) % Lx,
                                       (x - 1) % Lx, Jx, Jy, J2, h)
                 cn, sn = xy._renorm(c[y, x] * cd - s[y, x] * sd, s[y, x] * cd + c[y, x] * sd)
@@ -222,6 +227,29 @@ def _reference_split_pass(theta, state, beta, Jx, Jy, J2, h, step):
                     x, cn, sn = item
                     c[y, x], s[y, x] = cn, sn
     return np.mod(np.arctan2(s, c), TWO_PI), acc
+
+
+def test_rotation_is_a_symmetric_unit_proposal():
+    """The proposed rotation is a unit vector, odd in w (so w -> -w is the reverse move), with
+    |φ| <= step: φ = 4 atan(tan(step/4)·w)."""
+    for step in (1e-6, 0.3, 1.7, math.pi):
+        a = math.tan(0.25 * step)
+        w = np.concatenate([np.linspace(-1.0, 1.0, 2001), [(0.5 / 2**31) - 1.0]])
+        cs = np.array([xy._rotation(a, v) for v in w])
+        back = np.array([xy._rotation(a, -v) for v in w])
+        np.testing.assert_array_equal(cs[:, 0], back[:, 0])
+        np.testing.assert_array_equal(cs[:, 1], -back[:, 1])
+        np.testing.assert_allclose(np.hypot(cs[:, 0], cs[:, 1]), 1.0, rtol=0, atol=1e-15)
+        phi = np.arctan2(cs[:, 1], cs[:, 0])
+        np.testing.assert_allclose(phi, 4.0 * np.arctan(a * w), rtol=0, atol=1e-14)
+        assert np.abs(phi).max() <= step + 1e-12
+
+
+def test_splitmix_stream():
+    """SplitMix64 output function against the published first words for seed 0 (keyed
+    counter: word i = mix(seed + i·γ))."""
+    words = [int(xy._splitmix(np.uint64(i * 0x9E3779B97F4A7C15 % 2**64))) for i in (1, 2, 3)]
+    assert words == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
 
 
 @pytest.mark.parametrize("L,J", [(2, (1.0, 1.0, 0.0, 0.0)), (4, (1.0, -0.6, 0.0, 0.3)),
