@@ -34,17 +34,21 @@ so that a sweep flips about N sites (see :func:`wolff_chain` for why the sweep i
 not "clusters until N sites flipped": that rule biases the stored samples).
 
 Metropolis and over-relaxation on an even Lx (the usual case) run on a *split layout*: the
-cos and sin arrays are stored per x-parity (``_split_vectors``), so that a half row (the sites
-of one parity in one row, which share no bond) and each of its neighbour sets are contiguous
-slices, and each half row is updated by a few short loops that LLVM vectorizes (AVX2/AVX-512):
-local fields, proposals, ΔE, a table-free polynomial exp (``_exp_neg_v``), the accept/reject
-selects.  The order of the updates (row by row, even x then odd x) and the arithmetic per site
-are those of the scalar pass (``_metropolis_pass``), which odd Lx still uses.  One xoshiro
-word per site gives the proposal and the acceptance uniform (32 bits each; see
-``_metropolis_pass_split``); angles are recomputed with a vectorized atan2 (``_angle_v``,
-within 2.3e-16 of libm).
+unit vectors are stored as complex numbers cos θ + i sin θ per x-parity (``_split_vectors``),
+so that a half row (the sites of one parity in one row, which share no bond) and each of its
+neighbour sets are contiguous slices, and each half row is updated by one fused loop that
+LLVM vectorizes (AVX2/AVX-512): local field, random word, proposal, ΔE, a table-free
+polynomial exp (``_exp_neg_v``), the accept/reject select.  The order of the updates (row by
+row, even x then odd x) is that of the scalar pass (``_metropolis_pass``), which odd Lx still
+uses.  Random numbers: one xoshiro256** word per pass keys a SplitMix64 stream, one word per
+site (a function of a counter, so the loop vectorizes); its high 32 bits give a symmetric
+proposal, a rotation by φ = 4 atan(tan(step/4)·w) with w on a grid symmetric about 0 (one
+division, no sin/cos), its low 32 bits the acceptance uniform (see
+``_metropolis_pass_split``).  Angles are recomputed with a vectorized atan2 (``_angle_v``,
+within 2.3e-16 of libm) only when a sample is stored.
 
-Speed: ``benchmarks/mc_speed.py`` measures it.
+Speed: ``benchmarks/mc_speed.py`` and ``benchmarks/xy_speed.py`` (against a git revision)
+measure it.
 """
 
 from __future__ import annotations
@@ -564,9 +568,11 @@ def metropolis_chain(theta, state, beta, Jx, Jy, J2, h, every, out, step, n_over
     theta : float64 (Ly, Lx), updated in place (returned to [0, 2π)).
     state : uint64[4] xoshiro256** state, advanced in place.
     out   : float64 (n, Ly, Lx) receives the samples (angles in [0, 2π)).
-    step  : float64[1], in/out.  Proposal θ' = θ + step·(2v-1) (symmetric; v uniform with 32
-            bits on a grid symmetric about 1/2 for even Lx, 53 bits for odd Lx).  step = 0
-            makes the Metropolis pass the identity (so a sweep is then pure over-relaxation).
+    step  : float64[1], in/out.  The largest proposed rotation, symmetric in both cases: for
+            odd Lx θ' = θ + step·(2v-1), v uniform with 53 bits; for even Lx θ' = θ + φ with
+            φ = 4 atan(tan(step/4)·w), w uniform on a 32-bit grid symmetric about 0 (a
+            step above π counts as π).  step = 0 makes the Metropolis pass the identity (so a
+            sweep is then pure over-relaxation).
     n_overrelax : over-relaxation passes after each Metropolis pass (θ -> 2φ - θ with φ the
             direction of the local field including (h, 0); energy conserving; skipped where the
             field vanishes).
