@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One device check of the GPU Monte Carlo path (spinsym.mc.gpu), run from anywhere in the repo on
-# the GPU machine:
+# One device check of the GPU Monte Carlo path (spinsym.mc.gpu: the multi-spin kernel
+# MultiSpinGPU and the byte-lane kernel CheckerboardGPU), run from anywhere in the repo on the
+# GPU machine:
 #
 #     bash scripts/device_check.sh          # carry .whl (numpy 1.26.4 + h5py 3.16.0, cp312)
 #
@@ -8,14 +9,22 @@
 #    h5py is carried so that simulate_gpu's HDF5 output works with that numpy);
 # 2. prints the card and the versions; if numba.cuda is not usable with the carried numpy, retries
 #    with the image's numpy and a np.row_stack shim;
-# 3. runs benchmarks/gpu_mc.py (flips/ns, naive PyTorch baseline, ratio);
-# 4. runs tests/mc/test_gpu.py (GPU tests included).
-# Logs: $OUT/env.log, $OUT/bench.log, $OUT/bench.json, $OUT/test_gpu.log (OUT defaults to
-# ./device_out).  About 3-4 minutes in all.
+# 3. runs benchmarks/gpu_mc.py (both kernels and a naive PyTorch checkerboard, ratios);
+# 4. runs tests/mc/test_gpu.py (GPU tests included: both kernels bit for bit against their NumPy
+#    references over several launch shapes, statistics against exact results, simulate_gpu).
+# Logs (<card>: e.g. H200_20250101): $OUT/device_env_<card>.log, $OUT/gpu_mc_<card>.log,
+# $OUT/gpu_mc_<card>.json, $OUT/test_gpu_<card>.log
+# (OUT defaults to benchmarks/results, where the logs of a run elsewhere are copied as they are).
+# About 4-5 minutes in all (benchmark <= 150 s, tests <= 240 s).
 set -u
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/device_out}
+OUT=${OUT:-$PWD/benchmarks/results}
 mkdir -p "$OUT"
+CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 \
+  | sed -e 's/^NVIDIA //' -e 's/[^A-Za-z0-9]/_/g')
+CARD=${CARD:-unknown}_$(date +%Y%m%d)
+ENV=$OUT/device_env_$CARD.log
+: > "$ENV"
 export PYTHONUNBUFFERED=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 PY=${PY:-python3}
 SITE=/tmp/site
@@ -25,7 +34,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
       --target "$SITE" .whl/*.whl; then
     export PYTHONPATH=$SITE:$PWD
   else
-    echo "device_check: installing the carried wheels failed" | tee "$OUT/env.log"
+    echo "device_check: installing the carried wheels failed" | tee "$ENV"
   fi
 fi
 
@@ -53,25 +62,27 @@ if ok:
 EOF
 }
 
-{ nvidia-smi -L; echo "PYTHONPATH=$PYTHONPATH"; probe; } 2>&1 | tee -a "$OUT/env.log"
-if ! grep -q "cuda available: True" "$OUT/env.log"; then
+{ nvidia-smi -L; echo "PYTHONPATH=$PYTHONPATH"; probe; } 2>&1 | tee -a "$ENV"
+if ! grep -q "cuda available: True" "$ENV"; then
   echo "== numba.cuda unusable with the carried numpy: retry with the image's numpy + row_stack shim ==" \
-    | tee -a "$OUT/env.log"
+    | tee -a "$ENV"
   mkdir -p /tmp/shim
   printf 'import numpy\nif not hasattr(numpy, "row_stack"):\n    numpy.row_stack = numpy.vstack\n' \
     > /tmp/shim/sitecustomize.py
   rm -rf "$SITE"/numpy "$SITE"/numpy-* "$SITE"/numpy.libs
   export PYTHONPATH=/tmp/shim:$SITE:$PWD
-  { echo "PYTHONPATH=$PYTHONPATH"; probe; } 2>&1 | tee -a "$OUT/env.log"
+  { echo "PYTHONPATH=$PYTHONPATH"; probe; } 2>&1 | tee -a "$ENV"
 fi
 
-echo "== benchmark ==" | tee "$OUT/bench.log"
-timeout 170 $PY benchmarks/gpu_mc.py --json "$OUT/bench.json" 2>&1 | tee -a "$OUT/bench.log"
-echo "== tests ==" | tee "$OUT/test_gpu.log"
-timeout 260 $PY -m pytest -q -p no:cacheprovider -rs --durations=12 tests/mc/test_gpu.py 2>&1 \
-  | tee -a "$OUT/test_gpu.log"
+BENCH=$OUT/gpu_mc_$CARD.log
+TESTS=$OUT/test_gpu_$CARD.log
+echo "== benchmark ==" | tee "$BENCH"
+timeout 150 $PY benchmarks/gpu_mc.py --json "$OUT/gpu_mc_$CARD.json" 2>&1 | tee -a "$BENCH"
+echo "== tests ==" | tee "$TESTS"
+timeout 240 $PY -m pytest -q -p no:cacheprovider -rs --durations=15 tests/mc/test_gpu.py 2>&1 \
+  | tee -a "$TESTS"
 echo
 echo "== summary =="
-grep -E "^(device|numpy|python|cuda available)" "$OUT/env.log" | tail -n 4
-grep -E "^(== |spinsym GPU|naive PyTorch checkerboard \(|ratio)" "$OUT/bench.log"
-tail -n 2 "$OUT/test_gpu.log"
+grep -E "^(device|numpy|python|cuda available)" "$ENV" | tail -n 4
+sed -n '/^== benchmark ==$/d; /^== .* ==$/,$p' "$BENCH"
+tail -n 2 "$TESTS"
