@@ -58,7 +58,6 @@ import math
 import numpy as np
 from numba import njit
 
-from .ising import _next_regs
 from .rng import next_u64, randint, uniform
 
 TWO_PI = 2.0 * math.pi
