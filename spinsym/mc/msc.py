@@ -58,7 +58,7 @@ configuration is stored) are 8 × 8 bit transposes.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
@@ -177,6 +177,12 @@ def _fast_layout(L):
 @njit(nogil=True, cache=True)
 def pack(spins, packed):
     """int8 (L, L) spins -> packed uint64 (4, n, W) (bit 1 for s = -1); see :func:`unpack`."""
+    _pack_rows(spins, packed, 0, spins.shape[0])
+
+
+@njit(nogil=True, cache=True)
+def _pack_rows(spins, packed, y0, y1):
+    """:func:`pack` of the lattice rows y0 .. y1-1 (each fills its own packed rows)."""
     L = spins.shape[0]
     n, B, W = _layout(L)
     stride = 2 * W
@@ -184,7 +190,7 @@ def pack(spins, packed):
     if _fast_layout(L):
         words = flat.view(np.uint64)
         G = stride // 8  # groups of 8 columns of the (B, 2W) view of a row
-        for y in range(L):
+        for y in range(y0, y1):
             i = y >> 1
             base = y * (L // 8)
             k0 = 2 * (y & 1)
@@ -203,7 +209,7 @@ def pack(spins, packed):
                         byte = (m >> _U(8 * c)) & _U(0xFF)
                         packed[k0 + (cc & 1), i, cc >> 1] |= byte << _U(8 * j)
         return
-    for y in range(L):
+    for y in range(y0, y1):
         i = y >> 1
         base = y * L
         for px in range(2):
@@ -225,6 +231,12 @@ def unpack(packed, spins):
     B and 2W are multiples of 8 (L = 512: B = 64, 2W = 8), blocks of 8 lanes × 8 columns are
     turned around with an 8 × 8 bit transpose and written 8 spins at a time.
     """
+    _unpack_rows(packed, spins, 0, spins.shape[0])
+
+
+@njit(nogil=True, cache=True)
+def _unpack_rows(packed, spins, y0, y1):
+    """:func:`unpack` of the lattice rows y0 .. y1-1."""
     L = spins.shape[0]
     n, B, W = _layout(L)
     stride = 2 * W
@@ -232,7 +244,7 @@ def unpack(packed, spins):
     if _fast_layout(L):
         words = flat.view(np.uint64)
         G = stride // 8
-        for y in range(L):
+        for y in range(y0, y1):
             i = y >> 1
             base = y * (L // 8)
             k0 = 2 * (y & 1)
@@ -247,7 +259,7 @@ def unpack(packed, spins):
                     for b in range(8):
                         words[base + (8 * j + b) * G + g] = _SPREAD[(m >> _U(8 * b)) & _U(0xFF)]
         return
-    for y in range(L):
+    for y in range(y0, y1):
         i = y >> 1
         base = y * L
         for px in range(2):
@@ -329,8 +341,9 @@ def _left(r, w, W, B, maskB):
 
 
 @njit(nogil=True, cache=True)
-def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=None):
-    """``nsweep`` sweeps of the packed lattice P (4, n, W); returns the number of flips.
+def _pass(P, k, lo, hi, st, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=None):
+    """Update rows ``lo .. hi-1`` of sublattice k (one colour: their sites share no bond) with
+    the random stream ``st`` (uint64[4], advanced in place); returns the number of flips.
 
     ``neg``: None (homogeneous couplings; Numba compiles the sign code away), or the ±J sign
     planes (8, 4, n, W) of :func:`sign_planes`, XORed into every bond's "unsatisfied" bit."""
@@ -348,106 +361,117 @@ def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=
     S[_ALL] = _ONES
     M = np.zeros(max(ng, 1), np.uint64)
     nc = cx.shape[0]
-    s0 = state[0]
-    s1 = state[1]
-    s2 = state[2]
-    s3 = state[3]
+    s0 = st[0]
+    s1 = st[1]
+    s2 = st[2]
+    s3 = st[3]
+    flips = np.int64(0)
+    py = k >> 1
+    px = k & 1
+    kx = 2 * py + (1 - px)  # x partners
+    ky = 2 * (1 - py) + px  # y partners
+    kd = 2 * (1 - py) + (1 - px)  # diagonal partners
+    for i in range(lo, hi):
+        iu = i + py if i + py < n else 0  # partner row of y + 1
+        idn = i - (1 - py) if i - (1 - py) >= 0 else n - 1  # partner row of y - 1
+        row = P[k, i]
+        rx = P[kx, i]
+        ryu = P[ky, iu]
+        ryd = P[ky, idn]
+        rdu = P[kd, iu]
+        rdd = P[kd, idn]
+        if neg is not None:
+            sg = neg[:, k, i]
+        for w in range(W):
+            s = row[w]
+            if px == 0:
+                xr = rx[w]
+                xl = _left(rx, w, W, B, maskB)
+            else:
+                xr = _right(rx, w, W, B)
+                xl = rx[w]
+            a1 = s ^ xr
+            a2 = s ^ xl
+            if neg is not None:
+                a1 ^= sg[0, w]
+                a2 ^= sg[1, w]
+            X[0] = ~(a1 | a2) & maskB
+            X[1] = a1 ^ a2
+            X[2] = a1 & a2
+            a1 = s ^ ryu[w]
+            a2 = s ^ ryd[w]
+            if neg is not None:
+                a1 ^= sg[2, w]
+                a2 ^= sg[3, w]
+            Y[0] = ~(a1 | a2) & maskB
+            Y[1] = a1 ^ a2
+            Y[2] = a1 & a2
+            if use_d:
+                if px == 0:
+                    d1 = s ^ rdu[w]
+                    d2 = s ^ _left(rdu, w, W, B, maskB)
+                    d3 = s ^ rdd[w]
+                    d4 = s ^ _left(rdd, w, W, B, maskB)
+                else:
+                    d1 = s ^ _right(rdu, w, W, B)
+                    d2 = s ^ rdu[w]
+                    d3 = s ^ _right(rdd, w, W, B)
+                    d4 = s ^ rdd[w]
+                if neg is not None:
+                    d1 ^= sg[4, w]  # (y+1, x+1)
+                    d2 ^= sg[6, w]  # (y+1, x-1)
+                    d3 ^= sg[7, w]  # (y-1, x+1)
+                    d4 ^= sg[5, w]  # (y-1, x-1)
+                p0 = ~(d1 | d2) & maskB
+                p1 = d1 ^ d2
+                p2 = d1 & d2
+                q0 = ~(d3 | d4) & maskB
+                q1 = d3 ^ d4
+                q2 = d3 & d4
+                D[0] = p0 & q0
+                D[1] = (p1 & q0) | (p0 & q1)
+                D[2] = (p2 & q0) | (p1 & q1) | (p0 & q2)
+                D[3] = (p2 & q1) | (p1 & q2)
+                D[4] = p2 & q2
+            if use_s:
+                S[0] = ~s & maskB
+                S[1] = s
+            for g in range(ng):
+                M[g] = 0
+            for c in range(nc):
+                M[cg[c]] |= X[cx[c]] & Y[cy[c]] & D[cd[c]] & S[cs[c]]
+            und = _U(0)
+            for g in range(ng):
+                und |= M[g]
+            acc = maskB & ~und
+            q = 0
+            while und != _U(0) and q < _PLANES:
+                u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+                pk = _U(0)
+                for g in range(ng):
+                    pk |= M[g] & planes[g, q]
+                acc |= und & pk & ~u
+                und &= ~(u ^ pk)
+                q += 1
+            row[w] = s ^ acc
+            flips += np.int64(_popcount(acc))
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
+    return flips
+
+
+@njit(nogil=True, cache=True)
+def _sweeps(P, state, nsweep, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=None):
+    """``nsweep`` sweeps of the packed lattice P (4, n, W) with one random stream ``state``:
+    the four sublattices in turn, each a :func:`_pass` over all its rows; returns the number
+    of flips.  ``neg``: the ±J sign planes or None (see :func:`_pass`)."""
+    n = P.shape[1]
     flips = np.int64(0)
     for _ in range(nsweep):
         for k in range(4):
-            py = k >> 1
-            px = k & 1
-            kx = 2 * py + (1 - px)  # x partners
-            ky = 2 * (1 - py) + px  # y partners
-            kd = 2 * (1 - py) + (1 - px)  # diagonal partners
-            for i in range(n):
-                iu = i + py if i + py < n else 0  # partner row of y + 1
-                idn = i - (1 - py) if i - (1 - py) >= 0 else n - 1  # partner row of y - 1
-                row = P[k, i]
-                rx = P[kx, i]
-                ryu = P[ky, iu]
-                ryd = P[ky, idn]
-                rdu = P[kd, iu]
-                rdd = P[kd, idn]
-                if neg is not None:
-                    sg = neg[:, k, i]
-                for w in range(W):
-                    s = row[w]
-                    if px == 0:
-                        xr = rx[w]
-                        xl = _left(rx, w, W, B, maskB)
-                    else:
-                        xr = _right(rx, w, W, B)
-                        xl = rx[w]
-                    a1 = s ^ xr
-                    a2 = s ^ xl
-                    if neg is not None:
-                        a1 ^= sg[0, w]
-                        a2 ^= sg[1, w]
-                    X[0] = ~(a1 | a2) & maskB
-                    X[1] = a1 ^ a2
-                    X[2] = a1 & a2
-                    a1 = s ^ ryu[w]
-                    a2 = s ^ ryd[w]
-                    if neg is not None:
-                        a1 ^= sg[2, w]
-                        a2 ^= sg[3, w]
-                    Y[0] = ~(a1 | a2) & maskB
-                    Y[1] = a1 ^ a2
-                    Y[2] = a1 & a2
-                    if use_d:
-                        if px == 0:
-                            d1 = s ^ rdu[w]
-                            d2 = s ^ _left(rdu, w, W, B, maskB)
-                            d3 = s ^ rdd[w]
-                            d4 = s ^ _left(rdd, w, W, B, maskB)
-                        else:
-                            d1 = s ^ _right(rdu, w, W, B)
-                            d2 = s ^ rdu[w]
-                            d3 = s ^ _right(rdd, w, W, B)
-                            d4 = s ^ rdd[w]
-                        if neg is not None:
-                            d1 ^= sg[4, w]  # (y+1, x+1)
-                            d2 ^= sg[6, w]  # (y+1, x-1)
-                            d3 ^= sg[7, w]  # (y-1, x+1)
-                            d4 ^= sg[5, w]  # (y-1, x-1)
-                        p0 = ~(d1 | d2) & maskB
-                        p1 = d1 ^ d2
-                        p2 = d1 & d2
-                        q0 = ~(d3 | d4) & maskB
-                        q1 = d3 ^ d4
-                        q2 = d3 & d4
-                        D[0] = p0 & q0
-                        D[1] = (p1 & q0) | (p0 & q1)
-                        D[2] = (p2 & q0) | (p1 & q1) | (p0 & q2)
-                        D[3] = (p2 & q1) | (p1 & q2)
-                        D[4] = p2 & q2
-                    if use_s:
-                        S[0] = ~s & maskB
-                        S[1] = s
-                    for g in range(ng):
-                        M[g] = 0
-                    for c in range(nc):
-                        M[cg[c]] |= X[cx[c]] & Y[cy[c]] & D[cd[c]] & S[cs[c]]
-                    und = _U(0)
-                    for g in range(ng):
-                        und |= M[g]
-                    acc = maskB & ~und
-                    q = 0
-                    while und != _U(0) and q < _PLANES:
-                        u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                        pk = _U(0)
-                        for g in range(ng):
-                            pk |= M[g] & planes[g, q]
-                        acc |= und & pk & ~u
-                        und &= ~(u ^ pk)
-                        q += 1
-                    row[w] = s ^ acc
-                    flips += np.int64(_popcount(acc))
-    state[0] = s0
-    state[1] = s1
-    state[2] = s2
-    state[3] = s3
+            flips += _pass(P, k, 0, n, state, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg)
     return flips
 
 
@@ -476,12 +500,11 @@ def _iso_groups(beta, J, heatbath):
 
 
 @njit(nogil=True, cache=True)
-def _sweeps_iso(P, state, nsweep, ga, gb, planes, neg=None):
-    """:func:`_sweeps` for isotropic nearest-neighbour couplings with h = 0 and at most two
-    values of b (unsatisfied bonds) that need a draw, b in {0, 1} (J > 0) or {3, 4}
-    (J < 0): the same classes, thresholds
-    and random stream as the generic path, with the class masks kept in registers.  ``neg``:
-    the ±J sign planes, as in :func:`_sweeps`."""
+def _pass_iso(P, k, lo, hi, st, ga, gb, planes, neg=None):
+    """:func:`_pass` for isotropic nearest-neighbour couplings with h = 0 and at most two
+    values of b (unsatisfied bonds) that need a draw, b in {0, 1} (J > 0) or {3, 4} (J < 0):
+    the same classes, thresholds and random stream as the generic path, with the class masks
+    kept in registers.  ``neg``: the ±J sign planes, as in :func:`_pass`."""
     n = P.shape[1]
     W = P.shape[2]
     B = n // W
@@ -489,66 +512,75 @@ def _sweeps_iso(P, state, nsweep, ga, gb, planes, neg=None):
     ferro = ga == 0
     pa = planes[0]
     pb = planes[1]
-    s0 = state[0]
-    s1 = state[1]
-    s2 = state[2]
-    s3 = state[3]
+    s0 = st[0]
+    s1 = st[1]
+    s2 = st[2]
+    s3 = st[3]
+    flips = np.int64(0)
+    py = k >> 1
+    px = k & 1
+    kx = 2 * py + (1 - px)
+    ky = 2 * (1 - py) + px
+    for i in range(lo, hi):
+        iu = i + py if i + py < n else 0
+        idn = i - (1 - py) if i - (1 - py) >= 0 else n - 1
+        row = P[k, i]
+        rx = P[kx, i]
+        ryu = P[ky, iu]
+        ryd = P[ky, idn]
+        if neg is not None:
+            sg = neg[:, k, i]
+        for w in range(W):
+            s = row[w]
+            if px == 0:
+                xr = rx[w]
+                xl = _left(rx, w, W, B, maskB)
+            else:
+                xr = _right(rx, w, W, B)
+                xl = rx[w]
+            a1 = s ^ xr
+            a2 = s ^ xl
+            a3 = s ^ ryu[w]
+            a4 = s ^ ryd[w]
+            if neg is not None:
+                a1 ^= sg[0, w]
+                a2 ^= sg[1, w]
+                a3 ^= sg[2, w]
+                a4 ^= sg[3, w]
+            if ferro:  # b = 0 and b = 1 need a draw
+                ma = ~(a1 | a2 | a3 | a4) & maskB
+                mb = (a1 ^ a2 ^ a3 ^ a4) & ~((a1 & a2) | (a3 & a4))
+            else:  # b = 3 and b = 4
+                c1 = a1 & a2
+                c2 = a3 & a4
+                ma = (a1 ^ a2 ^ a3 ^ a4) & (c1 | c2)
+                mb = c1 & c2
+            und = ma | mb
+            acc = maskB & ~und
+            q = 0
+            while und != _U(0) and q < _PLANES:
+                u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+                pk = (ma & pa[q]) | (mb & pb[q])
+                acc |= und & pk & ~u
+                und &= ~(u ^ pk)
+                q += 1
+            row[w] = s ^ acc
+            flips += np.int64(_popcount(acc))
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
+    return flips
+
+
+@njit(nogil=True, cache=True)
+def _sweeps_iso(P, state, nsweep, ga, gb, planes, neg=None):
+    """:func:`_sweeps` on the isotropic fast path (:func:`_pass_iso`)."""
+    n = P.shape[1]
     flips = np.int64(0)
     for _ in range(nsweep):
         for k in range(4):
-            py = k >> 1
-            px = k & 1
-            kx = 2 * py + (1 - px)
-            ky = 2 * (1 - py) + px
-            for i in range(n):
-                iu = i + py if i + py < n else 0
-                idn = i - (1 - py) if i - (1 - py) >= 0 else n - 1
-                row = P[k, i]
-                rx = P[kx, i]
-                ryu = P[ky, iu]
-                ryd = P[ky, idn]
-                if neg is not None:
-                    sg = neg[:, k, i]
-                for w in range(W):
-                    s = row[w]
-                    if px == 0:
-                        xr = rx[w]
-                        xl = _left(rx, w, W, B, maskB)
-                    else:
-                        xr = _right(rx, w, W, B)
-                        xl = rx[w]
-                    a1 = s ^ xr
-                    a2 = s ^ xl
-                    a3 = s ^ ryu[w]
-                    a4 = s ^ ryd[w]
-                    if neg is not None:
-                        a1 ^= sg[0, w]
-                        a2 ^= sg[1, w]
-                        a3 ^= sg[2, w]
-                        a4 ^= sg[3, w]
-                    if ferro:  # b = 0 and b = 1 need a draw
-                        ma = ~(a1 | a2 | a3 | a4) & maskB
-                        mb = (a1 ^ a2 ^ a3 ^ a4) & ~((a1 & a2) | (a3 & a4))
-                    else:  # b = 3 and b = 4
-                        c1 = a1 & a2
-                        c2 = a3 & a4
-                        ma = (a1 ^ a2 ^ a3 ^ a4) & (c1 | c2)
-                        mb = c1 & c2
-                    und = ma | mb
-                    acc = maskB & ~und
-                    q = 0
-                    while und != _U(0) and q < _PLANES:
-                        u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                        pk = (ma & pa[q]) | (mb & pb[q])
-                        acc |= und & pk & ~u
-                        und &= ~(u ^ pk)
-                        q += 1
-                    row[w] = s ^ acc
-                    flips += np.int64(_popcount(acc))
-    state[0] = s0
-    state[1] = s1
-    state[2] = s2
-    state[3] = s3
+            flips += _pass_iso(P, k, 0, n, state, ga, gb, planes, neg)
     return flips
 
 
@@ -595,6 +627,291 @@ def heatbath_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
     thresholds as :func:`spinsym.mc.ising.heatbath_chain`."""
     return _chain(spins, state, beta, Jx, Jy, J2, h, every, out, True, None)
 
+
+# ----------------------------------------------------------------------------------------------
+# The driver's entry point: a packed lattice kept between calls, per-sample bond counts, and
+# one lattice split over threads (strips of rows with random streams of their own)
+#
+# Within one sublattice (one colour) no two sites share a bond, so any set of its rows can be
+# updated at the same time.  The strip kernel cuts the n rows of each sublattice into
+# S = strips(L) strips (rows s·n//S .. (s+1)·n//S - 1) and gives strip s its own xoshiro256**
+# stream; a sweep is the four sublattices in turn, and within a sublattice the strips run in
+# parallel (a Numba prange over strips) or one after the other: the same bits either way,
+# since each strip draws only from its own stream in a fixed order.  S depends on L only, so
+# the chain is the same whatever the number of threads.  It is a different chain from the
+# single-stream kernel (one stream walks all rows), equally distributed; the driver uses it
+# from L = STRIP_MIN_L on (see :func:`strips`), where a sublattice pass is long enough
+# (>= 260 000 sites) for the threads to pay.
+
+#: the smallest L at which the driver runs the strip kernel
+STRIP_MIN_L = 1024
+#: strips per sublattice (at most): enough for 64 threads, each strip >= 8 rows at L = 1024
+MAX_STRIPS = 64
+
+
+def strips(L: int) -> int:
+    """Strips of the kernel the driver runs at this L: 1 (the single-stream kernel) below
+    ``STRIP_MIN_L``, else ``min(L // 2, MAX_STRIPS)``."""
+    return 1 if L < STRIP_MIN_L else min(L // 2, MAX_STRIPS)
+
+
+def strip_states(ss, S: int) -> np.ndarray:
+    """(S, 4) uint64 xoshiro256** states, strip s from ``ss.spawn(S)[s]`` (a SeedSequence)."""
+    from .rng import state_from_seedsequence
+
+    return np.stack([state_from_seedsequence(child) for child in ss.spawn(S)])
+
+
+@njit(nogil=True, cache=True)
+def _strip_pass(P, k, s, states, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes, ng, use_d,
+                use_s, neg):
+    n = P.shape[1]
+    S = states.shape[0]
+    lo = s * n // S
+    hi = (s + 1) * n // S
+    if iso:
+        return _pass_iso(P, k, lo, hi, states[s], ga, gb, iplanes, neg)
+    return _pass(P, k, lo, hi, states[s], cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg)
+
+
+@njit(nogil=True, cache=True)
+def _sweeps_strips(P, states, nsweep, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes, ng,
+                   use_d, use_s, neg, flips):
+    """``nsweep`` sweeps of the strip kernel, strips one after the other; flips[s] counts."""
+    for _ in range(nsweep):
+        for k in range(4):
+            for s in range(states.shape[0]):
+                flips[s] += _strip_pass(P, k, s, states, iso, ga, gb, iplanes, cx, cy, cd, cs,
+                                        cg, planes, ng, use_d, use_s, neg)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _sweeps_strips_par(P, states, nsweep, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes, ng,
+                       use_d, use_s, neg, flips):
+    """:func:`_sweeps_strips` with the strips of each sublattice on Numba's threads."""
+    for _ in range(nsweep):
+        for k in range(4):
+            for s in prange(states.shape[0]):
+                flips[s] += _strip_pass(P, k, s, states, iso, ga, gb, iplanes, cx, cy, cd, cs,
+                                        cg, planes, ng, use_d, use_s, neg)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _unpack_par(packed, spins, S):
+    L = spins.shape[0]
+    for s in prange(S):
+        _unpack_rows(packed, spins, s * L // S, (s + 1) * L // S)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _pack_par(spins, packed, S):
+    L = spins.shape[0]
+    for s in prange(S):
+        _pack_rows(spins, packed, s * L // S, (s + 1) * L // S)
+
+
+@njit(nogil=True, cache=True)
+def _count_rows(P, lo, hi, c):
+    """Add the bond counts of sublattice rows lo .. hi-1 to c (int64[4]): unsatisfied x-bonds,
+    y-bonds and diagonal bonds, and down spins (bit 1).  Every x-bond has one end with even x
+    (sublattices 0 and 2: both its x-bonds are counted there), every y-bond and diagonal bond
+    one end with even y (sublattices 0 and 1)."""
+    n = P.shape[1]
+    W = P.shape[2]
+    B = n // W
+    maskB = _ONES if B == 64 else (_U(1) << _U(B)) - _U(1)
+    ux = np.int64(0)
+    uy = np.int64(0)
+    ud = np.int64(0)
+    dn = np.int64(0)
+    for i in range(lo, hi):
+        idn = i - 1 if i > 0 else n - 1
+        for k in range(4):
+            row = P[k, i]
+            for w in range(W):
+                dn += np.int64(_popcount(row[w]))
+        for k in (0, 2):
+            row = P[k, i]
+            rx = P[k + 1, i]
+            for w in range(W):
+                s = row[w]
+                ux += np.int64(_popcount(s ^ rx[w])) + np.int64(
+                    _popcount(s ^ _left(rx, w, W, B, maskB)))
+        for k in (0, 1):
+            row = P[k, i]
+            ru = P[k + 2, i]
+            rd = P[k + 2, idn]
+            du = P[3 - k, i]
+            dd = P[3 - k, idn]
+            for w in range(W):
+                s = row[w]
+                uy += np.int64(_popcount(s ^ ru[w])) + np.int64(_popcount(s ^ rd[w]))
+                if k == 0:
+                    ud += (np.int64(_popcount(s ^ du[w]))
+                           + np.int64(_popcount(s ^ _left(du, w, W, B, maskB)))
+                           + np.int64(_popcount(s ^ dd[w]))
+                           + np.int64(_popcount(s ^ _left(dd, w, W, B, maskB))))
+                else:
+                    ud += (np.int64(_popcount(s ^ _right(du, w, W, B)))
+                           + np.int64(_popcount(s ^ du[w]))
+                           + np.int64(_popcount(s ^ _right(dd, w, W, B)))
+                           + np.int64(_popcount(s ^ dd[w])))
+    c[0] += ux
+    c[1] += uy
+    c[2] += ud
+    c[3] += dn
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _count_par(P, parts):
+    n = P.shape[1]
+    S = parts.shape[0]
+    for s in prange(S):
+        _count_rows(P, s * n // S, (s + 1) * n // S, parts[s])
+
+
+@njit(nogil=True, cache=True)
+def _finish_sums(c, n, sums):
+    """sums (int64[4]) from the counts c (unsatisfied x, y, diagonal bonds, down spins) of a
+    lattice of N = 4n² sites: the integer sums of THE energy (:func:`spinsym.hamiltonians.
+    ising_energy`), Σ_x-bonds s_i s_j = N − 2·(unsatisfied x-bonds), Σ_y-bonds likewise,
+    Σ_diagonal-bonds = 2N − 2·(unsatisfied diagonal bonds) and Σ s_i = N − 2·(down spins)."""
+    N = np.int64(4) * n * n
+    sums[0] = N - 2 * c[0]
+    sums[1] = N - 2 * c[1]
+    sums[2] = 2 * N - 2 * c[2]
+    sums[3] = N - 2 * c[3]
+
+
+@njit(nogil=True, cache=True)
+def _bond_sums(P, sums):
+    """:func:`_finish_sums` of the packed lattice P, counted in one thread."""
+    c = np.zeros(4, np.int64)
+    _count_rows(P, 0, P.shape[1], c)
+    _finish_sums(c, P.shape[1], sums)
+
+
+def bond_sums(spins: np.ndarray) -> np.ndarray:
+    """int64 (4,): the bond and spin sums that :func:`_bond_sums` counts, of an int8 (L, L)
+    lattice (for tests and checks)."""
+    L = spins.shape[0]
+    n, _, W = _layout(L)
+    P = np.empty((4, n, W), np.uint64)
+    pack(np.ascontiguousarray(spins, dtype=np.int8), P)
+    sums = np.empty(4, np.int64)
+    _bond_sums(P, sums)
+    return sums
+
+
+@njit(nogil=True, cache=True)
+def _same(a, b):
+    """Whether two int8 (L, L) arrays are equal (no early exit: vectorizable)."""
+    fa = a.reshape(a.size)
+    fb = b.reshape(b.size)
+    d = np.int8(0)
+    for j in range(fa.size):
+        d |= fa[j] ^ fb[j]
+    return d == 0
+
+
+@njit(nogil=True, cache=True)
+def _setup(spins, states, beta, Jx, Jy, J2, h, out, heatbath, neg, P, last, sums):
+    """Check the arguments of :func:`run_chain`; the classes, groups and path to take."""
+    L0, L1 = spins.shape
+    if L0 != L1 or L0 % 2 or L0 < 2:
+        raise ValueError("the multi-spin kernel needs an even L >= 2 and a square lattice")
+    if out.shape[1] != L0 or out.shape[2] != L1:
+        raise ValueError("out must have shape (n, L, L)")
+    n, B, W = _layout(L0)
+    if P.shape[0] != 4 or P.shape[1] != n or P.shape[2] != W or last.shape != spins.shape:
+        raise ValueError("the packed cache does not match the lattice")
+    if sums is not None and (sums.shape[0] != out.shape[0] or sums.shape[1] != 4):
+        raise ValueError("sums must have shape (n, 4)")
+    if states.shape[0] < 1 or states.shape[0] > n or states.shape[1] != 4:
+        raise ValueError("states must have shape (S, 4) with 1 <= S <= L/2")
+    if neg is not None and (neg.shape[0] != 8 or neg.shape[1] != 4 or neg.shape[2] != n
+                            or neg.shape[3] != W):
+        raise ValueError("the sign planes do not match the lattice")
+    cx, cy, cd, cs, cg, planes, ng = _classes(beta, Jx, Jy, J2, h, heatbath)
+    ga, gb, iplanes = _iso_groups(beta, Jx, heatbath)
+    iso = (Jx == Jy and J2 == 0.0 and h == 0.0
+           and ((ga == 0 and gb == 1) or (ga == 3 and gb == 4)))
+    return cx, cy, cd, cs, cg, planes, ng, ga, gb, iplanes, iso
+
+
+@njit(nogil=True, cache=True)
+def _run_serial(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P, last, sums):
+    """:func:`run_chain` in the calling thread."""
+    cx, cy, cd, cs, cg, planes, ng, ga, gb, iplanes, iso = _setup(
+        spins, states, beta, Jx, Jy, J2, h, out, heatbath, neg, P, last, sums)
+    use_d = J2 != 0.0
+    use_s = h != 0.0
+    S = states.shape[0]
+    if not _same(spins, last):
+        pack(spins, P)
+    flips = np.zeros(S, np.int64)
+    for i in range(out.shape[0]):
+        if S > 1:
+            _sweeps_strips(P, states, every, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes,
+                           ng, use_d, use_s, neg, flips)
+        elif iso:
+            flips[0] += _sweeps_iso(P, states[0], every, ga, gb, iplanes, neg)
+        else:
+            flips[0] += _sweeps(P, states[0], every, cx, cy, cd, cs, cg, planes, ng, use_d,
+                                use_s, neg)
+        unpack(P, out[i])
+        if sums is not None:
+            _bond_sums(P, sums[i])
+    if out.shape[0]:
+        spins[:, :] = out[out.shape[0] - 1]
+    else:
+        unpack(P, spins)
+    last[:, :] = spins
+    return flips.sum()
+
+
+def run_chain(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P, last, sums,
+              parallel=False):
+    """The driver's multi-spin kernel: ``out.shape[0] * every`` sweeps, ``out[i]`` after each
+    ``every`` (spins updated in place); returns the number of flips.
+
+    ``states``: (S, 4) uint64 random streams, advanced in place.  S = 1 is the single-stream
+    kernel (bit for bit :func:`metropolis_chain` / :func:`heatbath_chain` / :func:`pm_chain`
+    with ``state = states[0]``); S > 1 the strip kernel (rows cut into S strips per
+    sublattice, strip s drawing from ``states[s]``), on Numba's threads when ``parallel``
+    (then packing, unpacking and counting are spread over the threads too; same bits).
+    ``neg``: the ±J sign planes or None.  ``P`` (4, n, W) and ``last`` (L, L) int8 are the
+    caller's cache: when ``spins`` equals ``last`` (the state this function left), P still
+    holds it and is not packed again.  ``sums``: None, or int64 (n_out, 4) that receives the
+    bond and spin sums (:func:`_finish_sums`) of every stored configuration.
+
+    The parallel path is driven from Python: Numba's cached functions must not call its
+    parallel ones (loaded from the cache, the call crashes: the thread pool is not started)."""
+    if not parallel or states.shape[0] == 1:
+        return _run_serial(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P,
+                           last, sums)
+    cx, cy, cd, cs, cg, planes, ng, ga, gb, iplanes, iso = _setup(
+        spins, states, beta, Jx, Jy, J2, h, out, heatbath, neg, P, last, sums)
+    L = spins.shape[0]
+    blocks = min(L // 2, MAX_STRIPS)
+    if not _same(spins, last):
+        _pack_par(spins, P, blocks)
+    flips = np.zeros(states.shape[0], np.int64)
+    parts = np.zeros((blocks, 4), np.int64)
+    for i in range(out.shape[0]):
+        _sweeps_strips_par(P, states, every, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes,
+                           ng, J2 != 0.0, h != 0.0, neg, flips)
+        _unpack_par(P, out[i], blocks)
+        if sums is not None:
+            parts[:] = 0
+            _count_par(P, parts)
+            _finish_sums(parts.sum(axis=0), L // 2, sums[i])
+    if out.shape[0]:
+        spins[...] = out[-1]
+    else:
+        unpack(P, spins)
+    last[...] = spins
+    return int(flips.sum())
 
 # ----------------------------------------------------------------------------------------------
 # ±J couplings (spinsym.couplings.BondCouplings)

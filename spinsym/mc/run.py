@@ -15,6 +15,19 @@ thread pool (the Numba kernels release the GIL) when the work is large enough.  
 the calls depend only on the configuration, a run continued from its file (:func:`resume`)
 makes exactly the calls of one uninterrupted run and gives the same bits.
 
+**Threads** (``threads``, 0: one per core).  With several chains (temperatures × replicas)
+the threads go to the chains, one chain per thread at a time.  With one chain they go to its
+kernel, which may split one lattice over them (the multi-spin strip kernel at
+L >= :data:`spinsym.mc.msc.STRIP_MIN_L`; its strips and their streams depend on L only, so
+the bits do not depend on the number of threads).  ``threads = 1`` is one thread in all:
+the kernels, the per-sample energies and the HDF5 appends run in the calling thread.
+
+**Samples.**  Where the kernel counts each stored configuration's energy and magnetization
+itself (:attr:`spinsym.models.Kernel.observes`: the Ising multi-spin kernels with
+homogeneous couplings, bit for bit the model's ``energy`` and ``magnetization``), the driver
+stores those; otherwise it computes them with the model.  Samples are buffered and appended
+to the file in blocks of about ``FLUSH_SITES`` sites.
+
 **Replica exchange** (``exchange_every = K > 0``): after every K sweeps, neighbouring
 temperatures of the sorted ladder (pairs (0,1), (2,3), ... and (1,2), (3,4), ... in turn)
 swap configurations with probability min(1, exp((β_i − β_j)(E_i − E_j))), E being THE
@@ -64,6 +77,8 @@ from .rng import state_from_seedsequence
 
 #: site updates per block between stop-flag checks and progress updates
 BLOCK_UPDATES = 1 << 24
+#: buffered sites (all chains) that trigger an HDF5 append: few, large writes
+FLUSH_SITES = 1 << 24
 
 
 def parse_temperatures(text, couplings=None) -> tuple:
@@ -182,9 +197,10 @@ class SimulationConfig:
 
 
 def adaptive_state(kernel) -> dict:
-    """The kernel's adaptive state, name -> float64 array updated in place by the kernel (the
-    XY Metropolis ``step``): ``kernel.adaptive_state()`` where the kernel defines it, else its
-    ``step`` array if it has one.  Stored in the resume state and restored in place."""
+    """The kernel's own state, name -> array updated in place by the kernel (the XY Metropolis
+    ``step``, the strip kernel's random streams ``strip_rng``): ``kernel.adaptive_state()``
+    where the kernel defines it, else its ``step`` array if it has one.  Stored in the resume
+    state and restored in place."""
     get = getattr(kernel, "adaptive_state", None)
     if callable(get):
         return dict(get())
@@ -207,6 +223,11 @@ class Chain:
         algorithm = model.algorithms[config.algorithm]
         self.counter_name = algorithm.counter
         self.kernel = algorithm.make(config, self.beta)
+        seed = getattr(self.kernel, "seed", None)
+        if seed is not None:  # kernels with random streams of their own (Kernel.seed)
+            seed(chain_ss)
+        #: whether the kernel computes each stored configuration's energy and magnetization
+        self.observes = bool(getattr(self.kernel, "observes", False))
         self.counter = 0  # accepted moves / flipped spins / clusters during measurement
         self.sweeps_done = 0
 
@@ -218,9 +239,14 @@ class Chain:
             self.sweeps_done += n_out * every
         return out
 
-    def run_into(self, out, sweeps: int, adapt: bool, measure: bool):
-        """Run ``sweeps`` sweeps in one kernel call; the final state goes to ``out[0]``."""
-        count = self.kernel(self.state_array, self.rng_state, 1, sweeps, out, adapt)
+    def run_into(self, out, sweeps: int, adapt: bool, measure: bool, obs=None):
+        """Run ``sweeps`` sweeps in one kernel call; the final state goes to ``out[0]``, and
+        with ``obs`` (float64 (1, 2), only where :attr:`observes`) its energy and
+        magnetization as the kernel counted them."""
+        if obs is None:
+            count = self.kernel(self.state_array, self.rng_state, 1, sweeps, out, adapt)
+        else:
+            count = self.kernel(self.state_array, self.rng_state, 1, sweeps, out, adapt, obs=obs)
         if measure:
             self.counter += int(count)
             self.sweeps_done += sweeps
@@ -466,13 +492,15 @@ class _Driver:
         """Run chain ``g`` through the segments ending at ``points``; the stored samples."""
         g, points = job
         c, chain, t = self.config, self.chains[g], self.t
-        samples = []
+        samples = []  # (configuration, its (1, 2) energy and magnetization or None)
         out = np.empty((1,) + chain.state_array.shape, dtype=chain.state_array.dtype)
         for p in points:
             thermal = t < c.thermalize
-            chain.run_into(out, p - t, adapt=thermal, measure=not thermal)
-            if not thermal and (p - c.thermalize) % c.every == 0:
-                samples.append(np.array(stored(c.model, out[0]), copy=True))
+            sample = not thermal and (p - c.thermalize) % c.every == 0
+            obs = np.empty((1, 2), np.float64) if sample and chain.observes else None
+            chain.run_into(out, p - t, adapt=thermal, measure=not thermal, obs=obs)
+            if sample:
+                samples.append((np.array(stored(c.model, out[0]), copy=True), obs))
             t = p
         return samples
 
@@ -498,12 +526,20 @@ class _Driver:
 
     # -- output
     def flush(self, writer):
+        """Append the buffered samples, one append per chain.  Energies and magnetizations
+        come from the kernel where it counted them (:attr:`Chain.observes`: bit for bit the
+        model's), else from the model's ``energy`` and ``magnetization``."""
         for g, buf in enumerate(self.buffers):
             if buf:
-                configs = np.stack(buf)
-                energies = np.asarray(energy(self.config.model, configs, self.config.couplings),
-                                      dtype=np.float64)
-                writer.append(g, configs, energies)
+                configs = np.stack([b[0] for b in buf])
+                if all(b[1] is not None for b in buf):
+                    obs = np.concatenate([b[1] for b in buf])
+                    energies, mag = obs[:, 0].copy(), obs[:, 1].copy()
+                else:
+                    energies = np.asarray(energy(self.config.model, configs,
+                                                 self.config.couplings), dtype=np.float64)
+                    mag = None
+                writer.append(g, configs, energies, magnetization=mag)
                 buf.clear()
 
     def statistics(self, g: int) -> dict:
@@ -577,7 +613,9 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
         if checkpoint_seconds and checkpoint_seconds > 0:
             partial = checkpoint_path(out_path)
     threads = config.threads or os.cpu_count() or 1
-    threads = max(1, min(threads, nG))
+    if nG == 1:  # one chain: its kernel may split the lattice over the threads (strips)
+        driver.chains[0].kernel.threads = threads
+    threads = max(1, min(threads, nG))  # several chains: the threads go to the chains
     stop = threading.Event()
     pool = _Pool(threads) if threads > 1 else None
     written = [False]
@@ -611,7 +649,7 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
                     break
                 if progress is not None:
                     progress((driver.t - t0) * nG)
-                if sum(len(b) for b in driver.buffers) * driver.N >= BLOCK_UPDATES // 16 \
+                if sum(len(b) for b in driver.buffers) * driver.N >= FLUSH_SITES \
                         or driver.t == driver.end():
                     driver.flush(writer)
                 if partial is not None and driver.t < driver.end():

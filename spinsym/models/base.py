@@ -25,9 +25,26 @@ from ..errors import DataError
 
 
 class Kernel:
-    """A prepared Monte Carlo kernel of one chain (see the module docstring)."""
+    """A prepared Monte Carlo kernel of one chain (see the module docstring).
+
+    Optional hooks, used by the driver where a kernel has them:
+
+    * ``observes = True``: ``__call__`` also takes ``obs=`` (float64 (n_out, 2)) and fills it
+      with the energy and magnetization of each stored configuration, equal bit for bit to
+      the model's ``energy`` and ``magnetization`` (the driver then skips its own pass).
+    * ``threads``: the threads the kernel may use for one lattice (set by the driver; 1 when
+      the threads go to the chains).
+    * ``seed(ss)``: called once with the chain's ``numpy.random.SeedSequence`` by kernels that
+      keep random streams of their own; those streams go into ``adaptive_state()``, the
+      kernel's own arrays stored in the resume state and restored in place.
+    """
 
     name: str = ""
+    observes: bool = False
+    threads: int = 1
+
+    def seed(self, ss) -> None:
+        pass
 
     def __call__(self, state, rng_state, n_out: int, every: int, out, adapt: bool) -> int:
         raise NotImplementedError

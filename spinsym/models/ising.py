@@ -9,6 +9,16 @@ from ..errors import DataError
 from .base import Algorithm, Kernel, SpinModel
 
 
+def energy_from_sums(sums, couplings) -> np.ndarray:
+    """THE energy (:func:`spinsym.hamiltonians.ising_energy`) of configurations from their
+    integer sums (n, 4): Σ_x-bonds s_i s_j, Σ_y-bonds, Σ_diagonal-bonds and Σ s_i, combined
+    with the arithmetic of ``ising_energy``'s integer path, so the result is the same float64,
+    bit for bit (tests/mc/test_writer.py checks it for every coupling class)."""
+    c = couplings
+    Sx, Sy, Sd, Sm = (np.ascontiguousarray(sums[:, q]) for q in range(4))
+    return -(c.Jx * Sx + c.Jy * Sy + c.J2 * Sd + c.h * Sm).astype(np.float64)
+
+
 class _SingleSpin(Kernel):
     """Metropolis or heat bath: the multi-spin-coded kernel where it is the faster one
     (:func:`spinsym.mc.msc.preferred`), else the scalar kernel; ``*-scalar`` always scalar.
@@ -18,31 +28,90 @@ class _SingleSpin(Kernel):
     (:func:`spinsym.mc.msc.preferred_bonds`), else the scalar per-bond kernel
     (:func:`spinsym.mc.ising.bond_chain`); ``*-scalar`` always the scalar per-bond kernel.
     The tables are made once per chain.  ``kernel`` records which ran: "multispin",
-    "scalar", "multispin-pmJ" or "scalar-bonds"."""
+    "scalar", "multispin-pmJ" or "scalar-bonds", with "-strips" appended where the multi-spin
+    kernel splits the lattice into strips of rows with streams of their own
+    (L >= :data:`spinsym.mc.msc.STRIP_MIN_L`, :func:`spinsym.mc.msc.strips`).
+
+    The multi-spin kernels run through :func:`spinsym.mc.msc.run_chain`: the packed lattice
+    is kept between calls, and for homogeneous couplings the kernel counts each stored
+    configuration's bond and spin sums, from which ``obs`` receives its energy and
+    magnetization (equal, bit for bit, to the model's :meth:`IsingModel.energy` and
+    :meth:`IsingModel.magnetization`).  The strip kernel uses ``threads`` threads."""
 
     def __init__(self, config, beta, heatbath: bool, scalar: bool):
         from ..couplings import BondCouplings
         from ..mc import ising, msc
 
         c = config.couplings
+        self.packed = None  # the multi-spin kernels' cache (see run_chain)
+        self.states = None  # the strip kernel's streams (seed())
         if isinstance(c, BondCouplings):
             arrays = c.arrays(config.L)
             mags = None if scalar else msc.preferred_bonds(config.L, *arrays, heatbath)
             if mags is not None:
-                self.name, self.fn = "multispin-pmJ", msc.pm_chain
-                self.args = (beta, *mags, msc.sign_planes(*arrays[:4]), heatbath)
+                self._multispin(config.L, "multispin-pmJ", (beta, *mags), heatbath,
+                                msc.sign_planes(*arrays[:4]), msc.pm_chain)
             else:
                 self.name, self.fn = "scalar-bonds", ising.bond_chain
                 self.args = (beta, *ising.bond_tables(*arrays), heatbath)
             return
         multispin = not scalar and msc.preferred(config.L, c.Jx, c.Jy, c.J2, c.h, heatbath)
-        self.name = "multispin" if multispin else "scalar"
-        module = msc if multispin else ising
-        self.fn = module.heatbath_chain if heatbath else module.metropolis_chain
+        if multispin:
+            self._multispin(config.L, "multispin", (beta, c.Jx, c.Jy, c.J2, c.h), heatbath,
+                            None, msc.heatbath_chain if heatbath else msc.metropolis_chain)
+            self.couplings, self.observes = c, True
+            return
+        self.name = "scalar"
+        self.fn = ising.heatbath_chain if heatbath else ising.metropolis_chain
         self.args = (beta, c.Jx, c.Jy, c.J2, c.h)
 
-    def __call__(self, state, rng_state, n_out, every, out, adapt):
-        return self.fn(state, rng_state, *self.args, every, out)
+    def _multispin(self, L, name, args, heatbath, neg, single):
+        from ..mc import msc
+
+        n, (_, W) = L // 2, msc.lanes(L)
+        self.strips = msc.strips(L)
+        # the chain, for the record: ``single`` (bit for bit) or the strip kernel
+        self.fn = single if self.strips == 1 else msc.run_chain
+        self.name = name + ("-strips" if self.strips > 1 else "")
+        self.args, self.heatbath, self.neg = args, heatbath, neg
+        self.packed = np.empty((4, n, W), np.uint64)
+        self.last = np.zeros((L, L), np.int8)  # no valid state: the first call packs
+        self.N = L * L
+
+    def seed(self, ss):
+        if self.packed is not None and self.strips > 1:
+            from ..mc import msc
+
+            self.states = msc.strip_states(ss, self.strips)
+
+    def adaptive_state(self):
+        return {"strip_rng": self.states} if self.states is not None else {}
+
+    def __call__(self, state, rng_state, n_out, every, out, adapt, obs=None):
+        if self.packed is None:
+            return self.fn(state, rng_state, *self.args, every, out)
+        from ..mc import msc
+
+        if self.strips > 1 and self.states is None:
+            raise RuntimeError("the strip kernel has no random streams: call seed(ss) first")
+        states = self.states if self.strips > 1 else rng_state.reshape(1, 4)
+        sums = np.empty((n_out, 4), np.int64) if obs is not None else None
+        parallel = self.strips > 1 and self.threads > 1
+        if parallel:
+            import numba
+
+            before = numba.get_num_threads()
+            numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
+        try:
+            count = msc.run_chain(state, states, *self.args, every, out, self.heatbath,
+                                  self.neg, self.packed, self.last, sums, parallel)
+        finally:
+            if parallel:
+                numba.set_num_threads(before)
+        if obs is not None:
+            obs[:, 0] = energy_from_sums(sums, self.couplings)
+            obs[:, 1] = sums[:, 3].astype(np.float64) / self.N
+        return count
 
     def stats(self):
         return {"kernel": self.name}
