@@ -8,7 +8,7 @@
   input channels (the paper's noise-injection alternative): an equivariant distribution, but
   the network must learn to turn noise into a consistent pattern.
 * ``cnn``: a plain ``nn.Conv2d`` network with circular padding and a fixed learned positional
-  encoding (period 4, tiled) concatenated to the input: breaks every symmetry, always in the same
+  encoding (period ``pe_period``, tiled) concatenated to the input: breaks every symmetry, always in the same
   way; not equivariant.
 """
 
@@ -25,9 +25,10 @@ from .sympe import Predictor
 class GCNNPredictor(Predictor):
     kind = "gcnn"
 
-    def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3):
-        super().__init__()
-        self.net = GCNN(width=width, depth=depth, kernel=kernel)
+    def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3,
+                 encoding: str = "bonds"):
+        super().__init__(encoding)
+        self.net = GCNN(width=width, depth=depth, kernel=kernel, encoding=encoding)
 
     def forward_sites(self, x, samples: int = 1, generator=None, **kw):
         u, w = self.split(x)
@@ -36,16 +37,19 @@ class GCNNPredictor(Predictor):
 
     def config(self):
         c = self.net.config
-        return dict(width=c["width"], depth=c["depth"], kernel=c["kernel"])
+        return dict(width=c["width"], depth=c["depth"], kernel=c["kernel"],
+                    encoding=self.encoding)
 
 
 class NoisePredictor(Predictor):
     kind = "noise"
 
-    def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3, pe_fields: int = 2):
-        super().__init__()
+    def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3, pe_fields: int = 2,
+                 encoding: str = "bonds"):
+        super().__init__(encoding)
         self.pe_fields = int(pe_fields)
-        self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel)
+        self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel,
+                        encoding=encoding)
 
     def forward_sites(self, x, samples: int = 1, generator=None, noise=None, **kw):
         B, L = x.shape[0], x.shape[-1]
@@ -64,22 +68,22 @@ class NoisePredictor(Predictor):
     def config(self):
         c = self.net.config
         return dict(width=c["width"], depth=c["depth"], kernel=c["kernel"],
-                    pe_fields=self.pe_fields)
+                    pe_fields=self.pe_fields, encoding=self.encoding)
 
 
 class CNNPredictor(Predictor):
     kind = "cnn"
 
     def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3, pe_fields: int = 2,
-                 pe_period: int = 4):
-        super().__init__()
+                 pe_period: int = 4, encoding: str = "bonds"):
+        super().__init__(encoding)
         self.period = int(pe_period)
         self.pe_fields = int(pe_fields)
         channels = width * len(point_group())  # as many channels as the G-CNN's regular fields
         C = pe_fields * len(point_group())
         self.pe = nn.Parameter(torch.randn(C, self.period, self.period))
         layers = []
-        c_in = 4 + C
+        c_in = len(self.odd_in) + C
         for _ in range(depth):
             layers += [nn.Conv2d(c_in, channels, kernel, padding=kernel // 2,
                                  padding_mode="circular"), nn.ReLU(inplace=True)]
@@ -87,7 +91,7 @@ class CNNPredictor(Predictor):
         layers.append(nn.Conv2d(c_in, 1, 1))
         self.body = nn.Sequential(*layers)
         self._cfg = dict(width=width, depth=depth, kernel=kernel, pe_fields=pe_fields,
-                         pe_period=pe_period)
+                         pe_period=pe_period, encoding=encoding)
 
     def forward_sites(self, x, samples: int = 1, generator=None, **kw):
         B, L = x.shape[0], x.shape[-1]

@@ -4,8 +4,9 @@ Spatial symmetry: every layer is an escnn ``R2Conv`` on ``flipRot2dOnR2(4)`` wit
 ``padding_mode='circular'`` and stride 1, so the network commutes with every translation of the
 torus and with the D4 rotations/mirrors (any L, trained at one L and applied at another).
 
-Spin flip: the input splits into an even part u (s, δ, d) and an odd part w (h and any
-positional-encoding channels).  The logit is antisymmetrized,
+Spin flip: the input splits into an even part u (the bond couplings, see
+:mod:`spinsym.nn.fields`) and an odd part w (h and any positional-encoding channels).  The
+logit is antisymmetrized,
 
     logit(u, w) = F(u, w) − F(u, −w),
 
@@ -45,17 +46,17 @@ class GCNN(nn.Module):
     """
 
     def __init__(self, n_odd_regular: int = 0, n_odd_trivial: int = 0, width: int = 8,
-                 depth: int = 4, kernel: int = 3, out: str = "trivial"):
+                 depth: int = 4, kernel: int = 3, out: str = "trivial", encoding: str = "bonds"):
         super().__init__()
         enn = escnn().nn
         gs = gspace()
-        self.even_type, self.odd_type = input_types(n_odd_regular, n_odd_trivial)
+        self.even_type, self.odd_type = input_types(n_odd_regular, n_odd_trivial, encoding)
         self.in_type = self.even_type + self.odd_type
         self.out = out
         out_type = enn.FieldType(gs, [gs.trivial_repr] if out == "trivial" else [gs.regular_repr])
         self.body = _body(self.in_type, width, depth, kernel, out_type)
         self.config = dict(n_odd_regular=n_odd_regular, n_odd_trivial=n_odd_trivial, width=width,
-                           depth=depth, kernel=kernel, out=out)
+                           depth=depth, kernel=kernel, out=out, encoding=encoding)
 
     def _both(self, u: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         enn = escnn().nn

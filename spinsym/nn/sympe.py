@@ -3,21 +3,28 @@
 Pieces (Lawrence et al., ICLR 2025, adapted to G = T_L ⋊ D4 × Z2 on the torus):
 
 * a learned field ``v`` (``pe_fields`` D4-regular fields, odd under the spin flip) of period
-  ``P = 4``, tiled to the lattice (so the same parameters work at every L with P | L).  G acts on
+  ``P``, tiled to the lattice (so the same parameters work at every L with P | L).  G acts on
   it by g·v (translation, rotation/mirror with the regular representation on the channels, sign
   flip).  For generic v the stabilizer of v is exactly the translations by P·Z² (the action of
-  G' = G / (P·Z²) on v is free): v can break every symmetry *down to period P*.  The family's
-  ground states are all 4 × 4-periodic, so nothing needed is lost; a state of period > 4 (not a
-  ground state of this family) could not be selected by the encoding alone.
+  G' = G / (P·Z²) on v is free): v can break every symmetry *down to period P*.  Training sets
+  P to the training L (a full-lattice v: at that L it can break every translation of the torus,
+  whatever the period of the answer); ``pe_period=4`` is the older choice, enough for the
+  homogeneous family (whose ground states are all 4 × 4-periodic), kept as an ablation.
 * a small equivariant canonicalizer (escnn, out: one regular field per sign of the odd input),
   read as logits over the group: ℓ_x(t, d, z) = Φ_z(x)[d](t).  Equivariance of Φ gives
   ℓ_{h·x}(h·g) = ℓ_x(g), i.e. q(h·g | h·x) = q(g | x) for q = softmax(ℓ).
-* exact stabilizer: the stabilizer Stab(x) of the input is found by exact comparison
-  (x == s·x; a fast path for spatially constant inputs, where Stab = T × S0), and the logits
-  are replaced by ℓ̄(g) = max_{s ∈ Stab} ℓ(s·g).  In exact arithmetic ℓ(s·g) = ℓ(g) already;
-  the max makes the ties exact in floating point, so the Gumbel-max draw is *exactly* uniform
-  on each coset γ·Stab(x) (a constant, isotropic, zero-field Hamiltonian: uniform on all of G).
-  This is the inversion kernel g̃ = γ(x)·s, s ~ U(Stab(x)).
+* exact stabilizer: the stabilizer Stab(x) of the input is found by exact comparison,
+  vectorized (:class:`spinsym.nn.stabilizer.Orbit`: translation lattice T_x plus one coset
+  representative per point-group × flip element), and the logits are replaced by
+  ℓ̄(g) = max_{s ∈ Stab} ℓ(s·g) (a max over T_x by its two generators, then over the coset
+  representatives).  In exact arithmetic ℓ(s·g) = ℓ(g) already; the max makes the ties exact
+  in floating point, so draws are *exactly* uniform on each coset Stab(x)·γ.
+* canonical draw (inference): the near-maximizers of ℓ̄ (within a relative 1e-4: the learned
+  logits often tie, exactly or to rounding, across cosets they cannot tell apart — e.g. a
+  canonicalizer that cannot see a distant defect) are cut down to one coset by an exact
+  canonical order, the lexicographically least g⁻¹·x (:meth:`Orbit.canonical`; equivariant,
+  and constant exactly on stabilizer cosets).  g̃ is then γ(x)·s with s uniform on Stab(x):
+  the inversion kernel proper, whatever the canonicalizer learned.
 * sampling: Gumbel-max (g̃ exact, any number of samples each with its own draw); in training a
   straight-through Gumbel-softmax passes gradients to the canonicalizer (forward: the hard
   one-hot, backward: the softmax weights).  The encoding g̃·v is a linear map of the one-hot,
@@ -34,9 +41,13 @@ from torch import nn
 
 from ..errors import ParameterError
 from ..symmetry import N_FLIP
-from .fields import (EVEN_CHANNELS, TorusGroup, escnn, fiber_matrices, gspace, input_types,
-                     normalize, point_group, site_fields)
+from .fields import (TorusGroup, encode, escnn, even_channels, fiber_matrices, gspace,
+                     input_types, normalize, point_group)
 from .gcnn import GCNN
+from .stabilizer import Orbit
+
+#: relative tolerance under which two symmetrized logits count as tied in a canonical draw
+TIE_TOLERANCE = 1e-4
 
 
 def gumbel(shape, generator: torch.Generator | None, device, dtype=torch.float64):
@@ -49,17 +60,21 @@ def gumbel(shape, generator: torch.Generator | None, device, dtype=torch.float64
 
 
 class Predictor(nn.Module):
-    """Common interface: bonds (B, 4, L, L) → spin logits (B, K, L, L) (+ sampled g̃)."""
+    """Common interface: bonds (B, 5, L, L) = (Jx, Jy, J2p, J2m, h) → spin logits (B, K, L, L)
+    (+ sampled g̃).  ``encoding``: how bonds become network input (:mod:`spinsym.nn.fields`)."""
 
     kind = "base"
     period = 1  # L must be a multiple of this
 
-    def __init__(self):
+    def __init__(self, encoding: str = "bonds"):
         super().__init__()
+        self.encoding = encoding
         self._groups: dict[int, TorusGroup] = {}
-        rho = fiber_matrices(_in_type())
+        rho = fiber_matrices(_in_type(encoding))
         self.register_buffer("rho_in", rho.round(), persistent=False)
-        self.register_buffer("odd_in", torch.tensor([False, False, False, True]), persistent=False)
+        n_even = even_channels(encoding)
+        self.register_buffer("odd_in", torch.tensor([False] * n_even + [True]),
+                             persistent=False)
 
     def group(self, L: int) -> TorusGroup:
         if L not in self._groups:  # (also caches other per-L tables under tuple keys)
@@ -74,18 +89,22 @@ class Predictor(nn.Module):
                                  f"(its positional encoding has period {self.period}), got {L}")
         return L
 
+    def encode_input(self, bonds: torch.Tensor) -> torch.Tensor:
+        """The network input (site fields) of bond fields (B, 5, L, L)."""
+        return encode(bonds, self.encoding)
+
     def forward(self, bonds: torch.Tensor, samples: int = 1,
                 generator: torch.Generator | None = None, **kw) -> dict:
-        return self.forward_sites(site_fields(bonds), samples, generator, **kw)
+        return self.forward_sites(self.encode_input(bonds), samples, generator, **kw)
 
-    @staticmethod
-    def split(x: torch.Tensor):
+    def split(self, x: torch.Tensor):
         xn = normalize(x)
-        return xn[:, :EVEN_CHANNELS], xn[:, EVEN_CHANNELS:]
+        n = even_channels(self.encoding)
+        return xn[:, :n], xn[:, n:]
 
 
-def _in_type():
-    even, odd = input_types()
+def _in_type(encoding: str = "bonds"):
+    even, odd = input_types(encoding=encoding)
     return even + odd
 
 
@@ -94,14 +113,18 @@ class SymPE(Predictor):
 
     def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3, pe_fields: int = 2,
                  pe_period: int = 4, canon_width: int = 2, canon_depth: int = 2,
-                 tau: float = 1.0, canon_scale: float = 4.0):
-        super().__init__()
+                 tau: float = 1.0, canon_scale: float = 4.0, encoding: str = "bonds"):
+        super().__init__(encoding)
+        if int(pe_period) < 1:
+            raise ParameterError(f"pe_period must be at least 1, got {pe_period}")
         self.canon_scale0 = float(canon_scale)
         self.period = int(pe_period)
         self.pe_fields = int(pe_fields)
         self.tau = float(tau)
-        self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel)
-        self.canon = GCNN(width=canon_width, depth=canon_depth, kernel=kernel, out="regular")
+        self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel,
+                        encoding=encoding)
+        self.canon = GCNN(width=canon_width, depth=canon_depth, kernel=kernel, out="regular",
+                          encoding=encoding)
         self.v = nn.Parameter(torch.randn(pe_fields * len(point_group()), self.period,
                                           self.period))
         # learnable inverse temperature of q(g | x): lets the canonicalizer become decisive
@@ -155,61 +178,78 @@ class SymPE(Predictor):
         ell = torch.stack([plus, minus], -1).permute(0, 2, 3, 1, 4)
         return ell * self.canon_log_scale.exp()
 
-    def stabilizer_mask(self, x0: torch.Tensor) -> torch.Tensor:
-        """For constant inputs with site values x0 (n, 4): mask (n, |D4|·2) of the (d, z) fixing
-        x0, in the index layout of :class:`spinsym.symmetry.TorusGroup`."""
-        y = torch.einsum("dij,nj->ndi", self.rho_in.to(x0.dtype), x0)  # (n, |D4|, 4)
-        ys = torch.stack([y, torch.where(self.odd_in, -y, y)], 2).reshape(len(x0), -1, y.shape[-1])
-        return (ys == x0[:, None]).all(-1)
+    def orbit(self, x: torch.Tensor) -> Orbit:
+        """The exact stabilizer / canonical-order structure of one input x (C, L, L)."""
+        G = self.group(x.shape[-1])
+        return Orbit(x.detach().cpu().numpy(), G, self.rho_in.cpu().numpy(),
+                     self.odd_in.cpu().numpy())
 
     def stabilizer(self, x: torch.Tensor) -> list:
-        """All elements s with s·x == x exactly (x one sample (4, L, L))."""
-        L = x.shape[-1]
-        G = self.group(L)
-        out = []
-        idx = torch.arange(L)
-        for d in range(len(G.point_group)):
-            for z in range(N_FLIP):
-                y = G.act((0, 0, d, z), x, self.rho_in, self.odd_in)
-                for ty in range(L):
-                    yy = y.roll(ty, -2)
-                    # all x-translations at once
-                    rolled = yy[..., (idx[None, :] - idx[:, None]) % L]  # (4, L, Lshift, L)
-                    eq = (rolled == x[:, :, None, :]).all(-1).all(-2).all(0)
-                    for tx in torch.nonzero(eq).flatten().tolist():
-                        out.append((ty, tx, d, z))
-        return out
+        """All elements s with s·x == x exactly (x one sample (C, L, L)), as tuples."""
+        return [tuple(e) for e in self.orbit(x).elements().tolist()]
 
-    def symmetrize(self, ell: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """ℓ̄(g) = max over s in Stab(x) of ℓ(s·g): exact ties on stabilizer cosets."""
+    def symmetrize(self, ell: torch.Tensor, x: torch.Tensor, orbits=None) -> torch.Tensor:
+        """ℓ̄(g) = max over s in Stab(x) of ℓ(s·g): exact ties on stabilizer cosets.
+
+        Stab = ∪_r r·T_x (T_x the translations fixing x, normal in Stab), so
+        ℓ̄(g) = max_r M(r·g) with M(h) = max_{τ ∈ T_x} ℓ(τ·h), a max over rolls of the
+        translation grid by T_x's two generators."""
         B, L = x.shape[0], x.shape[-1]
         G = self.group(L)
-        flat = ell.reshape(B, L * L, G.n_local)
-        const = (x == x[..., :1, :1]).flatten(1).all(1)
-        out = torch.empty_like(flat)
-        ci = torch.nonzero(const).flatten()
-        if len(ci):
-            mask = self.stabilizer_mask(x[ci, :, 0, 0])
-            m = flat[ci].amax(1)  # (n, n_local): max over the translation subgroup
-            lm = G.left_mult_index.to(m.device)
-            gathered = m[:, lm]  # (n, n_local s, n_local g)
-            gathered = gathered.masked_fill(~mask[:, :, None], float("-inf"))
-            out[ci] = gathered.amax(1)[:, None, :].expand(-1, L * L, -1)
-        for b in torch.nonzero(~const).flatten().tolist():
-            f = flat[b].reshape(-1)
-            best = f
-            for s in self.stabilizer(x[b]):
-                if s == (0, 0, 0, 0):
+        if orbits is None:
+            orbits = [self.orbit(x[b]) for b in range(B)]
+        out = []
+        for b, o in enumerate(orbits):
+            M = ell[b].reshape(L, L, G.n_local)
+            if o.translation_order > 1:
+                q, s_ = o.q, o.s
+                acc = M
+                for k in range(1, L // o.px):
+                    acc = torch.maximum(acc, M.roll(-k * o.px, 1))
+                M = acc
+                for k in range(1, L // q):
+                    acc = torch.maximum(acc, M.roll((-k * q, -k * s_), (0, 1)))
+                M = acc
+            flat = M.reshape(-1)
+            best = flat
+            for r in o.coset_reps:
+                if r == (0, 0, 0, 0):
                     continue
-                best = torch.maximum(best, f[G.left_perm(s).to(f.device)])
-            out[b] = best.reshape(L * L, G.n_local)
-        return out.reshape(ell.shape)
+                key = ("perm", L, r)
+                if key not in self._groups:
+                    self._groups[key] = G.left_perm(r)
+                best = torch.maximum(best, flat[self._groups[key].to(flat.device)])
+            out.append(best)
+        return torch.stack(out).reshape(ell.shape)
+
+    def canonical_sets(self, x: torch.Tensor, tiebreak: bool = True) -> list:
+        """Per input, a bool mask over G of the elements a canonical draw picks from: the
+        near-maximizers of ℓ̄ (within :data:`TIE_TOLERANCE`, relative), cut down to one
+        stabilizer coset by the exact canonical order (``tiebreak``).  Also returns, per
+        input, (number of near-maximizers, size of the chosen set, |Stab(x)|)."""
+        B = x.shape[0]
+        orbits = [self.orbit(x[b]) for b in range(B)]
+        ell = self.symmetrize(self.group_logits(x), x, orbits).reshape(B, -1)
+        masks, sizes = [], []
+        for b, o in enumerate(orbits):
+            e = ell[b].double()
+            top = e >= e.max() - TIE_TOLERANCE * max(1.0, float(e.abs().max()))
+            idx = torch.nonzero(top).flatten().cpu().numpy()
+            chosen = o.canonical(idx) if tiebreak else idx
+            m = torch.zeros_like(top)
+            m[torch.as_tensor(chosen, device=m.device)] = True
+            masks.append(m)
+            sizes.append((len(idx), len(chosen), o.order))
+        return torch.stack(masks), sizes
 
     #: how g̃ is drawn outside training: "canonical" (the inversion kernel proper: the
-    #: canonicalizing element argmax ℓ̄ composed with a uniform element of the stabilizer,
-    #: i.e. uniform over the exactly tied maximizers of ℓ̄) or "gumbel" (g̃ ~ softmax(ℓ̄)).
-    #: Training always draws with Gumbel noise (exploration, straight-through gradients).
+    #: canonicalizing element composed with a uniform element of the stabilizer, see
+    #: :meth:`canonical_sets`) or "gumbel" (g̃ ~ softmax(ℓ̄)).  Training always draws with
+    #: Gumbel noise (exploration, straight-through gradients).
     sampling = "canonical"
+    #: whether canonical draws cut the near-maximizers of ℓ̄ down to one coset (the exact
+    #: canonical order); False: uniform over all near-maximizers (the older behaviour)
+    tiebreak = True
 
     def sample_group(self, x: torch.Tensor, samples: int, generator=None, soft: bool = False,
                      mode: str | None = None):
@@ -221,15 +261,22 @@ class SymPE(Predictor):
         on the stabilizer cosets, so the draw is γ(x)·s with s uniform on Stab(x).  Both are
         exactly equivariant: q(h·g | h·x) = q(g | x)."""
         mode = ("gumbel" if soft else self.sampling) if mode is None else mode
-        if mode not in ("gumbel", "canonical"):
-            raise ValueError(f"unknown sampling mode {mode!r}")
+        if mode not in ("gumbel", "canonical") or (soft and mode != "gumbel"):
+            raise ValueError(f"unknown sampling mode {mode!r} (soft draws are gumbel)")
         B, L = x.shape[0], x.shape[-1]
-        ell = self.symmetrize(self.group_logits(x), x).reshape(B, 1, -1)
-        noise = gumbel((B, samples, ell.shape[-1]), generator, x.device)
+        G = self.group(L)
         if mode == "gumbel":
+            ell = self.group_logits(x)
+            if not soft:
+                # exact ties on stabilizer cosets (the draw is then exactly equivariant);
+                # training draws (soft) skip it: equivariant up to rounding is enough there
+                ell = self.symmetrize(ell, x)
+            ell = ell.reshape(B, 1, -1)
+            noise = gumbel((B, samples, ell.shape[-1]), generator, x.device)
             noisy = ell.double() + noise
         else:
-            top = ell == ell.amax(-1, keepdim=True)
+            top = self.canonical_sets(x, self.tiebreak)[0][:, None, :]
+            noise = gumbel((B, samples, G.order), generator, x.device)
             noisy = torch.where(top, noise, torch.full_like(noise, -float("inf")))
         idx = noisy.argmax(-1)  # (B, K): exact ties in ℓ̄ are broken by the noise alone
         G = self.group(L)
@@ -272,4 +319,4 @@ class SymPE(Predictor):
                     kernel=self.net.config["kernel"], pe_fields=self.pe_fields,
                     pe_period=self.period, canon_width=self.canon.config["width"],
                     canon_depth=self.canon.config["depth"], tau=self.tau,
-                    canon_scale=self.canon_scale0)
+                    canon_scale=self.canon_scale0, encoding=self.encoding)

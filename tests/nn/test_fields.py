@@ -57,17 +57,21 @@ def test_regular_representation_is_left_multiplication():
             assert np.argmax(M[:, g]) == mul[h, g] and np.isclose(M[:, g].max(), 1.0)
 
 
+def _rho(encoding="bonds"):
+    even, odd = F.input_types(encoding=encoding)
+    rho = F.fiber_matrices(even + odd).round()
+    return rho, torch.tensor([False] * even.size + [True])
+
+
 def test_site_fields_are_equivariant_and_energy_is_invariant(G6):
-    """site_fields(g·J) = g·site_fields(J) for per-site Jx, Jy, h (constant J2), and
-    ising_energy(g·σ, g·J) = ising_energy(σ, J): the bond transform is right."""
+    """The older encoding: site_fields(g·J) = g·site_fields(J) for per-site Jx, Jy, h
+    (constant J2), and ising_energy(g·σ, g·J) = ising_energy(σ, J)."""
     rng = np.random.default_rng(1)
     L = 6
     bonds = torch.tensor(rng.normal(size=(3, 4, L, L)))
     bonds[:, 2] = torch.tensor(rng.normal(size=(3, 1, 1)))
     spins = torch.tensor(rng.choice([-1.0, 1.0], size=(3, L, L)))
-    even, odd = F.input_types()
-    rho = F.fiber_matrices(even + odd).round()
-    odd_mask = torch.tensor([False, False, False, True])
+    rho, odd_mask = _rho("sites")
     x = F.site_fields(bonds)
     for _ in range(40):
         g = G6.random_element(rng)
@@ -77,6 +81,70 @@ def test_site_fields_are_equivariant_and_energy_is_invariant(G6):
         e0 = ising_energy(spins, *(bonds[:, i] for i in range(4)))
         e1 = ising_energy(gs, *(gb[:, i] for i in range(4)))
         assert torch.allclose(e0, e1, atol=1e-10)
+
+
+@pytest.mark.parametrize("L", [4, 6])
+def test_bond_input_is_exactly_equivariant_on_per_bond_couplings(L):
+    """bond_input(g·J) == g·bond_input(J) bit for bit, for random per-bond couplings with
+    unequal diagonals, g acting on bonds by spinsym.symmetry's act_bonds (checked by
+    assert_equivariant over the generators and random elements); the energy is invariant."""
+    from spinsym.symmetry import assert_equivariant, generators
+
+    G = F.TorusGroup(L)
+    rng = np.random.default_rng(L)
+    bonds = torch.tensor(rng.normal(size=(3, 5, L, L)))
+    rho, odd = _rho()
+    elements = generators(G) + [G.random_element(rng) for _ in range(30)]
+    for g in elements:
+        gb = F.transform_bonds(G, g, bonds)
+        assert torch.equal(F.bond_input(gb), G.act(g, F.bond_input(bonds), rho, odd))
+    spins = torch.tensor(rng.choice([-1.0, 1.0], size=(3, L, L)))
+    for g in elements[:10]:
+        gb = F.transform_bonds(G, g, bonds)
+        e0 = ising_energy(spins, bonds[:, 0], bonds[:, 1], bonds[:, 2], bonds[:, 4],
+                          J2m=bonds[:, 3])
+        e1 = ising_energy(G.act(g, spins), gb[:, 0], gb[:, 1], gb[:, 2], gb[:, 4],
+                          J2m=gb[:, 3])
+        assert torch.allclose(e0, e1, atol=1e-10)
+    # and the check has power: an input that mixes up the two diagonals is not equivariant
+    def bad(b):
+        return F.bond_input(b[:, [0, 1, 3, 2, 4]])
+
+    errs = [float((bad(F.transform_bonds(G, g, bonds)) - G.act(g, bad(bonds), rho, odd))
+                  .abs().max()) for g in elements]
+    assert max(errs) > 0.1
+
+
+def test_bond_input_is_injective():
+    """Random pairs of different per-bond couplings never give the same input, and each bond
+    is read back from its channel; the older site sums are not injective (a dimerized
+    Jx = ±2 looks like Jx = 0)."""
+    rng = np.random.default_rng(3)
+    L = 6
+    a = torch.tensor(rng.normal(size=(200, 5, L, L)))
+    b = a.clone()
+    c = rng.integers(0, 5, 200)
+    y, x = rng.integers(0, L, (2, 200))
+    b[np.arange(200), c, y, x] += torch.tensor(rng.choice([-1.0, 1.0], 200) * rng.uniform(
+        1e-6, 1, 200))
+    ia, ib = F.bond_input(a), F.bond_input(b)
+    assert ((ia - ib).abs().flatten(1).amax(1) > 0).all()
+    # the inverse: Jx, Jy, J2p, J2m at the site itself, h
+    P = F.point_group()
+    k_of = {P.rotate_vec(k, 0, 1): k for k in range(8)}
+    kd_of = {P.rotate_vec(k, 1, 1): k for k in range(8)}
+    back = torch.stack([ia[:, k_of[(0, 1)]], ia[:, k_of[(1, 0)]], ia[:, 8 + kd_of[(1, 1)]],
+                        ia[:, 8 + kd_of[(1, -1)]], ia[:, 16]], 1)
+    assert torch.equal(back, a)
+    # random pairs of unrelated inputs differ too
+    assert ((F.bond_input(a[:100]) - F.bond_input(a[100:])).abs().flatten(1).amax(1) > 0).all()
+    dimer = torch.zeros(1, 5, L, L)
+    dimer[0, 0] = torch.tensor([2.0, -2.0] * (L // 2))
+    dimer[0, 1] = 1.0
+    plain = dimer.clone()
+    plain[0, 0] = 0.0
+    assert torch.equal(F.site_fields(dimer), F.site_fields(plain))
+    assert not torch.equal(F.bond_input(dimer), F.bond_input(plain))
 
 
 def test_constant_couplings_lose_nothing():

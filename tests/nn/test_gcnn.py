@@ -21,10 +21,14 @@ def _elements(G, rng, n=12):
     return fixed + [G.random_element(rng) for _ in range(n)]
 
 
-@pytest.fixture(scope="module")
-def net():
+@pytest.fixture(scope="module", params=["bonds", "sites"])
+def net(request):
     torch.manual_seed(0)
-    return GCNN(n_odd_regular=1, width=3, depth=2).eval()
+    return GCNN(n_odd_regular=1, width=3, depth=2, encoding=request.param).eval()
+
+
+def _n_even(net):
+    return net.even_type.size
 
 
 @pytest.mark.parametrize("L", [6, 8])
@@ -32,13 +36,14 @@ def test_gcnn_is_exactly_equivariant(net, L):
     G = F.TorusGroup(L)
     rng = np.random.default_rng(L)
     rho = F.fiber_matrices(net.in_type)
-    odd = torch.tensor([False] * 3 + [True] * (net.in_type.size - 3))
+    E = _n_even(net)
+    odd = torch.tensor([False] * E + [True] * (net.in_type.size - E))
     x = torch.randn(3, net.in_type.size, L, L)
-    fn = lambda t: net(t[:, :3], t[:, 3:])  # noqa: E731
+    fn = lambda t: net(t[:, :E], t[:, E:])  # noqa: E731
     err = F.equivariance_error(fn, x, G, _elements(G, rng), rho, odd, None, None)
     assert err < TOL
     # and the check can fail: a non-equivariant function is caught
-    bad = lambda t: net(t[:, :3], t[:, 3:]) + torch.arange(L, dtype=t.dtype)  # noqa: E731
+    bad = lambda t: net(t[:, :E], t[:, E:]) + torch.arange(L, dtype=t.dtype)  # noqa: E731
     assert F.equivariance_error(bad, x, G, [(0, 1, 0, 0)], rho, odd, None, None) > 0.1
 
 
@@ -47,9 +52,10 @@ def test_gcnn_passes_the_shared_equivariance_check(net):
     L = 6
     G = F.TorusGroup(L)
     rho = F.fiber_matrices(net.in_type)
-    odd = torch.tensor([False] * 3 + [True] * (net.in_type.size - 3))
+    E = _n_even(net)
+    odd = torch.tensor([False] * E + [True] * (net.in_type.size - E))
     x = torch.randn(2, net.in_type.size, L, L)
-    fn = lambda t: net(t[:, :3], t[:, 3:])  # noqa: E731
+    fn = lambda t: net(t[:, :E], t[:, E:])  # noqa: E731
     assert_equivariant(fn, x, G, rho_in=rho, odd_in=odd, n=6, rng=np.random.default_rng(5),
                        atol=TOL)
     with pytest.raises(AssertionError, match="not equivariant"):  # the spin flip matters
@@ -61,9 +67,10 @@ def test_gcnn_train_mode_is_equivariant_too(net):
     try:
         G = F.TorusGroup(4)
         rho = F.fiber_matrices(net.in_type)
-        odd = torch.tensor([False] * 3 + [True] * (net.in_type.size - 3))
+        E = _n_even(net)
+        odd = torch.tensor([False] * E + [True] * (net.in_type.size - E))
         x = torch.randn(2, net.in_type.size, 4, 4)
-        fn = lambda t: net(t[:, :3], t[:, 3:])  # noqa: E731
+        fn = lambda t: net(t[:, :E], t[:, E:])  # noqa: E731
         assert F.equivariance_error(fn, x, G, _elements(G, np.random.default_rng(3), 4),
                                     rho, odd) < TOL
     finally:
@@ -86,7 +93,8 @@ def test_plain_gcnn_maps_constant_input_to_constant_output():
 def test_export_keeps_circular_padding(net):
     L = 6
     x = torch.randn(2, net.in_type.size, L, L)
-    u, w = x[:, :3], x[:, 3:]
+    E = _n_even(net)
+    u, w = x[:, :E], x[:, E:]
     ex = net.export()
     assert isinstance(ex, ExportedGCNN)
     convs = [m for m in ex.modules() if isinstance(m, torch.nn.Conv2d) and m.padding[0] > 0]
