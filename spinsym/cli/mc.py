@@ -61,7 +61,11 @@ def simulate(
     checkpoint_every: float = typer.Option(
         10.0, "--checkpoint-every",
         help="Seconds of work between checkpoints OUT.partial (0: none)."),
-    threads: int = typer.Option(0, "--threads", help="Worker threads (0: one per core)."),
+    threads: int = typer.Option(
+        0, "--threads",
+        help="Threads in all (0: one per core; 1: everything in one thread). Several chains "
+             "(temperatures, replicas): one per thread. One chain: the threads share the "
+             "lattice (ising metropolis/heatbath at L >= 1024). Same bits either way."),
     device: str = typer.Option("cpu", "--device",
                                help="cpu, or cuda: ising metropolis/heatbath with J2 = 0, "
                                     "all temperatures at once on an NVIDIA GPU."),
