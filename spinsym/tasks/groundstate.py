@@ -1,5 +1,11 @@
 """Train, predict and evaluate ground-state predictors (SymPE and baselines).
 
+Hamiltonians are per-bond Ising couplings on the L × L torus (:mod:`spinsym.couplings`: site
+(y, x) owns Jx[y, x] to (y, x+1), Jy[y, x] to (y+1, x), J2p[y, x] to (y+1, x+1), J2m[y, x] to
+(y+1, x−1) and h[y, x]); inside this module a set of n of them is a float64 array of bond
+fields (n, 5, L, L) = (Jx, Jy, J2p, J2m, h) (:func:`as_bonds` makes one from (n, 4) scalar
+rows, couplings objects or mappings).  Training draws them from :data:`FAMILIES`.
+
 Training minimizes the expected energy of a factorized spin distribution: with independent
 spins of means m = tanh(logit), E[H] = H(m) because H is multilinear, so the loss is
 :func:`spinsym.hamiltonians.ising_energy` evaluated at the mean spins (no labels).  It is divided
@@ -7,13 +13,16 @@ by the coupling scale |Jx| + |Jy| + 2|J2| + |h| (the ground state does not depen
 overall factor) and an annealed mean-field entropy term −T·S(m) (T → 0) keeps the early
 network from freezing into single-spin-stable but wrong states.
 
-Hamiltonians come from the family Jx, Jy ∈ [−3, 3], J2 ∈ [−1, 1], h ∈ [−3, 3], randomly rotated
+The homogeneous family is Jx, Jy ∈ [−3, 3], J2 ∈ [−1, 1], h ∈ [−3, 3], randomly rotated
 (Jx ↔ Jy) and spin-flipped (h → −h); a fraction sits exactly on the symmetric sub-families
-(h = 0, Jx = Jy, J2 = 0) so that degenerate cases are trained on.
+(h = 0, Jx = Jy, J2 = 0) so that degenerate cases are trained on.  The other families (defects,
+superlattices, dilution, random fields, ±J and Gaussian glasses, unequal diagonals, mixtures)
+are built on it, see :func:`sample_bonds`.
 
 Evaluation: the relative energy gap (E_pred − E_gs)/|E_gs| per Hamiltonian against the exact
-minimum over 4 × 4-periodic configurations (:mod:`spinsym.exact`), and phases from the order
-parameters m, m_s, m_x, m_y of the configurations.
+minimum: over 4 × 4-periodic configurations for homogeneous couplings at 4 | L, else the exact
+per-bond minimum :func:`spinsym.exact.ground_state_bonds` (L ≤ 10); phases (homogeneous
+entries) from the order parameters m, m_s, m_x, m_y of the configurations; per family.
 """
 
 from __future__ import annotations
@@ -36,6 +45,11 @@ from ..training import resolve_device  # noqa: F401  (re-exported: the one devic
 CHECKPOINT_KIND = "groundstate"
 FORMAT_VERSION = 1
 MODELS = ("sympe", "gcnn", "noise", "cnn")
+#: the training families (``--families``: a comma-separated subset, or "all")
+FAMILIES = ("homogeneous", "defect", "superlattice", "diluted", "random_field", "pm_j",
+            "gaussian_glass", "unequal_diagonals", "mixture")
+#: the fields a stored config of an older spinsym (before per-bond input) gets
+LEGACY_FIELDS = {"encoding": "sites", "pe_period": 4, "families": "homogeneous"}
 FAMILY = {"Jx": (-3.0, 3.0), "Jy": (-3.0, 3.0), "J2": (-1.0, 1.0), "h": (-3.0, 3.0)}
 BROKEN_PHASES = ("neel", "stripe", "m1/2", "other")
 PHASES = ("ferro", "neel", "stripe", "m1/2", "other")
@@ -60,36 +74,79 @@ class TrainConfig(TrainingConfig):
     special: float = 0.3     # fraction of Hamiltonians on symmetric sub-families
     hard: float = 0.1        # fraction from the all-antiferro sector in a field (m = 1/2 phases)
     fold: bool = True        # compute on the 4 × 4 torus when that is exact (see compute_size)
+    families: str = "all"    # comma-separated subset of FAMILIES, or "all"
+    pe_period: int = 0       # period of SymPE's / the CNN's encoding v; 0: the training L
+    encoding: str = "bonds"  # network input: "bonds" (injective) or "sites" (older)
 
     ARCHS: ClassVar[tuple] = MODELS
     INT_LIMITS: ClassVar[dict] = {**TrainingConfig.INT_LIMITS, "L": (4, 1024),
-                                  "canon_width": (1, 64), "canon_depth": (0, 16)}
+                                  "canon_width": (1, 64), "canon_depth": (0, 16),
+                                  "pe_period": (0, 1024)}
     FLOAT_LIMITS: ClassVar[dict] = {**TrainingConfig.FLOAT_LIMITS, "tau": (1e-6, 100.0),
                                     "canon_scale": (1e-6, 1000.0), "T0": (0.0, 100.0),
                                     "anneal": (0.0, 1.0), "special": (0.0, 1.0),
                                     "hard": (0.0, 1.0)}
     OPTIONS: ClassVar[dict] = {**TrainingConfig.OPTIONS, "L": "--L", "T0": "--T0",
                                "canon_depth": "--canon-depth", "canon_scale": "--canon-scale",
-                               "fold": "--fold"}
+                               "fold": "--fold", "families": "--families",
+                               "pe_period": "--pe-period", "encoding": "--encoding"}
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config"):
+        # a checkpoint written before per-bond input: its network took the "sites" encoding
+        if where == "stored training config" and isinstance(values, dict) \
+                and "encoding" not in values:
+            values = {**values, **LEGACY_FIELDS}
+        return super().from_dict(values, where)
+
+    @property
+    def period(self) -> int:
+        """The period of the positional encoding (pe_period, or L when 0)."""
+        return self.pe_period or self.L
+
+    def family_list(self) -> tuple:
+        return parse_families(self.families)
 
     def validate(self) -> "TrainConfig":
+        from ..validate import choice
+
         cfg = super().validate()
         if cfg.L % 2:
             raise ParameterError(f"--L must be even, got {cfg.L}")
-        if cfg.arch in ("sympe", "cnn") and cfg.L % 4:
-            raise ParameterError(f"the {cfg.arch} model trains at L divisible by 4, got {cfg.L}")
+        choice(cfg.encoding, "--encoding", ("bonds", "sites"))
+        if not isinstance(cfg.families, str):
+            raise ParameterError(f"--families must be a string, got {cfg.families!r}")
+        parse_families(cfg.families)
+        if cfg.arch in ("sympe", "cnn") and cfg.L % cfg.period:
+            raise ParameterError(f"the {cfg.arch} model trains at L divisible by its encoding's "
+                                 f"period {cfg.period} (--pe-period), got L = {cfg.L}")
         return cfg
+
+
+def parse_families(text: str) -> tuple:
+    """"all" or a comma-separated subset of :data:`FAMILIES` → the tuple of names."""
+    if text.strip() == "all":
+        return FAMILIES
+    names = tuple(t.strip() for t in text.split(","))
+    bad = [n for n in names if n not in FAMILIES]
+    if bad or not names:
+        raise ParameterError(f"--families: unknown famil{'ies' if len(bad) > 1 else 'y'} "
+                             f"{', '.join(repr(b) for b in bad) or repr(text)}; choose from "
+                             f"{', '.join(FAMILIES)} or all")
+    return tuple(dict.fromkeys(names))
 
 
 def model_config(cfg: TrainConfig) -> dict:
     base = dict(width=cfg.width, depth=cfg.depth, kernel=cfg.kernel)
     if cfg.arch == "sympe":
-        base.update(pe_fields=cfg.pe_fields, pe_period=4, canon_width=cfg.canon_width,
+        base.update(pe_fields=cfg.pe_fields, pe_period=cfg.period, canon_width=cfg.canon_width,
                     canon_depth=cfg.canon_depth, tau=cfg.tau, canon_scale=cfg.canon_scale)
     elif cfg.arch == "noise":
         base.update(pe_fields=cfg.pe_fields)
     elif cfg.arch == "cnn":
-        base.update(pe_fields=cfg.pe_fields, pe_period=4)
+        base.update(pe_fields=cfg.pe_fields, pe_period=cfg.period)
+    if cfg.encoding != "sites":  # (older checkpoints store no encoding: "sites")
+        base["encoding"] = cfg.encoding
     return base
 
 
@@ -120,6 +177,315 @@ def sample_family(rng: np.random.Generator, n: int, special: float = 0.0,
     flip = rng.random(n) < 0.5
     p[flip, 3] *= -1
     return p
+
+
+def _constant_bonds(p: np.ndarray, L: int) -> np.ndarray:
+    """(n, 4) rows (Jx, Jy, J2, h) → (n, 5, L, L) bond fields, J2 on both diagonals."""
+    p = np.asarray(p, dtype=np.float64)
+    return np.ascontiguousarray(np.broadcast_to(p[:, [0, 1, 2, 2, 3], None, None],
+                                                (len(p), 5, L, L)))
+
+
+def _modify(rng: np.random.Generator, b: np.ndarray, kind: str) -> None:
+    """Apply one per-bond modification ``kind`` to bond fields b (5, L, L) in place."""
+    L = b.shape[-1]
+    y, x = (int(v) for v in rng.integers(0, L, 2))
+    if kind == "defect":
+        what = rng.integers(0, 4)
+        if what == 0:    # a flipped bond
+            c = rng.integers(0, 4)
+            b[c, y, x] = -b[c, y, x] if b[c, y, x] != 0 else rng.choice([-1.0, 1.0])
+        elif what == 1:  # a removed bond (or a strong one where there was none)
+            c = rng.integers(0, 4)
+            b[c, y, x] = 0.0 if b[c, y, x] != 0 else rng.uniform(-2, 2)
+        elif what == 2:  # a vacancy: the site's eight bonds and its field
+            b[:, y, x] = 0.0
+            b[0, y, (x - 1) % L] = b[1, (y - 1) % L, x] = 0.0
+            b[2, (y - 1) % L, (x - 1) % L] = b[3, (y - 1) % L, (x + 1) % L] = 0.0
+        else:            # a line defect: the bonds crossing one row (or column), scaled
+            f = rng.choice([-1.0, 0.0, 0.5, 2.0])
+            if rng.random() < 0.5:
+                b[1:4, y, :] *= f   # bonds from row y to row y + 1
+            else:
+                b[0, :, x] *= f     # x-bonds from column x to x + 1
+                b[2, :, x] *= f
+                b[3, :, (x + 1) % L] *= f
+    elif kind == "superlattice":
+        P = int(rng.choice([2, 4]))
+        phase = np.arange(L) % P
+        pattern = np.where(phase < P // 2, 1.0, -1.0) if rng.random() < 0.5 else \
+            np.cos(2 * np.pi * phase / P).round(12)
+        c = int(rng.integers(0, 5))
+        amp = rng.uniform(-2, 2)
+        mod = amp * pattern
+        if rng.random() < 0.5:
+            b[c] += mod[None, :]   # modulated along x
+        else:
+            b[c] += mod[:, None]   # along y
+    elif kind == "diluted":
+        keep = rng.random((4, L, L)) < rng.uniform(0.5, 0.9)
+        b[:4] *= keep
+    elif kind == "random_field":
+        sigma = rng.uniform(0.3, 2.0)
+        if rng.random() < 0.5:
+            b[4] += sigma * rng.normal(size=(L, L))
+        else:
+            b[4] += sigma * rng.choice([-1.0, 1.0], size=(L, L))
+    elif kind == "glass_noise":
+        b[:2] *= rng.choice([-1.0, 1.0], size=(2, L, L))
+    else:  # pragma: no cover - callers pass the names above
+        raise ValueError(kind)
+
+
+def sample_bonds(rng: np.random.Generator, n: int, L: int, families=FAMILIES,
+                 special: float = 0.3, hard: float = 0.1) -> tuple[np.ndarray, list]:
+    """n per-bond Hamiltonians (n, 5, L, L) and their family names, each family equally likely.
+
+    * homogeneous: :func:`sample_family` (``special``, ``hard`` as there);
+    * defect: a homogeneous one with a flipped or removed bond, a vacancy or a line defect;
+    * superlattice: one coupling (or h) modulated with period 2 or 4 along x or y;
+    * diluted: every bond kept with probability p ∈ [0.5, 0.9];
+    * random_field: homogeneous bonds, h_i = h + σ·N(0, 1) or ± σ;
+    * pm_j: ±J nearest-neighbour bonds (random signs, J ∈ [0.5, 2]), J2 ∈ [−0.3, 0.3];
+    * gaussian_glass: N(0, 1) nearest-neighbour bonds, N(0, 0.3²) diagonals;
+    * unequal_diagonals: homogeneous with J2p ≠ J2m (a third of them the triangular lattice,
+      J2m = 0, J2p = Jx = Jy);
+    * mixture: a homogeneous one with two modifications from the list above.
+    Then a uniformly random element of G (translation, D4, spin flip) acts on each, and a
+    fraction ``special`` of the non-homogeneous ones gets h = 0 (spin-flip symmetric)."""
+    families = tuple(families)
+    L = int(L)
+    fam = [families[i] for i in rng.integers(0, len(families), n)]
+    base = _constant_bonds(sample_family(rng, n, special, hard), L).copy()
+    from ..symmetry import torus_group
+
+    G = torus_group(L)
+    for i, f in enumerate(fam):
+        b = base[i]
+        if f == "homogeneous":
+            continue
+        if f in ("defect", "superlattice", "diluted", "random_field"):
+            _modify(rng, b, f)
+        elif f == "pm_j":
+            J = rng.uniform(0.5, 2.0)
+            b[:2] = J * rng.choice([-1.0, 1.0], size=(2, L, L))
+            b[2:4] = rng.uniform(-0.3, 0.3)
+            b[4] = rng.uniform(-0.5, 0.5)
+        elif f == "gaussian_glass":
+            b[:2] = rng.normal(size=(2, L, L))
+            b[2:4] = 0.3 * rng.normal(size=(2, L, L))
+            b[4] = rng.uniform(-0.5, 0.5)
+        elif f == "unequal_diagonals":
+            if rng.random() < 1 / 3:
+                J = rng.uniform(-3, 3)
+                b[:3] = J
+                b[3] = 0.0
+            else:
+                b[2] = rng.uniform(-2, 2)
+                b[3] = rng.uniform(-2, 2)
+        elif f == "mixture":
+            kinds = ("defect", "superlattice", "diluted", "random_field", "glass_noise")
+            for k in rng.choice(len(kinds), 2, replace=False):
+                _modify(rng, b, kinds[int(k)])
+        if rng.random() < special:
+            b[4] = 0.0
+        g = G.random_element(rng)
+        moved = G.act_bonds(g, b[:4])
+        b[:4] = moved
+        b[4] = G.act(g, b[4])
+    return base, fam
+
+
+def as_bonds(params, L: int) -> np.ndarray:
+    """Hamiltonians as bond fields (n, 5, L, L) float64, from (n, 4) scalar rows (Jx, Jy, J2,
+    h), an (n, 5, L, L) array, or a sequence of :class:`~spinsym.hamiltonians.Couplings`,
+    :class:`~spinsym.couplings.BondCouplings` or mappings (:func:`spinsym.couplings.as_couplings`)."""
+    from ..couplings import BondCouplings, as_couplings
+    from ..hamiltonians import Couplings as _C
+
+    if isinstance(params, HamiltonianSet):
+        params = params.bonds
+    if isinstance(params, np.ndarray) or (isinstance(params, (list, tuple)) and params
+                                          and np.ndim(params[0]) >= 1
+                                          and not isinstance(params[0], dict)):
+        a = np.asarray(params, dtype=np.float64)
+        if a.ndim == 2 and a.shape[1] == 4:
+            return _constant_bonds(a, L)
+        if a.ndim == 4 and a.shape[1] == 5:
+            if a.shape[2:] != (L, L):
+                raise ParameterError(f"bond fields are {a.shape[2]} × {a.shape[3]}, not "
+                                     f"{L} × {L}")
+            return a
+        raise ParameterError(f"Hamiltonians must be (n, 4) scalar rows or (n, 5, L, L) bond "
+                             f"fields, got shape {a.shape}")
+    out = np.empty((len(params), 5, L, L))
+    for i, c in enumerate(params):
+        c = as_couplings(c, L)
+        if isinstance(c, _C):
+            c = BondCouplings.from_scalar(c)
+        out[i] = np.stack(c.arrays(L))
+    return out
+
+
+def scalar_rows(bonds: np.ndarray) -> np.ndarray:
+    """(n, 4) rows (Jx, Jy, J2, h) of homogeneous entries with equal diagonals; NaN rows for
+    the others."""
+    b = np.asarray(bonds, dtype=np.float64)
+    first = b[:, :, :1, :1]
+    const = (b == first).all(axis=(1, 2, 3)) & (b[:, 2, 0, 0] == b[:, 3, 0, 0])
+    rows = np.full((len(b), 4), np.nan)
+    rows[const] = b[const][:, [0, 1, 2, 4], 0, 0]
+    return rows
+
+
+@dataclass
+class HamiltonianSet:
+    """Hamiltonians read from a params file: ``bonds`` (n, 5, L, L), a ``family`` tag each
+    ("homogeneous" for scalar entries without a tag) and ``entries`` as given (JSON form)."""
+
+    bonds: np.ndarray
+    family: list
+    entries: list
+
+    def __len__(self) -> int:
+        return len(self.bonds)
+
+    @property
+    def L(self) -> int:
+        return int(self.bonds.shape[-1])
+
+
+def parse_hamiltonians(obj, L: int, where: str = "params") -> HamiltonianSet:
+    """A JSON list of Hamiltonians at lattice size L: scalar entries {"Jx", "Jy", "J2", "h"}
+    (exactly these keys, as :func:`spinsym.validate.validate_params` checks) or per-bond
+    entries {"Jx", "Jy", "J2p", "J2m" (or "J2"), "h"} with numbers or L × L nested lists
+    (:meth:`spinsym.couplings.BondCouplings.from_mapping`); each may carry a string "family".
+    ParameterError (one line, naming the entry) for anything else."""
+    from ..couplings import BondCouplings
+    from ..validate import validate_params
+
+    if isinstance(obj, dict):
+        obj = [obj]
+    if not isinstance(obj, list) or not obj:
+        raise ParameterError(f"{where}: must hold a non-empty JSON list of Hamiltonians "
+                             '({"Jx", "Jy", "J2", "h"} or per-bond {"Jx", "Jy", "J2p", "J2m", '
+                             '"h"})')
+    if len(obj) > 100000:
+        raise ParameterError(f"{where}: {len(obj)} entries; at most 100000")
+    bonds = np.empty((len(obj), 5, L, L))
+    family, entries = [], []
+    for i, item in enumerate(obj):
+        if not isinstance(item, dict):
+            raise ParameterError(f"{where}: entry {i} is not a JSON object")
+        item = dict(item)
+        fam = item.pop("family", None)
+        if fam is not None and not (isinstance(fam, str) and 0 < len(fam) <= 64):
+            raise ParameterError(f"{where}: entry {i}: family must be a short string")
+        scalar = set(item) == {"Jx", "Jy", "J2", "h"} and not any(
+            isinstance(v, (list, tuple, np.ndarray)) for v in item.values())
+        if scalar:
+            row = validate_params([item])[0]
+            bonds[i] = _constant_bonds(row[None], L)[0]
+        else:
+            try:
+                c = BondCouplings.from_mapping(item, L, where=f"{where}: entry {i}")
+            except ParameterError:
+                raise
+            except ValueError:  # numpy's own complaint about ragged nested lists
+                raise ParameterError(f"{where}: entry {i}: an array is not rectangular "
+                                     "(ragged rows)") from None
+            bonds[i] = np.stack(c.arrays(L))
+        family.append(fam or ("homogeneous" if scalar else "per-bond"))
+        entries.append(obj[i])
+    return HamiltonianSet(bonds, family, entries)
+
+
+def load_hamiltonians(path: str, L: int) -> HamiltonianSet:
+    """The Hamiltonians of a params JSON file at lattice size L (:func:`parse_hamiltonians`);
+    DataError naming the file for anything unreadable or invalid."""
+    from ..validate import input_file
+
+    input_file(path, "Hamiltonian file")
+    obj = _read_json(path)
+    try:
+        return parse_hamiltonians(obj, L, where=path)
+    except ParameterError as exc:
+        msg = str(exc)
+        raise DataError(msg if msg.startswith(path) else f"{path}: {msg}") from None
+
+
+def _read_json(path: str):
+    def no_constant(name):  # NaN, Infinity: not JSON, and never a coupling
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"), parse_constant=no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"malformed JSON in {path}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise DataError(f"malformed JSON in {path}: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read Hamiltonian file {path}: {exc.strerror or exc}") from None
+
+
+#: the families of the shipped per-bond held-out set, and how many of each
+HELDOUT_BONDS = {"homogeneous": 8, "defect": 16, "superlattice": 16, "diluted": 12,
+                 "random_field": 12, "pm_j": 12, "gaussian_glass": 12,
+                 "unequal_diagonals": 12, "mixture": 12}
+
+
+def heldout_bonds(seed: int = 20260301, L: int = 8) -> HamiltonianSet:
+    """The shipped per-bond held-out set (data/heldout_bonds_L8.json): for each family of
+    :data:`HELDOUT_BONDS` that many draws of :func:`sample_bonds` (half of the non-homogeneous
+    ones at h = 0), plus hand-picked cases: the triangular antiferromagnet, a ±J glass, the
+    ferromagnet with one flipped bond, a vacancy in the Néel state, a period-2 dimerized chain
+    lattice, all at h = 0.  Values rounded to 6 decimals."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    parts, fams = [], []
+    for f, k in HELDOUT_BONDS.items():
+        b, fam = sample_bonds(rng, k, L, (f,), special=0.5, hard=0.1)
+        parts.append(b)
+        fams += fam
+    yy, xx = np.indices((L, L))
+    extra = []
+    tri = np.zeros((5, L, L))
+    tri[:3] = -1.0
+    extra.append(("unequal_diagonals", tri))
+    pm = np.zeros((5, L, L))
+    pm[:2] = np.random.default_rng(7).choice([-1.0, 1.0], size=(2, L, L))
+    extra.append(("pm_j", pm))
+    fb = np.zeros((5, L, L))
+    fb[:2] = 1.0
+    fb[0, 3, 4] = -1.0
+    extra.append(("defect", fb))
+    vac = np.zeros((5, L, L))
+    vac[:2] = -1.0
+    vac[:, 2, 2] = 0.0
+    vac[0, 2, 1] = vac[1, 1, 2] = 0.0
+    extra.append(("defect", vac))
+    dim = np.zeros((5, L, L))
+    dim[0] = np.where(xx % 2 == 0, 2.0, -0.5)
+    dim[1] = 1.0
+    extra.append(("superlattice", dim))
+    parts.append(np.stack([b for _, b in extra]))
+    fams += [f for f, _ in extra]
+    bonds = np.round(np.concatenate(parts), 6) + 0.0
+    entries = [_entry_json(b, f) for b, f in zip(bonds, fams)]
+    return HamiltonianSet(bonds, fams, entries)
+
+
+def _entry_json(b: np.ndarray, family: str) -> dict:
+    out = {}
+    for name, a in zip(("Jx", "Jy", "J2p", "J2m", "h"), b):
+        out[name] = float(a.flat[0]) if np.all(a == a.flat[0]) else a.tolist()
+    out["family"] = family
+    return out
+
+
+def write_hamiltonians(path: str, hset: HamiltonianSet) -> None:
+    """Write a params file of per-bond entries (atomically)."""
+    _atomic_write_text(path, json.dumps(hset.entries, separators=(",", ":")) + "\n")
 
 
 def coupling_scale(params: np.ndarray) -> np.ndarray:
@@ -262,15 +628,31 @@ def _generator(seed: int, salt: int, device: str = "cpu"):
     return g
 
 
+def _bond_energy(s, bonds):
+    """ising_energy of s (B, K, L, L) with bond fields (B, 5, L, L) (numpy or torch)."""
+    Jx, Jy, J2p, J2m, h = (bonds[:, i, None] for i in range(5))
+    return ising_energy(s, Jx, Jy, J2p, h, J2m=J2m)
+
+
+def bond_scale(bonds):
+    """Per Hamiltonian, the mean over sites of |Jx| + |Jy| + |J2p| + |J2m| + |h| (for constant
+    couplings |Jx| + |Jy| + 2|J2| + |h|, :func:`coupling_scale`); numpy or torch."""
+    return abs(bonds).sum(-3).mean((-2, -1)) if not isinstance(bonds, np.ndarray) else \
+        np.abs(bonds).sum(-3).mean((-2, -1))
+
+
 def expected_energy_loss(logits, params_t, T: float):
-    """Mean over the batch of [H(tanh(logit)) − T·S]/(N · scale), H from ising_energy."""
+    """Mean over the batch of [H(tanh(logit)) − T·S]/(N · scale), H from ising_energy.
+
+    ``params_t``: bond fields (B, 5, L, L), or constant couplings (B, 4) = (Jx, Jy, J2, h)."""
     torch = _torch()
     m = torch.tanh(logits)  # (B, K, L, L)
+    L = logits.shape[-1]
     N = logits.shape[-1] * logits.shape[-2]
-    Jx, Jy, J2, h = (params_t[:, i].reshape(-1, 1, 1, 1) for i in range(4))
-    E = ising_energy(m, Jx, Jy, J2, h)  # (B, K)
-    scale = params_t[:, 0].abs() + params_t[:, 1].abs() + 2 * params_t[:, 2].abs() \
-        + params_t[:, 3].abs()
+    if params_t.ndim == 2:
+        params_t = params_t[:, [0, 1, 2, 2, 3], None, None].expand(-1, -1, L, L)
+    E = _bond_energy(m, params_t.to(m.dtype))  # (B, K)
+    scale = bond_scale(params_t).to(m.dtype)
     loss = E / N / scale[:, None]
     if T > 0:
         p = ((1 + m) / 2).clamp(1e-7, 1 - 1e-7)
@@ -282,20 +664,30 @@ def expected_energy_loss(logits, params_t, T: float):
 def compute_size(cfg: TrainConfig) -> int:
     """Lattice on which training is computed.
 
-    The training Hamiltonians are translation invariant and the SymPE / CNN encodings have
-    period 4 (the plain G-CNN has no encoding), so every input of the network is 4-periodic:
-    on the L × L torus (4 | L) the stride-1 circular convolutions give the 2-D tiling of the
-    4 × 4-torus computation, and the energy per site is the same.  Training "at L" is then
-    *exactly* the computation on the 4 × 4 torus (tested), 4 times cheaper at L = 8.  The noise
-    baseline draws i.i.d. noise per site of the L × L torus and is always computed at L."""
-    if cfg.fold and cfg.arch in ("sympe", "cnn", "gcnn") and cfg.L % 4 == 0:
+    With only the homogeneous family the training Hamiltonians are translation invariant; if
+    the SymPE / CNN encodings have period 4 (``--pe-period 4``; the plain G-CNN has none),
+    every input of the network is 4-periodic: on the L × L torus (4 | L) the stride-1 circular
+    convolutions give the 2-D tiling of the 4 × 4-torus computation, and the energy per site
+    is the same.  Training "at L" is then *exactly* the computation on the 4 × 4 torus
+    (tested).  Per-bond families, a full-lattice encoding and the noise baseline (i.i.d. noise
+    per site) are computed at L."""
+    homogeneous = cfg.family_list() == ("homogeneous",)
+    if cfg.fold and homogeneous and cfg.L % 4 == 0 and (
+            cfg.arch == "gcnn" or (cfg.arch in ("sympe", "cnn") and 4 % cfg.period == 0)):
         return 4
     return cfg.L
 
 
 def _format(rec: dict) -> str:
     return (f"step {rec['step']:5d}  loss {rec['loss']:+.4f}  T {rec['T']:.3f}  "
-            f"gap {rec['gap']:.4f}  {rec['seconds']:.0f}s")
+            f"gap {rec['gap']:.4f}  e/scale {rec.get('energy', math.nan):+.4f}  "
+            f"{rec['seconds']:.0f}s")
+
+
+def _network_config(mc: dict) -> dict:
+    """build_model keywords of a stored model config (no "encoding": an older checkpoint,
+    whose network took the "sites" encoding)."""
+    return {**mc, "encoding": mc.get("encoding", "sites")}
 
 
 def train(cfg: TrainConfig, log=None, out: str | None = None,
@@ -321,14 +713,13 @@ def train(cfg: TrainConfig, log=None, out: str | None = None,
         training.check_resumable(prev, cfg, resume)
     torch = _torch()
     from ..nn import build_model
-    from ..nn.fields import bond_fields
 
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     init_seed, data_seed, sample_seed = np.random.SeedSequence(int(cfg.seed)).spawn(3)
     torch.manual_seed(int(init_seed.generate_state(1)[0]))
-    model = build_model(cfg.arch, **model_config(cfg)).to(device)
+    model = build_model(cfg.arch, **_network_config(model_config(cfg))).to(device)
     rng = np.random.default_rng(data_seed)
     gen = _generator(int(sample_seed.generate_state(1)[0]), 1)
     trainer = training.Trainer(CHECKPOINT_KIND, cfg, model, np_rngs={"hamiltonians": rng},
@@ -336,27 +727,36 @@ def train(cfg: TrainConfig, log=None, out: str | None = None,
     if prev is not None:
         trainer.restore(prev, resume)
     Lc = compute_size(cfg)
+    families = cfg.family_list()
+    homogeneous_only = families == ("homogeneous",)
 
     def step_fn(step: int) -> training.Step:
-        params = sample_family(rng, cfg.batch, cfg.special, cfg.hard)
-        pt = torch.tensor(params, dtype=torch.float32, device=device)
-        bonds = bond_fields(params, Lc, device=device)
+        if homogeneous_only:  # the older stream of draws (same Hamiltonians as before)
+            params = sample_family(rng, cfg.batch, cfg.special, cfg.hard)
+            bonds_np = _constant_bonds(params, Lc)
+        else:
+            bonds_np, _ = sample_bonds(rng, cfg.batch, Lc, families, cfg.special, cfg.hard)
+        bt = torch.tensor(bonds_np, dtype=torch.float32, device=device)
         anneal = max(1.0, cfg.anneal * trainer.first_cycle_steps)
         T = cfg.T0 * max(0.0, 1.0 - step / anneal)
-        out_ = model(bonds, samples=1, generator=gen)
-        loss = expected_energy_loss(out_["logits"], pt, T)
+        out_ = model(bt, samples=1, generator=gen)
+        loss = expected_energy_loss(out_["logits"], bt, T)
 
         def report():
             if not (step % 50 == 0 or step == cfg.steps - 1):
                 return None
             with torch.no_grad():
                 spins = torch.where(out_["logits"] >= 0, 1.0, -1.0)
-                e = (ising_energy(spins.double(), *(pt.double()[:, i].reshape(-1, 1, 1, 1)
-                                                   for i in range(4))) / Lc ** 2)
-                e = e.mean(1).cpu().numpy()
-            egs = ground_state_energies(params)
-            return dict(loss=float(loss.detach()), T=T,
-                        gap=float(np.mean((e - egs) / np.abs(egs))))
+                e = (_bond_energy(spins.double(), bt.double()) / Lc ** 2).mean(1).cpu().numpy()
+            # the batch gap against the exact minimum, on its homogeneous entries
+            rows = scalar_rows(bonds_np)
+            hom = ~np.isnan(rows[:, 0])
+            gap = math.nan
+            if hom.any():
+                egs = ground_state_energies(rows[hom])
+                gap = float(np.mean((e[hom] - egs) / np.abs(egs)))
+            return dict(loss=float(loss.detach()), T=T, gap=gap,
+                        energy=float(np.mean(e / bond_scale(bonds_np))))
         return training.Step(loss, report)
 
     def meta() -> dict:
@@ -386,7 +786,7 @@ def load_checkpoint(path: str, device: str = "cpu", warn: bool = True):
     ckpt, cfg = training.read_checkpoint(path, CHECKPOINT_KIND, TrainConfig)
     training.check_model_config(ckpt, model_config(cfg), path)
     try:
-        model = build_model(cfg.arch, **ckpt["model_config"])
+        model = build_model(cfg.arch, **_network_config(ckpt["model_config"]))
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError, ParameterError) as exc:
         raise DataError(f"{path}: checkpoint weights do not match its config "
@@ -397,51 +797,93 @@ def load_checkpoint(path: str, device: str = "cpu", warn: bool = True):
     return model, ckpt
 
 
-def refine(spins: np.ndarray, params: np.ndarray, max_iter: int = 100) -> np.ndarray:
+#: the 8 neighbours (nearest and diagonal) as rolls: every bond joins a site to one of them
+_NEIGHBOUR_ROLLS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
+
+
+def flip_gains(spins: np.ndarray, params) -> np.ndarray:
+    """Energy decrease of flipping each single spin, (n, K, L, L), rounded to 1e-9 so that gains
+    equal in exact arithmetic tie exactly.  H is multilinear, so E(s with s_i flipped) − E(s) =
+    −2 s_i ∂H/∂s_i (autograd of hamiltonians.ising_energy, the one energy definition)."""
+    torch = _torch()
+    L = spins.shape[-1]
+    b = torch.tensor(as_bonds(params, L))
+    s = torch.tensor(np.ascontiguousarray(spins), dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        grad, = torch.autograd.grad(_bond_energy(s, b).sum(), s)
+    return (torch.round(2.0 * s.detach() * grad * 1e9) / 1e9).numpy()
+
+
+def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
+           priority: np.ndarray | None = None) -> np.ndarray:
     """Equivariant zero-temperature descent of predicted configurations (n, K, L, L).
 
-    Each round flips, simultaneously, every site whose flip lowers the energy by strictly more
-    than the flip of any of its eight neighbours (nearest and diagonal) would: such sites never
-    interact, so the energy drops by the sum of their gains, and the rule commutes with every
-    translation, rotation, reflection and (with h → −h) the spin flip, so the sampler stays
-    exactly equivariant.  It cannot break a symmetry (a constant state stays constant); it only
-    removes local defects.  Flip gains come from THE energy function: H is multilinear, so
-    E(s with s_i flipped) − E(s) = −2 s_i ∂H/∂s_i (autograd of hamiltonians.ising_energy).
-    """
+    Each round flips, simultaneously, every site whose flip lowers the energy (gain > 0) and
+    whose (gain, priority) beats that of each of its eight neighbours (nearest and diagonal,
+    the only sites it interacts with): such sites never interact, so the energy drops by the
+    sum of their gains.
+
+    ``rng`` (a numpy Generator): every configuration draws a priority field, a uniformly random
+    order of its sites; it breaks ties between equal gains, so the site with the largest
+    (gain, priority) always flips and the descent ends only at a single-flip local minimum (no
+    flip lowers the energy).  The rule commutes with every translation, rotation, reflection
+    and (with h → −h) the spin flip when the priorities move with the input, and the law of
+    i.i.d. priorities is invariant under all of them: the output *distribution* stays exactly
+    equivariant.  Without ``rng`` the priorities are all equal: ties block (the older
+    deterministic rule, which cannot break a symmetry; a fixed point need not be a local
+    minimum).  ``priority``: the priority fields themselves, shape of ``spins`` (instead of
+    ``rng``; distinct values per configuration for the local-minimum guarantee).
+    ``params``: anything :func:`as_bonds` takes."""
     torch = _torch()
+    spins = np.asarray(spins)
+    n, K, L = spins.shape[0], spins.shape[1], spins.shape[-1]
+    b = torch.tensor(as_bonds(params, L))
+    if priority is not None:
+        prio = torch.tensor(np.broadcast_to(priority, spins.shape), dtype=torch.float64)
+    elif rng is None:
+        prio = torch.zeros(spins.shape, dtype=torch.float64)
+    else:
+        prio = torch.tensor(rng.random((n, K, L * L)).argsort(-1).reshape(spins.shape),
+                            dtype=torch.float64)
     s = torch.tensor(np.ascontiguousarray(spins), dtype=torch.float64)
-    c = torch.tensor(np.asarray(params, dtype=np.float64)).reshape(-1, 1, 1, 1, 4)
-    Jx, Jy, J2, h = (c[..., i] for i in range(4))
     for _ in range(int(max_iter)):
         s.requires_grad_(True)
         with torch.enable_grad():
-            grad, = torch.autograd.grad(ising_energy(s, Jx, Jy, J2, h).sum(), s)
+            grad, = torch.autograd.grad(_bond_energy(s, b).sum(), s)
         s = s.detach()
-        # energy decrease of flipping each site, rounded to 1e-9 so that gains equal in exact
-        # arithmetic (e.g. in a rotated frame, summed in another order) tie exactly
+        # gains rounded to 1e-9 so that gains equal in exact arithmetic (e.g. in a rotated
+        # frame, summed in another order) tie exactly
         gain = torch.round(2.0 * s * grad * 1e9)
-        rolls = [(0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)]
-        best_nb = torch.stack([gain.roll(r, (-2, -1)) for r in rolls]).amax(0)
-        flip = (gain > 0) & (gain > best_nb)
+        flip = gain > 0
+        for r in _NEIGHBOUR_ROLLS:
+            g_nb, p_nb = gain.roll(r, (-2, -1)), prio.roll(r, (-2, -1))
+            flip &= (gain > g_nb) | ((gain == g_nb) & (prio > p_nb))
         if not bool(flip.any()):
             break
         s = torch.where(flip, -s, s)
     return s.to(torch.int8).numpy()
 
 
-def predict(model, params: np.ndarray, L: int, samples: int = 1, seed: int = 0,
+def _priority_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
+
+
+def predict(model, params, L: int, samples: int = 1, seed: int = 0,
             device: str = "cpu", batch: int = 64, best_of: int = 1,
             refine_output: bool = True) -> dict:
     """Spins int8 (n, K, L, L) (sign of the logit; 0 → +1) and, for SymPE, the sampled g̃
     (n, K, 4) = (ty, tx, d, z).  Each sample draws its own g̃; same seed → same output.
 
+    ``params``: (n, 4) scalar rows (Jx, Jy, J2, h), (n, 5, L, L) bond fields, a
+    :class:`HamiltonianSet`, or a sequence of couplings (:func:`as_bonds`).
+
     ``best_of = R > 1``: each of the K samples is the lowest-energy one of R independent draws
     (the first among ties).  The energy is G-invariant, so this selection keeps the
     distribution equivariant and degenerate ground states equally likely; R = 1 is the plain
-    sampler.  ``refine_output``: each configuration then goes through :func:`refine`
-    (equivariant local descent; it cannot break symmetries, only remove local defects)."""
+    sampler.  ``refine_output``: each configuration then goes through :func:`refine` with
+    priorities drawn from the seed (equivariant in distribution; ends at single-flip local
+    minima)."""
     torch = _torch()
-    from ..nn.fields import bond_fields
 
     L = check_size(L, minimum=2)
     if L % 2:
@@ -450,18 +892,19 @@ def predict(model, params: np.ndarray, L: int, samples: int = 1, seed: int = 0,
     if int(samples) < 1 or int(best_of) < 1:
         raise ParameterError("samples and best_of must be at least 1")
     K, R = int(samples), int(best_of)
-    params = np.asarray(params, dtype=np.float64)
+    bonds = as_bonds(params, L)
     gen = _generator(seed, 2)
+    prio_rng = _priority_rng(seed)
     spins, gs = [], []
     step = max(1, batch // R)
     with torch.no_grad():
-        for i in range(0, len(params), step):
-            chunk = params[i:i + step]
-            bonds = bond_fields(chunk, L, device=device)
-            out = model(bonds, samples=K * R, generator=gen)
+        for i in range(0, len(bonds), step):
+            chunk = bonds[i:i + step]
+            bt = torch.tensor(chunk, dtype=torch.float32, device=device)
+            out = model(bt, samples=K * R, generator=gen)
             s = torch.where(out["logits"] >= 0, 1, -1).to(torch.int8).cpu().numpy()
             if refine_output:
-                s = refine(s, chunk)
+                s = refine(s, chunk, rng=prio_rng)
             g = out["g"].cpu().numpy() if out.get("g") is not None else None
             if R > 1:
                 n = len(chunk)
@@ -481,47 +924,141 @@ def predict(model, params: np.ndarray, L: int, samples: int = 1, seed: int = 0,
     return res
 
 
-def energies_per_site(spins: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """ising_energy per site of spins (n, K, L, L) for Hamiltonians params (n, 4)."""
-    p = np.asarray(params, dtype=np.float64)
+def energies_per_site(spins: np.ndarray, params) -> np.ndarray:
+    """ising_energy per site of spins (n, K, L, L) for Hamiltonians ``params`` (anything
+    :func:`as_bonds` takes)."""
     L = spins.shape[-1]
-    cols = [p[:, i].reshape(-1, 1, 1, 1) for i in range(4)]
-    return ising_energy(spins.astype(np.float64), *cols).reshape(spins.shape[:2]) / (L * L)
+    p = params if isinstance(params, np.ndarray) else None
+    if p is not None and p.ndim == 2 and p.shape[1] == 4:  # scalar rows: the integer path
+        cols = [p[:, i].reshape(-1, 1, 1, 1) for i in range(4)]
+        return ising_energy(spins.astype(np.float64), *cols).reshape(spins.shape[:2]) / (L * L)
+    b = as_bonds(params, L)
+    return np.asarray(_bond_energy(spins.astype(np.float64), b)).reshape(spins.shape[:2]) \
+        / (L * L)
 
 
-def evaluate(spins: np.ndarray, params: np.ndarray, reference: dict | None = None) -> dict:
-    """Relative energy gaps and phases of predicted spins against the exact reference."""
-    params = np.asarray(params, dtype=np.float64)
-    ref = reference or exact_reference(params)
-    e = energies_per_site(spins, params)  # (n, K)
-    egs = ref["energy_per_site"]
+def exact_bonds_reference(bonds: np.ndarray) -> dict:
+    """Exact ground states of bond fields (n, 5, L, L): energies per site and one minimizing
+    configuration each.  Homogeneous entries with equal diagonals at 4 | L: the minimum over
+    4 × 4-periodic states (exact for this family); everything else:
+    :func:`spinsym.exact.ground_state_bonds` (L ≤ 10)."""
+    from ..couplings import BondCouplings
+    from ..exact import GROUND_STATE_BONDS_MAX_L, ground_state_bonds, ground_state_ising, tile
+
+    bonds = np.asarray(bonds, dtype=np.float64)
+    L = bonds.shape[-1]
+    rows = scalar_rows(bonds)
+    e = np.empty(len(bonds))
+    configs = np.empty((len(bonds), L, L), dtype=np.int8)
+    for i, b in enumerate(bonds):
+        if not np.isnan(rows[i, 0]) and L % 4 == 0:
+            r = ground_state_ising(Couplings(*rows[i]), period=4)
+            e[i] = float(r["energy_per_site"])
+            configs[i] = tile(r["configs"][0], L)
+            continue
+        if L > GROUND_STATE_BONDS_MAX_L:
+            raise ParameterError(f"the exact reference of per-bond Hamiltonians needs L <= "
+                                 f"{GROUND_STATE_BONDS_MAX_L}, got L = {L}")
+        r = ground_state_bonds(BondCouplings(*b), L)
+        e[i] = r["energy_per_site"]
+        configs[i] = r["config"]
+    return {"energy_per_site": e, "config": configs}
+
+
+def evaluate(spins: np.ndarray, params, reference: dict | None = None,
+             families=None) -> dict:
+    """Relative energy gaps and phases of predicted spins against the exact reference.
+
+    ``params``: (n, 4) scalar rows (the older form, phases from the 4 × 4-periodic reference)
+    or anything :func:`as_bonds` takes.  Entries that are homogeneous with equal diagonals are
+    also classified by phase; ``families`` (a tag per entry) adds a per-family summary; every
+    entry with h = 0 everywhere adds to the spin-flip balance (``z2``)."""
+    L = spins.shape[-1]
+    if isinstance(params, HamiltonianSet):
+        families = params.family if families is None else families
+    bonds = as_bonds(params, L)
+    rows = scalar_rows(bonds)
+    hom = ~np.isnan(rows[:, 0])
+    if reference is None:
+        reference = exact_bonds_reference(bonds)
+    if "phase" not in reference:
+        phase = np.full(len(bonds), None, dtype=object)
+        if hom.any() and L % 4 == 0:
+            phase[hom] = exact_reference(rows[hom])["phase"]
+        reference = {**reference, "phase": phase}
+    e = energies_per_site(spins, bonds)  # (n, K)
+    egs = reference["energy_per_site"]
     gap = (e - egs[:, None]) / np.maximum(np.abs(egs[:, None]), 1e-12)
     gap[np.abs(gap) < 1e-12] = 0.0  # round-off of exact hits (no "-0.0000%")
     gap_mean = gap.mean(1)
     pred_phase = classify(spins)  # (n, K)
+    ref_phase = reference["phase"]
+    has_phase = np.array([p is not None for p in ref_phase])
     per_phase = {}
     for ph in PHASES:
-        sel = ref["phase"] == ph
+        sel = has_phase & (ref_phase == ph)
         if sel.any():
             per_phase[ph] = {"n": int(sel.sum()), "mean_gap": float(gap_mean[sel].mean()),
                              "max_gap": float(gap[sel].max()),
                              "phase_accuracy": float((pred_phase[sel] == ph).mean())}
-    broken = np.isin(ref["phase"], BROKEN_PHASES)
-    rows = []
-    for i, p in enumerate(params):
-        rows.append({"Jx": p[0], "Jy": p[1], "J2": p[2], "h": p[3],
-                     "exact_phase": ref["phase"][i], "e_gs": float(egs[i]),
-                     "e_pred_mean": float(e[i].mean()), "gap_mean": float(gap_mean[i]),
-                     "gap_max": float(gap[i].max()),
-                     "pred_phases": {k: int(v) for k, v in
-                                     zip(*np.unique(pred_phase[i], return_counts=True))}})
-    return {"n_hamiltonians": int(len(params)), "samples": int(spins.shape[1]),
-            "mean_gap": float(gap_mean.mean()), "max_gap": float(gap.max()),
-            "max_hamiltonian_gap": float(gap_mean.max()),
-            "median_gap": float(np.median(gap_mean)),
-            "broken_mean_gap": float(gap_mean[broken].mean()) if broken.any() else math.nan,
-            "phase_accuracy": float((pred_phase == ref["phase"][:, None]).mean()),
-            "per_phase": per_phase, "per_hamiltonian": rows}
+    broken = has_phase & np.isin(ref_phase, BROKEN_PHASES)
+    z2sym = np.all(bonds[:, 4] == 0, axis=(1, 2))
+    rows_out = []
+    for i in range(len(bonds)):
+        row = {"e_gs": float(egs[i]), "e_pred_mean": float(e[i].mean()),
+               "gap_mean": float(gap_mean[i]), "gap_max": float(gap[i].max()),
+               "z2_symmetric": bool(z2sym[i])}
+        if hom[i]:
+            row.update(Jx=float(rows[i, 0]), Jy=float(rows[i, 1]), J2=float(rows[i, 2]),
+                       h=float(rows[i, 3]))
+        if families is not None:
+            row["family"] = families[i]
+        if has_phase[i]:
+            row["exact_phase"] = ref_phase[i]
+            row["pred_phases"] = {k: int(v) for k, v in
+                                  zip(*np.unique(pred_phase[i], return_counts=True))}
+        rows_out.append(row)
+    rep = {"n_hamiltonians": int(len(bonds)), "samples": int(spins.shape[1]),
+           "mean_gap": float(gap_mean.mean()), "max_gap": float(gap.max()),
+           "max_hamiltonian_gap": float(gap_mean.max()),
+           "median_gap": float(np.median(gap_mean)),
+           "broken_mean_gap": float(gap_mean[broken].mean()) if broken.any() else math.nan,
+           "phase_accuracy": (float((pred_phase[has_phase] == ref_phase[has_phase][:, None])
+                                    .mean()) if has_phase.any() else math.nan),
+           "per_phase": per_phase, "per_hamiltonian": rows_out}
+    if families is not None:
+        per_family = {}
+        for f in dict.fromkeys(families):
+            sel = np.array([x == f for x in families])
+            per_family[f] = {"n": int(sel.sum()), "mean_gap": float(gap_mean[sel].mean()),
+                             "worst": float(gap_mean[sel].max()),
+                             "max_gap": float(gap[sel].max())}
+        rep["per_family"] = per_family
+    rep["z2"] = z2_balance(spins, reference.get("config"), z2sym, gap_mean)
+    return rep
+
+
+def z2_balance(spins: np.ndarray, configs, z2sym: np.ndarray, gap_mean: np.ndarray) -> dict:
+    """Spin-flip balance on the Z2-symmetric (h = 0) entries: each sample counts as + or −
+    by the sign of its overlap with that entry's exact ground state (overlap 0: neither).
+    Reports the totals, how many entries saw both signs, a two-sided binomial p-value of the
+    totals against ½, and the mean gap on these entries."""
+    sel = np.flatnonzero(z2sym)
+    out = {"n_hamiltonians": int(len(sel)),
+           "mean_gap": float(gap_mean[sel].mean()) if len(sel) else math.nan}
+    if configs is None or not len(sel):
+        return out
+    q = np.einsum("nkyx,nyx->nk", spins[sel].astype(np.int64),
+                  np.asarray(configs)[sel].astype(np.int64))
+    plus, minus = (q > 0).sum(1), (q < 0).sum(1)
+    out.update(plus=int(plus.sum()), minus=int(minus.sum()), zero=int((q == 0).sum()),
+               both_seen=int(((plus > 0) & (minus > 0)).sum()))
+    tot = out["plus"] + out["minus"]
+    if tot:
+        from scipy.stats import binomtest
+
+        out["binomial_p"] = float(binomtest(out["plus"], tot, 0.5).pvalue)
+    return out
 
 
 def degeneracy_balance(spins: np.ndarray) -> dict:

@@ -142,9 +142,11 @@ def test_training_on_the_4x4_torus_is_exact(model):
     from spinsym.nn.fields import bond_fields
 
     torch.manual_seed(0)
-    m = build_model(model, **gs.model_config(_cfg(model))).train()
-    assert gs.compute_size(_cfg(model, L=8)) == 4
-    assert gs.compute_size(_cfg("noise", L=8)) == 8
+    hom = dict(families="homogeneous", pe_period=4)
+    m = build_model(model, **gs.model_config(_cfg(model, **hom))).train()
+    assert gs.compute_size(_cfg(model, L=8, **hom)) == 4
+    assert gs.compute_size(_cfg("noise", L=8, **hom)) == 8
+    assert gs.compute_size(_cfg(model, L=8)) == 8  # per-bond families: never folded
     P = gs.sample_family(np.random.default_rng(0), 3, 0.3)
     pt = torch.tensor(P, dtype=torch.float32)
     g = torch.tensor([[[1, 2, 5, 1]], [[0, 3, 2, 0]], [[3, 3, 7, 1]]])
@@ -181,6 +183,7 @@ def test_best_of_keeps_the_lowest_energy_draw():
 
 
 def test_refine_is_equivariant_monotone_and_cannot_break_symmetry():
+    """The deterministic rule (no priorities): equivariant, monotone, and ties block."""
     from spinsym.hamiltonians import ising_energy
     from spinsym.lattice import rotate90, translate
 
@@ -191,10 +194,7 @@ def test_refine_is_equivariant_monotone_and_cannot_break_symmetry():
     e0 = np.array([[ising_energy(s[i, k], *P[i]) for k in range(2)] for i in range(3)])
     e1 = np.array([[ising_energy(r[i, k], *P[i]) for k in range(2)] for i in range(3)])
     assert np.all(e1 <= e0 + 1e-9) and np.any(e1 < e0 - 1e-9)
-    # no single flip lowers the energy of the result by more than all its neighbours'
-    # (a fixed point): refining again changes nothing
     assert np.array_equal(gs.refine(r, P), r)
-    # equivariance: translation, rotation (Jx <-> Jy) and spin flip (h -> -h)
     assert np.array_equal(gs.refine(translate(s, 3, -2), P), translate(r, 3, -2))
     Prot = P[:, [1, 0, 2, 3]]
     assert np.array_equal(gs.refine(rotate90(s), Prot), rotate90(r))
@@ -203,3 +203,137 @@ def test_refine_is_equivariant_monotone_and_cannot_break_symmetry():
     # a constant state under antiferromagnetic couplings stays constant (ties: nobody flips)
     up = np.ones((1, 1, 8, 8), np.int8)
     assert np.array_equal(gs.refine(up, np.array([[-1.0, -1.0, 0.0, 0.0]])), up)
+
+
+def test_refine_with_priorities_reaches_single_flip_minima():
+    """The tie case: all-up under (−1, −1, 0, 0) has 64 sites whose flip lowers E and the
+    deterministic rule flips none; with priorities every output is a single-flip local
+    minimum, reached by monotone descent, on per-bond Hamiltonians too."""
+    up = np.ones((1, 16, 8, 8), np.int8)
+    P = np.array([[-1.0, -1.0, 0.0, 0.0]])
+    assert (gs.flip_gains(gs.refine(up, P), P) > 0).sum() == up.size  # all 16 x 64 sites
+    r = gs.refine(up, P, rng=np.random.default_rng(0))
+    assert (gs.flip_gains(r, P) <= 0).all()
+    e = gs.energies_per_site(r, P)
+    assert (e < 0).all()
+    assert len({c.tobytes() for c in r[0]}) > 1  # the priorities break the symmetry
+    H = gs.heldout_bonds()
+    rng = np.random.default_rng(1)
+    s = rng.choice(np.array([-1, 1], np.int8), size=(10, 2, 8, 8))
+    r = gs.refine(s, H.bonds[:10], rng=np.random.default_rng(2))
+    assert (gs.flip_gains(r, H.bonds[:10]) <= 0).all()
+    assert (gs.energies_per_site(r, H.bonds[:10])
+            <= gs.energies_per_site(s, H.bonds[:10]) + 1e-12).all()
+
+
+def test_refine_with_priorities_is_exactly_equivariant():
+    """refine(g·s, g·J, g·π) = g·refine(s, J, π) for per-bond J and elements of G (the law
+    of i.i.d. priorities is G-invariant, so the output distribution is equivariant)."""
+    from spinsym.nn import fields as F
+
+    L = 8
+    G = F.TorusGroup(L)
+    rng = np.random.default_rng(3)
+    H = gs.heldout_bonds()
+    bonds = H.bonds[[20, 50, 70, 100]]
+    s = rng.choice(np.array([-1, 1], np.int8), size=(4, 2, L, L))
+    prio = rng.random((4, 2, L, L))
+    r = gs.refine(s, bonds, priority=prio)
+    for g in [(1, 0, 0, 0), (0, 0, 1, 0), (0, 0, 4, 0), (0, 0, 0, 1), (3, 5, 6, 1)]:
+        gb = np.stack([F.transform_bonds(G, g, b) for b in bonds])
+        gs_ = G.act(g, s)
+        gp = G.act(g[:3] + (0,), prio)
+        assert np.array_equal(gs.refine(gs_, gb, priority=gp), G.act(g, r))
+
+
+def test_family_generator_covers_every_family():
+    a, fa = gs.sample_bonds(np.random.default_rng(1), 400, 8)
+    b, fb = gs.sample_bonds(np.random.default_rng(1), 400, 8)
+    assert np.array_equal(a, b) and fa == fb
+    assert a.shape == (400, 5, 8, 8) and set(fa) == set(gs.FAMILIES)
+    rows = gs.scalar_rows(a)
+    per_bond = np.isnan(rows[:, 0])
+    assert per_bond.sum() > 250  # everything but the homogeneous family varies
+    assert (np.all(a[:, 4] == 0, axis=(1, 2))).mean() > 0.2  # Z2-symmetric inputs
+    tri = [i for i, f in enumerate(fa) if f == "unequal_diagonals"]
+    assert any((a[i, 2] != a[i, 3]).any() for i in tri)
+    c, fc = gs.sample_bonds(np.random.default_rng(2), 50, 8, ("pm_j",))
+    assert set(fc) == {"pm_j"} and set(np.unique(np.abs(c[:, 0]))) != {0.0}
+    assert gs.parse_families("defect, pm_j") == ("defect", "pm_j")
+    with pytest.raises(ParameterError, match="unknown family 'glass'"):
+        gs.parse_families("glass")
+    with pytest.raises(ParameterError, match="families"):
+        gs.TrainConfig(families="ferro").validate()
+
+
+def test_shipped_per_bond_heldout_file_matches_its_generator():
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "data", "heldout_bonds_L8.json")
+    H = gs.load_hamiltonians(path, 8)
+    ref = gs.heldout_bonds()
+    assert np.array_equal(H.bonds, ref.bonds) and H.family == ref.family
+    assert set(H.family) == set(gs.FAMILIES)
+    with pytest.raises(DataError, match="expected \\(6, 6\\)"):
+        gs.load_hamiltonians(path, 6)
+
+
+def test_per_bond_params_files(tmp_path):
+    L = 4
+    p = tmp_path / "h.json"
+    grid = np.arange(16.0).reshape(4, 4).tolist()
+    p.write_text(json.dumps([{"Jx": 1, "Jy": -1, "J2": 0.5, "h": 0},
+                             {"Jx": grid, "Jy": 1, "J2p": 0.5, "J2m": -0.5, "h": 0,
+                              "family": "mine"}]))
+    H = gs.load_hamiltonians(str(p), L)
+    assert H.family == ["homogeneous", "mine"]
+    assert np.array_equal(H.bonds[1, 0], np.array(grid)) and (H.bonds[1, 3] == -0.5).all()
+    assert np.isnan(gs.scalar_rows(H.bonds)[1]).all()
+    assert gs.scalar_rows(H.bonds)[0].tolist() == [1.0, -1.0, 0.5, 0.0]
+    for text, words in (
+            (json.dumps([{"Jx": grid, "Jy": 1, "J2": 0, "h": 0}]), "(4, 4), expected (6, 6)"),
+            ('[{"Jx": [[1, NaN], [1, 1]], "Jy": 1, "J2": 0, "h": 0}]', "not a number"),
+            (json.dumps([{"Jx": [[1, 2], [1]], "Jy": 1, "J2": 0, "h": 0}]), "ragged"),
+            (json.dumps([{"Jx": 1, "Jy": 1, "J2": 0, "J2p": 1, "h": 0}]), "not both"),
+            (json.dumps([{"Jx": 1, "Jy": 1, "J2": 0, "h": 0, "family": 3}]), "family")):
+        p.write_text(text)
+        with pytest.raises(DataError, match=words.replace("(", "\\(").replace(")", "\\)")):
+            gs.load_hamiltonians(str(p), 6)
+
+
+def test_evaluate_per_bond_against_the_exact_minimum():
+    H = gs.heldout_bonds()
+    sel = [0, 10, 30, 60, 80, 90, 110, 112]
+    sub = gs.HamiltonianSet(H.bonds[sel], [H.family[i] for i in sel], [])
+    ref = gs.exact_bonds_reference(sub.bonds)
+    spins = np.stack([ref["config"], -ref["config"]], 1)
+    flip_ok = np.all(sub.bonds[:, 4] == 0, axis=(1, 2))
+    rep = gs.evaluate(spins[flip_ok], gs.HamiltonianSet(sub.bonds[flip_ok],
+                                                        [sub.family[i] for i in
+                                                         np.flatnonzero(flip_ok)], []))
+    assert rep["max_gap"] < 1e-12
+    assert rep["z2"]["plus"] == rep["z2"]["minus"] == int(flip_ok.sum())
+    assert rep["z2"]["both_seen"] == int(flip_ok.sum())
+    bad = ref["config"][:, None].copy()
+    bad[:, 0, 0, 0] *= -1
+    rep = gs.evaluate(bad, sub)
+    assert set(rep["per_family"]) == set(sub.family)
+    assert rep["mean_gap"] > 0 and all(r["gap_mean"] >= -1e-12 for r in rep["per_hamiltonian"])
+
+
+def test_older_checkpoints_load_with_the_site_encoding(tmp_path):
+    """A checkpoint written before per-bond input (no encoding in its configs) loads with the
+    "sites" encoding and period 4, and predicts as before."""
+    ck = gs.train(_cfg("sympe", encoding="sites", pe_period=4, families="homogeneous"))
+    old = dict(ck)
+    old["train_config"] = {k: v for k, v in ck["train_config"].items()
+                           if k not in gs.LEGACY_FIELDS}
+    old["model_config"] = {k: v for k, v in ck["model_config"].items() if k != "encoding"}
+    assert "encoding" not in ck["model_config"]  # "sites" is not stored: old and new agree
+    path = str(tmp_path / "old.pt")
+    torch.save(old, path)
+    m, meta = gs.load_checkpoint(path)
+    assert m.encoding == "sites" and m.period == 4
+    P = np.array([[1.0, -2.0, 0.3, 0.5]])
+    gs.save_checkpoint(ck, str(tmp_path / "new.pt"))
+    m2, _ = gs.load_checkpoint(str(tmp_path / "new.pt"))
+    assert np.array_equal(gs.predict(m, P, 8, samples=4, seed=1)["spins"],
+                          gs.predict(m2, P, 8, samples=4, seed=1)["spins"])
