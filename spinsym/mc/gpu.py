@@ -534,9 +534,13 @@ class CheckerboardGPU:
 # Classes.  With a = 1 where a neighbour equals the spin, the flip energy of a site depends on
 # (s, ax, ay), ax, ay = aligned neighbours along x, y (0..2); code = sb + 2·(ax + 3·ay), sb = 1
 # for s = +1.  The kernel forms the 18 class masks with bitwise logic (9 when h = 0 makes the
-# two spin values equivalent, which the host checks entry by entry) and ORs them into an
-# "always" mask, a "needs a random number" mask and the 8 bit planes of the thresholds' top
-# bytes.  The thresholds are the byte-lane kernel's (:func:`thresholds`, the CPU kernels' own
+# two spin values equivalent, which the host checks entry by entry).  The host groups the
+# classes that need a random number by the top byte of their threshold (:func:`msc_groups`;
+# Metropolis at h = 0 has two groups), and per word the kernel ORs each group's classes into
+# one mask and that into the "needs a random number" mask and the 8 bit planes of the top
+# bytes; every other class flips always, except those that never do (p = 0).  In SASS the
+# group loop is one LOP3 per class and per plane (the bit tests run on the uniform datapath).
+# The thresholds are the byte-lane kernel's (:func:`thresholds`, the CPU kernels' own
 # probabilities), T = ceil(p·2^64).
 #
 # Random numbers.  The top byte of U for all 32 sites of word (y, j) of lattice r in half-sweep
@@ -565,7 +569,7 @@ def msc_tables(betas, couplings, algorithm: str):
     """Per-lattice class tables of the multi-spin kernel: ``info, mid, low``, flat uint32 arrays
     of R·32 entries, index r·32 + code.  ``info`` = top byte | kind << 8 (kind: 0 never flips,
     1 always, 2 compare with T); entry 31 of ``info`` is 1 when the sb = 0 and sb = 1 entries are
-    equal (the kernel then forms 9 class masks instead of 18).  Derived entry by entry from
+    equal (the kernel then forms 9 class masks instead of 18; see :func:`msc_groups`).  Derived entry by entry from
     :func:`thresholds`, so the thresholds are those of the byte-lane and CPU kernels."""
     R = len(np.atleast_1d(betas))
     top, mid, low = (a.reshape(-1, TABLE) for a in thresholds(betas, couplings, algorithm))
@@ -588,6 +592,40 @@ def msc_tables(betas, couplings, algorithm: str):
         same &= np.all(a[:, 0:MSC_CODES:2] == a[:, 1:MSC_CODES:2], axis=1)
     info[:, MSC_FLAGS] = same
     return info.ravel(), mid_m.ravel(), low_m.ravel()
+
+
+MSC_NEVER = 30  # entry of the group table: the classes that never flip
+MSC_SET = 0x3FFFF  # class-set bits of a group entry (top byte in bits 24..31)
+
+
+def msc_groups(info) -> np.ndarray:
+    """The kernel's per-lattice group table (R·32 uint32) from :func:`msc_tables`' ``info``.
+
+    The classes that need a random number are grouped by the top byte of their threshold
+    (Metropolis at h = 0: two groups), so the kernel forms one mask per group, not per class.
+    Entry g < G: class set | top byte << 24; the class set has bit k = ax + 3·ay when the
+    lattice's two spin values are equivalent (9 classes), else bit code (18 classes).  Entry 30:
+    the set of classes that never flip; entry 31: G | merged << 8.  Every other class always
+    flips.
+    """
+    info = np.asarray(info, np.uint32).reshape(-1, MSC_STRIDE)
+    out = np.zeros_like(info)
+    for r, row in enumerate(info):
+        merged = int(row[MSC_FLAGS]) & 1
+        classes = [(k, int(row[2 * k + 1])) for k in range(9)] if merged else \
+            [(c, int(row[c])) for c in range(MSC_CODES)]
+        tops = {}
+        never = 0
+        for k, e in classes:
+            if e >> 8 == KIND_RANDOM:
+                tops[e & 0xFF] = tops.get(e & 0xFF, 0) | (1 << k)
+            elif e >> 8 == KIND_NEVER:
+                never |= 1 << k
+        for g, (top, members) in enumerate(sorted(tops.items())):
+            out[r, g] = members | (top << 24)
+        out[r, MSC_NEVER] = never
+        out[r, MSC_FLAGS] = len(tops) | (merged << 8)
+    return out.ravel()
 
 
 def to_msc(spins) -> np.ndarray:
@@ -678,39 +716,60 @@ def _build_msc(count: bool):
     philox = _device_philox()
 
     @cuda.jit(device=True)
-    def cls(m, e, st):
-        """OR class mask m into st = (always, random, 8 threshold planes) by its entry e."""
-        acc, need, t0, t1, t2, t3, t4, t5, t6, t7 = st
-        kind = u32(e >> u32(8))
-        if kind == u32(KIND_ALWAYS):
-            acc = u32(acc | m)
-        elif kind == u32(KIND_RANDOM):
-            need = u32(need | m)
-            if e & u32(0x80):
-                t0 = u32(t0 | m)
-            if e & u32(0x40):
-                t1 = u32(t1 | m)
-            if e & u32(0x20):
-                t2 = u32(t2 | m)
-            if e & u32(0x10):
-                t3 = u32(t3 | m)
-            if e & u32(0x08):
-                t4 = u32(t4 | m)
-            if e & u32(0x04):
-                t5 = u32(t5 | m)
-            if e & u32(0x02):
-                t6 = u32(t6 | m)
-            if e & u32(0x01):
-                t7 = u32(t7 | m)
-        return acc, need, t0, t1, t2, t3, t4, t5, t6, t7
+    def pick(M, members, k, m):
+        return u32(M | m) if u32(members >> u32(k)) & u32(1) else M
 
     @cuda.jit(device=True)
-    def pair(xy, s, e1, e0, merged, st):
-        """Classes (sb = 1, 0) of one (ax, ay): one mask when the two entries are equal."""
+    def union(members, ms, merged):
+        """OR of the class masks ms (18-tuple) of the classes in ``members``."""
+        M = u32(0)
+        M = pick(M, members, 0, ms[0])
+        M = pick(M, members, 1, ms[1])
+        M = pick(M, members, 2, ms[2])
+        M = pick(M, members, 3, ms[3])
+        M = pick(M, members, 4, ms[4])
+        M = pick(M, members, 5, ms[5])
+        M = pick(M, members, 6, ms[6])
+        M = pick(M, members, 7, ms[7])
+        M = pick(M, members, 8, ms[8])
+        if not merged:
+            M = pick(M, members, 9, ms[9])
+            M = pick(M, members, 10, ms[10])
+            M = pick(M, members, 11, ms[11])
+            M = pick(M, members, 12, ms[12])
+            M = pick(M, members, 13, ms[13])
+            M = pick(M, members, 14, ms[14])
+            M = pick(M, members, 15, ms[15])
+            M = pick(M, members, 16, ms[16])
+            M = pick(M, members, 17, ms[17])
+        return M
+
+    @cuda.jit(device=True)
+    def classes(a1, a2, b1, b2, s, merged):
+        """The class masks from the aligned-neighbour words: index ax + 3·ay (merged), else
+        code = sb + 2·(ax + 3·ay)."""
+        x2 = u32(a1 & a2)
+        x1 = u32(a1 ^ a2)
+        x0 = u32(~u32(a1 | a2))
+        y2 = u32(b1 & b2)
+        y1 = u32(b1 ^ b2)
+        y0 = u32(~u32(b1 | b2))
+        m0 = u32(x0 & y0)
+        m1 = u32(x1 & y0)
+        m2 = u32(x2 & y0)
+        m3 = u32(x0 & y1)
+        m4 = u32(x1 & y1)
+        m5 = u32(x2 & y1)
+        m6 = u32(x0 & y2)
+        m7 = u32(x1 & y2)
+        m8 = u32(x2 & y2)
         if merged:
-            return cls(xy, e1, st)
-        st = cls(u32(xy & s), e1, st)
-        return cls(u32(xy & u32(~s)), e0, st)
+            z = u32(0)
+            return (m0, m1, m2, m3, m4, m5, m6, m7, m8, z, z, z, z, z, z, z, z, z)
+        n = u32(~s)
+        return (u32(m0 & n), u32(m0 & s), u32(m1 & n), u32(m1 & s), u32(m2 & n), u32(m2 & s),
+                u32(m3 & n), u32(m3 & s), u32(m4 & n), u32(m4 & s), u32(m5 & n), u32(m5 & s),
+                u32(m6 & n), u32(m6 & s), u32(m7 & n), u32(m7 & s), u32(m8 & n), u32(m8 & s))
 
     @cuda.jit(device=True)
     def plane(r, tk, und, lt):
@@ -772,7 +831,7 @@ def _build_msc(count: bool):
         return accepted
 
     @cuda.jit
-    def half_sweep(S, O, L, W, r_last, R, info, mid, low, k0, k1, t_lo, t_hi, colour, counts):
+    def half_sweep(S, O, L, W, r_last, R, groups, mid, low, k0, k1, t_lo, t_hi, colour, counts):
         # L, W, r_last (= (H - 1) mod 32), R, colour: uint32; S, O: the two colours, flat (R, L, W)
         tid = u32(cuda.threadIdx.x)
         g0 = u32(u32(cuda.blockIdx.x * cuda.blockDim.x) + tid)
@@ -793,13 +852,10 @@ def _build_msc(count: bool):
         lat = u32(cuda.blockIdx.y)
         while lat < R:
             o = u32(lat * u32(MSC_STRIDE))
-            e0, e1, e2, e3, e4, e5 = info[o], info[o + 1], info[o + 2], info[o + 3], \
-                info[o + 4], info[o + 5]
-            e6, e7, e8, e9, e10, e11 = info[o + 6], info[o + 7], info[o + 8], info[o + 9], \
-                info[o + 10], info[o + 11]
-            e12, e13, e14, e15, e16, e17 = info[o + 12], info[o + 13], info[o + 14], \
-                info[o + 15], info[o + 16], info[o + 17]
-            merged = info[o + u32(MSC_FLAGS)] & u32(1)
+            flags = groups[o + u32(MSC_FLAGS)]
+            G = u32(flags & u32(0xFF))
+            merged = u32(flags >> u32(8)) & u32(1)
+            never = groups[o + u32(MSC_NEVER)]
             rowbase = u32(lat * L)
             base = u32(rowbase * W)
             mine = u32(0)
@@ -809,24 +865,32 @@ def _build_msc(count: bool):
             j = j0
             while y < L:
                 s, a1, a2, b1, b2 = aligned(S, O, base, y, j, L, W, r_last, colour)
-                x2 = u32(a1 & a2)
-                x1 = u32(a1 ^ a2)
-                x0 = u32(~u32(a1 | a2))
-                v2 = u32(b1 & b2)
-                v1 = u32(b1 ^ b2)
-                v0 = u32(~u32(b1 | b2))
-                z = u32(0)
-                st = (z, z, z, z, z, z, z, z, z, z)
-                st = pair(u32(x0 & v0), s, e1, e0, merged, st)
-                st = pair(u32(x1 & v0), s, e3, e2, merged, st)
-                st = pair(u32(x2 & v0), s, e5, e4, merged, st)
-                st = pair(u32(x0 & v1), s, e7, e6, merged, st)
-                st = pair(u32(x1 & v1), s, e9, e8, merged, st)
-                st = pair(u32(x2 & v1), s, e11, e10, merged, st)
-                st = pair(u32(x0 & v2), s, e13, e12, merged, st)
-                st = pair(u32(x1 & v2), s, e15, e14, merged, st)
-                st = pair(u32(x2 & v2), s, e17, e16, merged, st)
-                acc, need, t0, t1, t2, t3, t4, t5, t6, t7 = st
+                ms = classes(a1, a2, b1, b2, s, merged)
+                need = u32(0)
+                t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = u32(0)
+                for g in range(G):
+                    e = groups[u32(o + u32(g))]
+                    M = union(u32(e & u32(MSC_SET)), ms, merged)
+                    need = u32(need | M)
+                    if e & u32(0x80000000):
+                        t0 = u32(t0 | M)
+                    if e & u32(0x40000000):
+                        t1 = u32(t1 | M)
+                    if e & u32(0x20000000):
+                        t2 = u32(t2 | M)
+                    if e & u32(0x10000000):
+                        t3 = u32(t3 | M)
+                    if e & u32(0x08000000):
+                        t4 = u32(t4 | M)
+                    if e & u32(0x04000000):
+                        t5 = u32(t5 | M)
+                    if e & u32(0x02000000):
+                        t6 = u32(t6 | M)
+                    if e & u32(0x01000000):
+                        t7 = u32(t7 | M)
+                acc = u32(~need)
+                if never != u32(0):
+                    acc = u32(acc & u32(~union(never, ms, merged)))
                 valid = FULL if u32(j + u32(1)) < W else last
                 flips = u32(acc & valid)
                 und = u32(need & valid)
@@ -919,7 +983,8 @@ class MultiSpinGPU:
         self.key = (int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF)
         self.t = int(t0)
         self.count = bool(count)
-        self.tables = tuple(cuda.to_device(a) for a in msc_tables(betas, couplings, algorithm))
+        info, mid, low = msc_tables(betas, couplings, algorithm)
+        self.tables = tuple(cuda.to_device(a) for a in (msc_groups(info), mid, low))
         self.words = [cuda.to_device(np.ascontiguousarray(words[c]).ravel()) for c in (0, 1)]
         self.counts = cuda.to_device(np.zeros(self.R, np.int64))
         self.kernel = msc_kernel(self.count)
@@ -939,10 +1004,10 @@ class MultiSpinGPU:
 
     def half_sweep(self, colour: int):
         t = self.t
-        info, mid, low = self.tables
+        groups, mid, low = self.tables
         self.kernel[self.grid, self.block](
             self.words[colour], self.words[1 - colour], np.uint32(self.L), np.uint32(self.W),
-            np.uint32(self.r_last), np.uint32(self.R), info, mid, low, np.uint32(self.key[0]),
+            np.uint32(self.r_last), np.uint32(self.R), groups, mid, low, np.uint32(self.key[0]),
             np.uint32(self.key[1]), np.uint32(t & 0xFFFFFFFF), np.uint32(t >> 32),
             np.uint32(colour), self.counts)
         self.t = t + 1

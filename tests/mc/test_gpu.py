@@ -333,6 +333,39 @@ def test_msc_tables_follow_the_byte_lane_tables():
             assert merged == (cs[r].h == 0.0 or betas[r] == 0.0), (r, algorithm)
 
 
+def test_msc_groups_partition_the_random_classes():
+    rng = np.random.default_rng(4)
+    betas = [0.44, 0.44, 1e6, 0.0, 0.7, 0.3]
+    cs = [Couplings(1.0, 1.0, 0.0, 0.0), Couplings(1.0, 1.0, 0.0, 0.1),
+          Couplings(1.0, 0.5, 0.0, 0.0)] + [Couplings(*rng.normal(size=3)) for _ in range(3)]
+    cs = [Couplings(c.Jx, c.Jy, 0.0, c.h) for c in cs]
+    for algorithm in ("metropolis", "heatbath"):
+        info, _, _ = gpu.msc_tables(betas, cs, algorithm)
+        info = info.reshape(-1, gpu.MSC_STRIDE)
+        groups = gpu.msc_groups(info).reshape(-1, gpu.MSC_STRIDE)
+        for r, row in enumerate(groups):
+            G, merged = int(row[gpu.MSC_FLAGS]) & 0xFF, int(row[gpu.MSC_FLAGS]) >> 8
+            assert merged == int(info[r, gpu.MSC_FLAGS])
+            n = 9 if merged else gpu.MSC_CODES
+            entry = [int(info[r, 2 * k + 1 if merged else k]) for k in range(n)]
+            seen = 0
+            tops = []
+            for e in row[:G]:
+                members, top = int(e) & gpu.MSC_SET, int(e) >> 24
+                assert members and not members & seen and members >> n == 0
+                seen |= members
+                tops.append(top)
+                for k in range(n):  # a group holds exactly the random classes of its top byte
+                    in_group = (entry[k] >> 8 == gpu.KIND_RANDOM and entry[k] & 0xFF == top)
+                    assert bool(members >> k & 1) == in_group
+            assert tops == sorted(set(tops))
+            never = sum(1 << k for k in range(n) if entry[k] >> 8 == gpu.KIND_NEVER)
+            assert int(row[gpu.MSC_NEVER]) == never and not never & seen
+        # Metropolis at h = 0, isotropic: ΔE = 4 and 8 need a random number, two top bytes
+        if algorithm == "metropolis":
+            assert int(groups[0, gpu.MSC_FLAGS]) == 2 | 1 << 8
+
+
 def _msc_reference_run(L, couplings, T, algorithm, R, sweeps, therm, seed, key=(7, 8)):
     """R independent lattices through the multi-spin reference; per-lattice means."""
     w = gpu.to_msc(random_spins(L, seed, R))
@@ -409,11 +442,14 @@ MSC_SIMULATOR_SCRIPT = textwrap.dedent("""
 
     ties = 0
     cases = [(2, 3, "metropolis", 1), (8, 3, "heatbath", 2), (64, 1, "metropolis", 1),
-             (70, 1, "heatbath", 1), (130, 1, "metropolis", 1)]
+             (70, 1, "heatbath", 1), (130, 1, "metropolis", 1), (10, 4, "heatbath", 1),
+             (12, 4, "metropolis", 1)]
     for L, R, algorithm, sweeps in cases:
         rng = np.random.default_rng(L)
         spins = rng.choice(np.array([-1, 1], np.int8), size=(R, L, L))
         betas = rng.uniform(0.2, 1.0, R)
+        if R == 4:  # classes that never (p = 0) or always (p = 1) flip
+            betas[:2] = (1e6, 0.0)
         cs = [Couplings(*rng.normal(size=2), 0.0, rng.normal() if r % 2 else 0.0)
               for r in range(R)]  # h = 0 (9 class masks) and h != 0 (18)
         key = (321 + L, 654)
@@ -572,6 +608,8 @@ def test_gpu_msc_kernel_matches_reference(L, R, algorithm):
     rng = np.random.default_rng(L * R + 1)
     spins = random_spins(L, L + 1, R)
     betas = rng.uniform(0.2, 1.0, R)
+    if R >= 3:  # classes that never (p = 0) or always (p = 1) flip
+        betas[:2] = (1e6, 0.0)
     cs = [Couplings(*rng.normal(size=2), 0.0, rng.normal() if r % 2 else 0.0) for r in range(R)]
     key = (4048 + L, 78)
     ref = gpu.to_msc(spins)
