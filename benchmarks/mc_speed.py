@@ -1,18 +1,25 @@
 """Monte Carlo speed and efficiency, run by hand: ``.venv/bin/python benchmarks/mc_speed.py``.
 
 1. Ising Metropolis through ``spinsym simulate`` (the same code path as the command, in
-   process, one worker thread, after a warm-up that compiles the kernels) at L = 512, T = T_c,
-   against a plain NumPy checkerboard Metropolis measured in the same run: spin-flip attempts
-   per ns and the ratio, for ``--algorithm metropolis`` (the multi-spin kernel,
-   spinsym.mc.msc) and ``metropolis-scalar`` (spinsym.mc.ising).  Also the kernels alone, and
-   what the driver's writer thread spends per stored configuration (energy with
-   ``hamiltonians.energy``, magnetization and HDF5 append), which runs beside the worker.
-2. XY Metropolis site updates per ns through the same path (L = 256), and the kernel alone.
-3. Integrated autocorrelation times at T_c, L = 64 (and 128 with --large): Wolff versus
+   process, ``--threads 1``: one thread in all, after a warm-up that compiles the kernels) at
+   L = 512, T = T_c, against a plain NumPy checkerboard Metropolis measured in the same run:
+   spin-flip attempts per ns and the ratio, for ``--algorithm metropolis`` (the multi-spin
+   kernel, spinsym.mc.msc) and ``metropolis-scalar`` (spinsym.mc.ising).  Also the kernels
+   alone (``Chain.run``, storing every ``--every`` sweeps, no driver) and the ratio
+   simulate / kernel alone with a configuration stored every 10 and every 100 sweeps (the
+   multi-spin kernel counts each sample's energy and magnetization itself), and the model's
+   own energy pass and HDF5 append per stored configuration, which the driver uses where a
+   kernel does not count.
+2. One lattice on several threads (``--threads-L``, default 4096; skip with 0): the strip
+   kernel alone and through ``simulate`` (one temperature, stored every 10 sweeps) with 1 and
+   ``--threads`` threads, and the speed-up.
+3. XY Metropolis site updates per ns through the same path (L = 256), and the kernel alone.
+4. Integrated autocorrelation times at T_c, L = 64 (and 128 with --large): Wolff versus
    Metropolis, per sweep, for the energy and |m|.
 
-The machine may be shared: every ratio is measured in the same run, and each timing is the
-best of ``--repeats``.
+The machine may be shared: every ratio is measured in the same run, each timing is the best
+of ``--repeats``, CPU time (thread or process) is printed beside wall time, and the load
+average is printed before and after.
 """
 
 from __future__ import annotations
@@ -48,14 +55,16 @@ def numpy_checkerboard(L: int, beta: float, sweeps: int, seed: int = 0) -> float
 
 
 def through_simulate(model: str, L: int, T: float, sweeps: int, every: int, folder: str,
-                     algorithm: str = "metropolis") -> float:
-    """Seconds per sweep of ``spinsym simulate`` (one temperature, one thread, writing HDF5)."""
+                     algorithm: str = "metropolis", threads: int = 1,
+                     clock=time.perf_counter) -> float:
+    """Seconds per sweep of ``spinsym simulate`` (one temperature, writing HDF5);
+    ``clock=time.process_time``: the CPU time of all threads."""
     cfg = SimulationConfig(model=model, L=L, temperatures=(T,), algorithm=algorithm,
-                           sweeps=sweeps, thermalize=0, every=every, threads=1)
+                           sweeps=sweeps, thermalize=0, every=every, threads=threads)
     path = os.path.join(folder, f"bench_{model}_{L}.h5")
-    t0 = time.perf_counter()
+    t0 = clock()
     simulate(cfg, path)
-    return (time.perf_counter() - t0) / sweeps
+    return (clock() - t0) / sweeps
 
 
 def best(fn, repeats: int) -> float:
@@ -63,21 +72,25 @@ def best(fn, repeats: int) -> float:
 
 
 def kernel_alone(model: str, L: int, T: float, sweeps: int, every: int,
-                 algorithm: str = "metropolis", clock=time.perf_counter) -> float:
+                 algorithm: str = "metropolis", clock=time.perf_counter,
+                 threads: int = 1) -> float:
     """Seconds per sweep of the kernel that ``simulate`` picks, without the driver (still
     storing a configuration every ``every`` sweeps).  ``clock=time.thread_time`` counts only
-    the CPU time of this thread, which other jobs on a shared machine barely change."""
+    the CPU time of this thread, which other jobs on a shared machine barely change;
+    ``threads``: the threads the kernel may use for the lattice (the strip kernel)."""
     cfg = SimulationConfig(model=model, L=L, temperatures=(T,), algorithm=algorithm,
-                           sweeps=sweeps, thermalize=0, every=every, threads=1)
+                           sweeps=sweeps, thermalize=0, every=every, threads=threads)
     chain = Chain(cfg, 0, np.random.SeedSequence(0))
-    chain.run(1, 20, adapt=True, measure=False)
+    chain.kernel.threads = threads
+    chain.run(1, 2 if L > 1024 else 20, adapt=True, measure=False)
     t0 = clock()
     chain.run(sweeps // every, every)
     return (clock() - t0) / sweeps
 
 
 def writer_cost(model: str, L: int, folder: str, n: int = 6) -> float:
-    """Seconds per stored configuration in the writer thread: energy, magnetization, HDF5."""
+    """Seconds per stored configuration of the model's pass: energy, magnetization, HDF5
+    (the driver's work per sample where the kernel does not count energies)."""
     rng = np.random.default_rng(0)
     if model == "ising":
         configs = (2 * rng.integers(0, 2, size=(n, L, L)) - 1).astype(np.int8)
@@ -91,6 +104,34 @@ def writer_cost(model: str, L: int, folder: str, n: int = 6) -> float:
             e = np.asarray(energy(model, configs, Couplings()), dtype=np.float64)
             writer.append(0, configs, e)
         return (time.perf_counter() - t0) / (3 * n)
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def one_lattice_on_threads(L: int, threads: int, sweeps: int, rep: int, folder: str):
+    """The strip kernel at L on 1 and ``threads`` threads: alone and through simulate."""
+    T = ONSAGER_TC
+    flips = lambda sec: L * L / sec / 1e9  # noqa: E731
+    print(f"One lattice on threads: Ising Metropolis, L = {L}, T = Tc, one temperature, "
+          f"stored every 10 sweeps, {sweeps} sweeps")
+    through_simulate("ising", L, T, 10, 10, folder, threads=threads)  # compile, start threads
+    res = {}
+    for t in (1, threads):
+        ker = best(lambda: kernel_alone("ising", L, T, sweeps, 10, threads=t), rep)
+        sim = best(lambda: through_simulate("ising", L, T, sweeps, 10, folder, threads=t), rep)
+        cpu = best(lambda: through_simulate("ising", L, T, sweeps, 10, folder, threads=t,
+                                            clock=time.process_time), rep)
+        res[t] = ker, sim
+        print(f"  {t} thread(s): kernel alone {flips(ker):6.3f} flips/ns, simulate "
+              f"{flips(sim):6.3f} flips/ns (CPU time of all threads: {flips(cpu):6.3f})")
+    (k1, s1), (kt, st) = res[1], res[threads]
+    print(f"  speed-up on {threads} threads: kernel alone {k1 / kt:5.2f}x, simulate "
+          f"{s1 / st:5.2f}x")
 
 
 def tau_at_tc(L: int, algorithm: str, sweeps: int, every: int, folder: str) -> dict:
@@ -112,10 +153,22 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timings")
     parser.add_argument("--no-tau", action="store_true", help="skip the tau_int part")
     parser.add_argument("--large", action="store_true", help="also tau_int at L = 128")
+    parser.add_argument("--threads-L", type=int, default=4096,
+                        help="L of the one-lattice-on-threads part (0: skip)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for that part")
+    parser.add_argument("--threads-sweeps", type=int, default=40)
+    parser.add_argument("--only-threads", action="store_true",
+                        help="run only the one-lattice-on-threads part")
     args = parser.parse_args()
     L, T, ev, rep = args.L, ONSAGER_TC, args.every, args.repeats
     flips = lambda sec: L * L / sec / 1e9  # noqa: E731
+    print(f"machine: {os.cpu_count()} cores, load average {load()} (before)")
     with tempfile.TemporaryDirectory() as folder:
+        if args.threads_L:
+            one_lattice_on_threads(args.threads_L, args.threads, args.threads_sweeps, rep, folder)
+        if args.only_threads:
+            print(f"load average {load()} (after)")
+            return
         for algorithm in ("metropolis", "metropolis-scalar"):  # compile / load kernels
             through_simulate("ising", 16, T, 20, 10, folder, algorithm)
         through_simulate("xy", 16, 0.9, 20, 10, folder)
@@ -135,8 +188,21 @@ def main():
                   f"ratio {base / sim:6.1f}x   (kernel alone {flips(ker):6.3f} flips/ns, "
                   f"{base / ker:6.1f}x; CPU time {flips(cpu):6.3f})")
         wc = writer_cost("ising", L, folder)
-        print(f"  writer thread per stored configuration: {wc * 1e3:.2f} ms "
-              f"(the multi-spin kernel's {ev} sweeps: {ev * kernel['metropolis'] * 1e3:.2f} ms)")
+        print(f"  the model's energy pass + HDF5 append per stored configuration: "
+              f"{wc * 1e3:.2f} ms (the multi-spin kernel's {ev} sweeps: "
+              f"{ev * kernel['metropolis'] * 1e3:.2f} ms; it counts its samples' energies)")
+        print(f"simulate / kernel alone, multi-spin, L = {L}, --threads 1 (1.00 = no cost)")
+        for every in (10, 100):
+            ker_w = best(lambda: kernel_alone("ising", L, T, args.sweeps, every), rep)
+            sim_w = best(lambda: through_simulate("ising", L, T, args.sweeps, every, folder), rep)
+            ker_c = best(lambda: kernel_alone("ising", L, T, args.sweeps, every,
+                                              clock=time.process_time), rep)
+            sim_c = best(lambda: through_simulate("ising", L, T, args.sweeps, every, folder,
+                                                  clock=time.process_time), rep)
+            print(f"  stored every {every:3d}: kernel {flips(ker_w):6.3f} flips/ns, simulate "
+                  f"{flips(sim_w):6.3f}: speed ratio {ker_w / sim_w:5.3f} wall, "
+                  f"{ker_c / sim_c:5.3f} CPU time (kernel {flips(ker_c):6.3f}, simulate "
+                  f"{flips(sim_c):6.3f} per CPU ns)")
         Lxy = min(L, 256)
         xsw = max(ev, args.sweeps // 4)
         xy = best(lambda: through_simulate("xy", Lxy, 0.9, xsw, ev, folder), rep)
@@ -144,10 +210,11 @@ def main():
         xc = best(lambda: kernel_alone("xy", Lxy, 0.9, xsw, ev, clock=time.thread_time), rep)
         xw = writer_cost("xy", Lxy, folder)
         ups = lambda sec: Lxy * Lxy / sec / 1e9  # noqa: E731
-        print(f"XY Metropolis, L = {Lxy}, T = 0.9, one worker thread, stored every {ev} sweeps")
+        print(f"XY Metropolis, L = {Lxy}, T = 0.9, one thread, stored every {ev} sweeps")
         print(f"  spinsym simulate: {ups(xy):8.4f} site updates/ns   (kernel alone "
               f"{ups(xk):6.3f}; CPU time {ups(xc):6.3f}; writer thread {xw * 1e3:.2f} ms per "
               f"stored configuration vs {ev * xk * 1e3:.2f} ms for {ev} sweeps)")
+        print(f"load average {load()} (after)")
         if args.no_tau:
             return
         sizes = [64] + ([128] if args.large else [])

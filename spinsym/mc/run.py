@@ -451,7 +451,16 @@ class _Driver:
                                  np.random.SeedSequence(config.seed, spawn_key=(R * nT + r,)))
                         for r in range(R)] if K else []
         self.t = 0  # sweeps done by every chain (thermalization + measurement)
-        self.buffers = [[] for _ in self.chains]
+        # the samples since the last flush: one reused block per chain (configurations as
+        # stored, and the kernel's energy and magnetization where it counts them), filled
+        # in place by the kernels, so a sample costs no allocation and no copy
+        c = config
+        per_step = max(c.every, BLOCK_UPDATES // self.N) // c.every + 2
+        self.capacity = max(1, FLUSH_SITES // (self.N * len(self.chains))) + per_step
+        self.per_step = per_step
+        self.blocks = [None] * len(self.chains)
+        self.obs = [None] * len(self.chains)
+        self.filled = [0] * len(self.chains)
 
     # -- the grid of kernel calls
     def end(self) -> int:
@@ -492,17 +501,25 @@ class _Driver:
         """Run chain ``g`` through the segments ending at ``points``; the stored samples."""
         g, points = job
         c, chain, t = self.config, self.chains[g], self.t
-        samples = []  # (configuration, its (1, 2) energy and magnetization or None)
-        out = np.empty((1,) + chain.state_array.shape, dtype=chain.state_array.dtype)
+        block, obs, k = self._block(g), self.obs[g], self.filled[g]
+        direct = block.dtype == chain.state_array.dtype  # the kernel writes the block itself
+        out = None if direct else np.empty((1,) + chain.state_array.shape,
+                                           dtype=chain.state_array.dtype)
         for p in points:
             thermal = t < c.thermalize
             sample = not thermal and (p - c.thermalize) % c.every == 0
-            obs = np.empty((1, 2), np.float64) if sample and chain.observes else None
-            chain.run_into(out, p - t, adapt=thermal, measure=not thermal, obs=obs)
+            if k == block.shape[0]:  # must_flush() leaves room for a whole step
+                raise RuntimeError("sample block overflow")
+            # (a segment without a sample writes the next free slot, overwritten later)
+            target = block[k:k + 1] if direct else out
+            chain.run_into(target, p - t, adapt=thermal, measure=not thermal,
+                           obs=obs[k:k + 1] if sample and chain.observes else None)
             if sample:
-                samples.append((np.array(stored(c.model, out[0]), copy=True), obs))
+                if not direct:
+                    block[k] = stored(c.model, out[0])
+                k += 1
             t = p
-        return samples
+        return k
 
     def step(self, points: list, pool, interrupted) -> bool:
         """Advance every chain to ``points[-1]`` and exchange there if due; False if
@@ -514,8 +531,8 @@ class _Driver:
                 return False
         else:
             results = [self._advance(job) for job in jobs]
-        for g, samples in enumerate(results):
-            self.buffers[g].extend(samples)
+        for g, k in enumerate(results):
+            self.filled[g] = k
         self.t = points[-1]
         K = self.config.exchange_every
         if K and self.t % K == 0:
@@ -525,22 +542,39 @@ class _Driver:
         return True
 
     # -- output
+    def _block(self, g: int) -> np.ndarray:
+        if self.blocks[g] is None:
+            shape = (self.capacity,) + self.chains[g].state_array.shape
+            self.blocks[g] = np.empty(shape, dtype=self.model.dtype)
+            self.obs[g] = np.empty((self.capacity, 2), np.float64)
+        return self.blocks[g]
+
+    def buffered(self) -> int:
+        """Sites of the samples waiting to be appended."""
+        return sum(self.filled) * self.N
+
+    def must_flush(self) -> bool:
+        """Whether to append now: about FLUSH_SITES buffered, or a block with no room for
+        another step's samples."""
+        return self.buffered() >= FLUSH_SITES or any(
+            k + self.per_step > self.capacity for k in self.filled)
+
     def flush(self, writer):
         """Append the buffered samples, one append per chain.  Energies and magnetizations
         come from the kernel where it counted them (:attr:`Chain.observes`: bit for bit the
-        model's), else from the model's ``energy`` and ``magnetization``."""
-        for g, buf in enumerate(self.buffers):
-            if buf:
-                configs = np.stack([b[0] for b in buf])
-                if all(b[1] is not None for b in buf):
-                    obs = np.concatenate([b[1] for b in buf])
-                    energies, mag = obs[:, 0].copy(), obs[:, 1].copy()
+        model's), else from the model's ``energy`` and ``magnetization``.  The blocks are
+        reused: a writer copies what it keeps."""
+        for g, k in enumerate(self.filled):
+            if k:
+                configs = self.blocks[g][:k]
+                if self.chains[g].observes:
+                    energies, mag = self.obs[g][:k, 0].copy(), self.obs[g][:k, 1].copy()
                 else:
                     energies = np.asarray(energy(self.config.model, configs,
                                                  self.config.couplings), dtype=np.float64)
                     mag = None
                 writer.append(g, configs, energies, magnetization=mag)
-                buf.clear()
+                self.filled[g] = 0
 
     def statistics(self, g: int) -> dict:
         nT = len(self.config.temperatures)
@@ -649,7 +683,7 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
                     break
                 if progress is not None:
                     progress((driver.t - t0) * nG)
-                if sum(len(b) for b in driver.buffers) * driver.N >= FLUSH_SITES \
+                if driver.must_flush() \
                         or driver.t == driver.end():
                     driver.flush(writer)
                 if partial is not None and driver.t < driver.end():
