@@ -1,5 +1,12 @@
 """Ising checkerboard Metropolis and heat bath on an NVIDIA GPU (Numba CUDA), many lattices at once.
 
+Two kernels with the same thresholds and the same exactness (each decision U < T with a 64-bit
+uniform U drawn lazily from Philox): the byte-lane kernel (:class:`CheckerboardGPU`, four
+lattices per word, described below) and the multi-spin-coded kernel (:class:`MultiSpinGPU`,
+32 sites of one lattice per word, one bit per spin; described before its code), which
+:func:`simulate_gpu` uses once a half row fills a word (L >= 64).  Each has a NumPy reference
+of its own random stream.
+
 Why Numba CUDA: the same kernel source runs under Numba's CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``), so CI without a GPU checks the real kernel bit for bit against
 the NumPy reference below; and Numba is already a dependency.  Integer code is written with
