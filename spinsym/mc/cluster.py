@@ -19,9 +19,30 @@ auxiliary replica, or passed by the caller.  "Flip clusters until N spins have f
 deliberately *not* used: it makes the sampling instant depend on the last cluster's size and
 biases every measured average (see :func:`wolff_chain`).
 
-Random numbers come from the chain's xoshiro256** state (:mod:`spinsym.mc.rng`).
-The kernels work on a flat copy of the lattice (any memory layout of ``spins`` is accepted)
-and write the result back into ``spins`` on return.
+Random numbers come from the chain's xoshiro256** state (:mod:`spinsym.mc.rng`).  Every
+kernel consumes exactly the stream of the straightforward algorithm: Wolff draws one
+``randint(N)`` for the seed, then, site by site as the cluster grows (last pushed, first
+popped) and slot by slot in the order below, one uniform for each bond from a cluster site to
+a satisfied site outside the cluster, activating it iff ``uniform < p``; Swendsen–Wang draws
+one uniform per satisfied bond in site order (slots 0, 2, 4, 5), then one ``next_u64 >> 63``
+per cluster, at its smallest site.  ``tests/mc/test_cluster.py`` checks both against plain
+Python loops bit for bit.  The kernels work on a flat copy of the lattice (any memory layout of
+``spins`` is accepted) and write the result back into ``spins`` on return.
+
+How the hot loops are made fast (``benchmarks/peers.py`` measures them against mcising):
+
+* no branch on a random outcome: ``uniform < p`` is the integer test
+  ``(next_u64 >> 11) < ceil(p·2^53)`` (exactly equivalent), and the draws are read from a
+  look-ahead buffer of the stream, ``k += due`` (:func:`_fill`, :func:`_rewind`: the state is
+  put back to exactly the numbers consumed when a kernel returns);
+* Wolff flips a spin when it is pushed and marks it by the magnitude (s = ∓2 until the
+  cluster is done), so the test "outside the cluster and satisfied" reads only the spin, with
+  no mark array; the stack holds (flat index, x) packed in one int64, so no division or
+  modulo; the couplings sit in registers (the per-bond kernels below keep the plain loops);
+* Swendsen–Wang: union–find in int32 whose root is always the smallest site of its tree
+  (so the last pass relabels with one look-up per site), two-step branch-free root look-ups,
+  and, without diagonal bonds, a y-bond's lower site still untouched, so it is linked by a
+  plain store.
 """
 
 from __future__ import annotations
@@ -31,8 +52,12 @@ import math
 import numpy as np
 from numba import njit
 
-from .rng import next_u64, randint, uniform
+from .ising import _next_regs
 from .neighbours import neighbour_index
+from .rng import next_u64, randint, uniform
+
+_U = np.uint64
+_TWO53 = 9007199254740992.0
 
 # The eight bond slots of a site, as (dy, dx) of the partner: 0 (0, +1), 1 (0, -1), 2 (+1, 0),
 # 3 (-1, 0), 4 (+1, +1), 5 (+1, -1), 6 (-1, -1), 7 (-1, +1).  Slots 0, 2, 4, 5 are the bonds
@@ -50,6 +75,57 @@ def _bond_params(beta, Jx, Jy, J2):
         prob[k] = -math.expm1(-2.0 * beta * abs(J))
         sign[k] = 1 if J > 0.0 else (-1 if J < 0.0 else 0)
     return prob, sign
+
+
+# ----------------------------------------------------------------------------------------------
+# look-ahead buffer of the xoshiro256** stream
+
+_RB = 1024  # numbers per buffer
+_RS = 16  # a state snapshot every _RS numbers
+
+
+@njit(inline="always", cache=True)
+def _fill(buf, snap, st):
+    """buf[m] = the m-th next number of the stream at state ``st`` (left unchanged), with the
+    state before number _RS·q in snap[q], q = 0 … _RB/_RS (the last: after the buffer)."""
+    s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
+    for q in range(_RB // _RS):
+        snap[q, 0] = s0
+        snap[q, 1] = s1
+        snap[q, 2] = s2
+        snap[q, 3] = s3
+        for m in range(_RS):
+            res, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+            buf[q * _RS + m] = res
+    q = _RB // _RS
+    snap[q, 0] = s0
+    snap[q, 1] = s1
+    snap[q, 2] = s2
+    snap[q, 3] = s3
+
+
+@njit(inline="always", cache=True)
+def _rewind(snap, st, k):
+    """Set ``st`` to the state after the first k numbers of the buffer (k <= _RB)."""
+    q = k // _RS
+    s0, s1, s2, s3 = snap[q, 0], snap[q, 1], snap[q, 2], snap[q, 3]
+    for _ in range(k - q * _RS):
+        res, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
+
+
+@njit(nogil=True, cache=True)
+def _scalar_thresholds(beta, Jx, Jy, J2):
+    """(thresholds, signs) for (Jx, Jy, J2): ``uniform < p`` iff ``(next_u64 >> 11) <
+    ceil(p·2^53)`` (p·2^53 is exact, and an integer is below x iff it is below ceil(x))."""
+    prob, sign = _bond_params(beta, Jx, Jy, J2)
+    th = np.empty(3, dtype=np.int64)
+    for k in range(3):
+        th[k] = np.int64(math.ceil(prob[k] * _TWO53))
+    return th, sign
 
 
 @njit(nogil=True, cache=True)
@@ -71,58 +147,98 @@ def _unflatten(s, dst):
 
 
 @njit(inline="always", cache=True)
-def _wolff_try(s, state, mark, gen, stack, top, si, j, sign, prob):
-    """Test the bond from a cluster site (spin si) to site j; push j if it joins."""
-    if mark[j] != gen and sign * si * np.int64(s[j]) > 0 and uniform(state) < prob:
-        mark[j] = gen
-        stack[top] = j
-        top += 1
-    return top
+def _wolff_try(s, stack, top, n, members, si, j, xj, g, t, buf, k):
+    """Test the bond (sign g, threshold t) from a cluster site of original spin si to site j
+    (column xj): draw a number iff it is satisfied and j is outside the cluster (|s_j| = 1);
+    if it joins, push j and set s_j to −2·s_j (flipped, and marked by the magnitude).
+    Branch-free; returns (top, n, k)."""
+    sj = np.int64(s[_U(j)])
+    due = np.int64(g * si * sj > 0) & np.int64(sj * sj == 1)
+    join = due & np.int64(np.int64(buf[_U(k)] >> _U(11)) < t)
+    s[_U(j)] = np.int8(sj - 3 * sj * join)
+    stack[_U(top)] = (np.int64(j) << 32) | xj
+    members[_U(n)] = j
+    return top + join, n + join, k + due
 
 
 @njit(nogil=True, cache=True)
-def _wolff_cluster(s, L1, state, yp, ym, xp, xm, prob, sign, mark, gen, stack):
-    """Grow one Wolff cluster from a uniformly random seed and flip it; return its size.
+def _wolff_clusters(s, L0, L1, nclus, budget, st, th, sign, stack, members, buf, snap):
+    """Grow and flip ``nclus`` clusters from uniformly random seeds (or, if ``budget`` > 0,
+    clusters until ``budget`` spins have flipped: the calibration replica only).  Returns
+    (flipped spins, clusters).
 
-    Sites are marked with ``gen`` when pushed; a site's spin is flipped when it is popped,
-    after its eight bond slots have been tested, so the satisfied-bond test always sees the
-    spins before the update.  Every bond between a cluster site and a site outside is tested
-    exactly once; bonds to already marked sites are not needed (at L = 2 a second bond to
-    the same partner is then skipped, which is the same as testing it: the partner is in).
-    """
-    N = s.shape[0]
-    seed = np.int64(randint(state, N))
-    mark[seed] = gen
-    stack[0] = seed
-    top = np.int64(1)
-    size = np.int64(0)
-    px, py, pd = prob[0], prob[1], prob[2]
+    Every bond between a cluster site and a site outside is tested exactly once, with the
+    spins before the update; bonds to sites already in the cluster are not needed (at L = 2
+    a second bond to the same partner is then skipped, which is the same as testing it: the
+    partner is in)."""
+    N = L0 * L1
+    xp, xm = neighbour_index(L1)
+    tx, ty, td = th[0], th[1], th[2]
     gx, gy, gd = sign[0], sign[1], sign[2]
-    while top > 0:
-        top -= 1
-        i = stack[top]
-        y = i // L1
-        x = i - y * L1
-        si = np.int64(s[i])
-        r = y * L1
-        u = yp[y] * L1
-        d = ym[y] * L1
-        xa = xp[x]
-        xb = xm[x]
-        if gx != 0:
-            top = _wolff_try(s, state, mark, gen, stack, top, si, r + xa, gx, px)
-            top = _wolff_try(s, state, mark, gen, stack, top, si, r + xb, gx, px)
-        if gy != 0:
-            top = _wolff_try(s, state, mark, gen, stack, top, si, u + x, gy, py)
-            top = _wolff_try(s, state, mark, gen, stack, top, si, d + x, gy, py)
-        if gd != 0:
-            top = _wolff_try(s, state, mark, gen, stack, top, si, u + xa, gd, pd)
-            top = _wolff_try(s, state, mark, gen, stack, top, si, u + xb, gd, pd)
-            top = _wolff_try(s, state, mark, gen, stack, top, si, d + xb, gd, pd)
-            top = _wolff_try(s, state, mark, gen, stack, top, si, d + xa, gd, pd)
-        s[i] = -si
-        size += 1
-    return size
+    total = np.int64(0)
+    clusters = np.int64(0)
+    _fill(buf, snap, st)
+    k = np.int64(0)
+    while (budget > 0 and total < budget) or (budget <= 0 and clusters < nclus):
+        if k > _RB - 1:
+            _rewind(snap, st, k)
+            _fill(buf, snap, st)
+            k = 0
+        seed = np.int64(((buf[_U(k)] >> _U(32)) * _U(N)) >> _U(32))  # rng.randint
+        k += 1
+        stack[0] = (seed << 32) | (seed % L1)
+        members[0] = seed
+        s[seed] = -2 * s[seed]
+        top = np.int64(1)
+        n = np.int64(1)
+        while top > 0:
+            if k > _RB - 8:
+                _rewind(snap, st, k)
+                _fill(buf, snap, st)
+                k = 0
+            top -= 1
+            e = stack[_U(top)]
+            i = e >> 32
+            x = e & 0xFFFFFFFF
+            si = -(np.int64(s[_U(i)]) >> 1)  # the spin before the flip
+            r = i - x
+            u = r + L1  # row y + 1
+            u -= N * np.int64(u >= N)
+            d = r - L1  # row y − 1
+            d += N * np.int64(d < 0)
+            xa = xp[x]
+            xb = xm[x]
+            if gx != 0:
+                top, n, k = _wolff_try(s, stack, top, n, members, si, r + xa, xa, gx, tx, buf, k)
+                top, n, k = _wolff_try(s, stack, top, n, members, si, r + xb, xb, gx, tx, buf, k)
+            if gy != 0:
+                top, n, k = _wolff_try(s, stack, top, n, members, si, u + x, x, gy, ty, buf, k)
+                top, n, k = _wolff_try(s, stack, top, n, members, si, d + x, x, gy, ty, buf, k)
+            if gd != 0:
+                top, n, k = _wolff_try(s, stack, top, n, members, si, u + xa, xa, gd, td, buf,
+                                       k)
+                top, n, k = _wolff_try(s, stack, top, n, members, si, u + xb, xb, gd, td, buf,
+                                       k)
+                top, n, k = _wolff_try(s, stack, top, n, members, si, d + xb, xb, gd, td, buf,
+                                       k)
+                top, n, k = _wolff_try(s, stack, top, n, members, si, d + xa, xa, gd, td, buf,
+                                       k)
+        for m in range(n):  # unmark: ±2 -> ±1
+            j = members[m]
+            s[j] = s[j] >> 1
+        total += n
+        clusters += 1
+    _rewind(snap, st, k)
+    return total, clusters
+
+
+@njit(nogil=True, cache=True)
+def _wolff_work(N):
+    stack = np.empty(N, dtype=np.int64)
+    members = np.empty(N, dtype=np.int32)
+    buf = np.empty(_RB, dtype=np.uint64)
+    snap = np.empty((_RB // _RS + 1, 4), dtype=np.uint64)
+    return stack, members, buf, snap
 
 
 #: Calibration of the Wolff sweep (see :func:`wolff_clusters_per_sweep`): the auxiliary
@@ -139,9 +255,7 @@ _CALIBRATION_STATE = np.array([0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049B
 def _clusters_per_sweep(L0, L1, beta, Jx, Jy, J2):
     """See :func:`wolff_clusters_per_sweep` (L0 × L1 torus)."""
     N = L0 * L1
-    prob, sign = _bond_params(beta, Jx, Jy, J2)
-    yp, ym = neighbour_index(L0)
-    xp, xm = neighbour_index(L1)
+    th, sign = _scalar_thresholds(beta, Jx, Jy, J2)
     # start: every nearest-neighbour bond satisfied, s = (±1)^x (±1)^y
     fx = -1 if Jx < 0.0 else 1
     fy = -1 if Jy < 0.0 else 1
@@ -149,20 +263,12 @@ def _clusters_per_sweep(L0, L1, beta, Jx, Jy, J2):
     for y in range(L0):
         for x in range(L1):
             s[y * L1 + x] = (fx if x & 1 else 1) * (fy if y & 1 else 1)
+    stack, members, buf, snap = _wolff_work(N)
     state = _CALIBRATION_STATE.copy()
-    mark = np.zeros(N, dtype=np.int64)
-    stack = np.empty(N, dtype=np.int64)
-    gen = np.int64(0)
-    flipped = np.int64(0)
-    while flipped < CAL_THERM_SITES * N:
-        gen += 1
-        flipped += _wolff_cluster(s, L1, state, yp, ym, xp, xm, prob, sign, mark, gen, stack)
-    flipped = 0
-    clusters = np.int64(0)
-    while flipped < CAL_MEASURE_SITES * N:
-        gen += 1
-        clusters += 1
-        flipped += _wolff_cluster(s, L1, state, yp, ym, xp, xm, prob, sign, mark, gen, stack)
+    _wolff_clusters(s, L0, L1, 0, CAL_THERM_SITES * N, state, th, sign, stack, members, buf,
+                    snap)
+    flipped, clusters = _wolff_clusters(s, L0, L1, 0, CAL_MEASURE_SITES * N, state, th, sign,
+                                        stack, members, buf, snap)
     return max(np.int64(1), np.int64(round(N * clusters / flipped)))
 
 
@@ -212,18 +318,14 @@ def wolff_chain(spins, state, beta, Jx, Jy, J2, every, out, clusters_per_sweep=0
         n_c = np.int64(clusters_per_sweep)
     else:
         n_c = _clusters_per_sweep(L0, L1, beta, Jx, Jy, J2)
-    prob, sign = _bond_params(beta, Jx, Jy, J2)
-    yp, ym = neighbour_index(L0)
-    xp, xm = neighbour_index(L1)
+    th, sign = _scalar_thresholds(beta, Jx, Jy, J2)
+    stack, members, buf, snap = _wolff_work(N)
     s = _flat_copy(spins)
-    mark = np.zeros(N, dtype=np.int64)
-    stack = np.empty(N, dtype=np.int64)
-    gen = np.int64(0)
     total = np.int64(0)
     for n in range(out.shape[0]):
-        for _ in range(every * n_c):
-            gen += 1
-            total += _wolff_cluster(s, L1, state, yp, ym, xp, xm, prob, sign, mark, gen, stack)
+        f, _ = _wolff_clusters(s, L0, L1, every * n_c, 0, state, th, sign, stack, members,
+                               buf, snap)
+        total += f
         _unflatten(s, out[n])
     _unflatten(s, spins)
     return total
@@ -232,59 +334,124 @@ def wolff_chain(spins, state, beta, Jx, Jy, J2, every, out, clusters_per_sweep=0
 @njit(inline="always", cache=True)
 def _find(parent, i):
     # path halving
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
+    p = parent[_U(i)]
+    while p != i:
+        g = parent[_U(p)]
+        parent[_U(i)] = g
+        i = p
+        p = g
     return i
 
 
 @njit(inline="always", cache=True)
-def _sw_bond(s, state, parent, i, si, j, sign, prob):
-    """Activate the bond i–j with ``prob`` if satisfied, and join the two clusters."""
-    if sign * si * np.int64(s[j]) > 0 and uniform(state) < prob:
-        a = _find(parent, i)
-        b = _find(parent, j)
-        if a < b:
-            parent[b] = a
-        elif b < a:
-            parent[a] = b
+def _root(parent, i):
+    """Root of i: two unconditional look-ups, a loop only below depth two; i is pointed at
+    its root."""
+    p = parent[_U(i)]
+    g = parent[_U(p)]
+    h = parent[_U(g)]
+    if h != g:
+        g = _find(parent, h)
+    parent[_U(i)] = g
+    return g
+
+
+@njit(inline="always", cache=True)
+def _link(parent, ri, j):
+    """Join the tree of j to the root ri; returns the root of the union (the smaller)."""
+    rj = _find(parent, j)
+    lo = min(ri, rj)
+    parent[_U(max(ri, rj))] = lo
+    return lo
+
+
+@njit(inline="always", cache=True)
+def _activate(s, si, j, g, t, buf, k):
+    """1 if the bond (sign g, threshold t) from spin si to site j is activated; a number is
+    drawn iff it is satisfied.  Returns (activated, k)."""
+    due = np.int64(g * si * np.int64(s[_U(j)]) > 0)
+    return due & np.int64(np.int64(buf[_U(k)] >> _U(11)) < t), k + due
 
 
 @njit(nogil=True, cache=True)
-def _sw_update(s, L0, L1, state, yp, xp, xm, prob, sign, parent, decision):
-    """One Swendsen–Wang update; returns the number of clusters."""
-    N = s.shape[0]
-    for i in range(N):
-        parent[i] = i
-        decision[i] = -1
-    px, py, pd = prob[0], prob[1], prob[2]
+def _sw_sweeps(s, L0, L1, nsweep, st, th, sign, parent, act, decision, buf, snap):
+    """``nsweep`` Swendsen–Wang updates; returns the number of clusters formed."""
+    yp, _ = neighbour_index(L0)
+    xp, xm = neighbour_index(L1)
+    N = L0 * L1
+    tx, ty, td = th[0], th[1], th[2]
     gx, gy, gd = sign[0], sign[1], sign[2]
-    # bond activation: every bond once, from the site that owns it (slots 0, 2, 4, 5), in
-    # site order
-    for y in range(L0):
-        r = y * L1
-        u = yp[y] * L1
-        for x in range(L1):
-            i = r + x
-            si = np.int64(s[i])
-            if gx != 0:
-                _sw_bond(s, state, parent, i, si, r + xp[x], gx, px)
-            if gy != 0:
-                _sw_bond(s, state, parent, i, si, u + x, gy, py)
-            if gd != 0:
-                _sw_bond(s, state, parent, i, si, u + xp[x], gd, pd)
-                _sw_bond(s, state, parent, i, si, u + xm[x], gd, pd)
-    # flip each cluster with probability 1/2: one random bit per cluster, drawn when its
-    # smallest site is reached (the root of a cluster is its smallest site)
-    clusters = np.int64(0)
-    for i in range(N):
-        r = _find(parent, i)
-        if decision[r] < 0:
-            decision[r] = np.int8(next_u64(state) >> np.uint64(63))
-            clusters += 1
-        if decision[r] == 1:
-            s[i] = -s[i]
-    return clusters
+    total = np.int64(0)
+    _fill(buf, snap, st)
+    k = np.int64(0)
+    for _ in range(nsweep):
+        for y in range(L0):
+            r = y * L1
+            u = yp[y] * L1
+            for x in range(L1):
+                if k > _RB - 4:
+                    _rewind(snap, st, k)
+                    _fill(buf, snap, st)
+                    k = 0
+                i = r + x
+                si = np.int64(s[i])
+                b = np.int64(0)
+                if gx != 0:
+                    a, k = _activate(s, si, r + xp[x], gx, tx, buf, k)
+                    b |= a
+                if gy != 0:
+                    a, k = _activate(s, si, u + x, gy, ty, buf, k)
+                    b |= a << 1
+                if gd != 0:
+                    a, k = _activate(s, si, u + xp[x], gd, td, buf, k)
+                    b |= a << 2
+                    a, k = _activate(s, si, u + xm[x], gd, td, buf, k)
+                    b |= a << 3
+                act[i] = b
+                parent[i] = i
+        fresh = gd == 0
+        for y in range(L0):
+            r = y * L1
+            u = yp[y] * L1
+            last = y == L0 - 1 or not fresh
+            for x in range(L1):
+                i = r + x
+                b = np.int64(act[i])
+                ri = _root(parent, np.int32(i))
+                jx = np.int32(r + xp[x]) if b & 1 else np.int32(i)
+                rj = _root(parent, jx)
+                lo = min(ri, rj)
+                parent[_U(max(ri, rj))] = lo
+                parent[_U(jx)] = lo
+                ri = lo
+                if not last:
+                    j = u + x
+                    parent[j] = ri if b & 2 else np.int32(j)
+                else:
+                    if b & 2:
+                        ri = _link(parent, ri, np.int32(u + x))
+                    if b & 4:
+                        ri = _link(parent, ri, np.int32(u + xp[x]))
+                    if b & 8:
+                        ri = _link(parent, ri, np.int32(u + xm[x]))
+        clusters = np.int64(0)
+        for i in range(N):
+            if k > _RB - 1:
+                _rewind(snap, st, k)
+                _fill(buf, snap, st)
+                k = 0
+            rt = parent[_U(parent[_U(i)])]
+            parent[_U(i)] = rt
+            new = np.int64(rt == i)
+            bit = np.int64(buf[_U(k)] >> _U(63)) if new else np.int64(decision[_U(rt)])
+            k += new
+            decision[_U(i)] = bit
+            clusters += new
+            sv = np.int64(s[i])
+            s[i] = np.int8(sv - 2 * sv * bit)
+        total += clusters
+    _rewind(snap, st, k)
+    return total
 
 
 @njit(nogil=True, cache=True)
@@ -300,16 +467,16 @@ def swendsen_wang_chain(spins, state, beta, Jx, Jy, J2, every, out):
     if out.shape[1] != L0 or out.shape[2] != L1:
         raise ValueError("out must have shape (n, L, L)")
     N = L0 * L1
-    prob, sign = _bond_params(beta, Jx, Jy, J2)
-    yp, _ = neighbour_index(L0)
-    xp, xm = neighbour_index(L1)
+    th, sign = _scalar_thresholds(beta, Jx, Jy, J2)
     s = _flat_copy(spins)
-    parent = np.empty(N, dtype=np.int64)
+    parent = np.empty(N, dtype=np.int32)
+    act = np.empty(N, dtype=np.uint8)
     decision = np.empty(N, dtype=np.int8)
+    buf = np.empty(_RB, dtype=np.uint64)
+    snap = np.empty((_RB // _RS + 1, 4), dtype=np.uint64)
     total = np.int64(0)
     for n in range(out.shape[0]):
-        for _ in range(every):
-            total += _sw_update(s, L0, L1, state, yp, xp, xm, prob, sign, parent, decision)
+        total += _sw_sweeps(s, L0, L1, every, state, th, sign, parent, act, decision, buf, snap)
         _unflatten(s, out[n])
     _unflatten(s, spins)
     return total
