@@ -543,7 +543,7 @@ def _wolff_try_bond(s, state, mark, gen, stack, top, si, j, b, row, prob, sign):
 @njit(nogil=True, cache=True)
 def _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals, mark, gen,
                          stack):
-    """:func:`_wolff_cluster` with per-bond tables (slots in the same order); ``diagonals``
+    """:func:`_wolff_clusters` (one cluster) with per-bond tables (slots in the same order); ``diagonals``
     false skips the four diagonal slots (every diagonal bond zero: they would draw nothing)."""
     N = s.shape[0]
     seed = np.int64(randint(state, N))
@@ -691,7 +691,7 @@ def wolff_chain_bonds(spins, state, beta, Jx, Jy, J2p, J2m, every, out, clusters
 
 @njit(inline="always", cache=True)
 def _sw_bond_table(s, state, parent, i, si, j, b, row, prob, sign):
-    """:func:`_sw_bond` for the bond stored at (row, b) of the bond tables."""
+    """Activate the bond stored at (row, b) of the bond tables if satisfied; join the clusters."""
     if np.int64(sign[row, b]) * si * np.int64(s[j]) > 0 and uniform(state) < prob[row, b]:
         a = _find(parent, i)
         c = _find(parent, j)
@@ -703,7 +703,7 @@ def _sw_bond_table(s, state, parent, i, si, j, b, row, prob, sign):
 
 @njit(nogil=True, cache=True)
 def _sw_update_bonds(s, L0, L1, state, yp, xp, xm, prob, sign, diagonals, parent, decision):
-    """:func:`_sw_update` with per-bond tables (bonds in the same order)."""
+    """:func:`_sw_sweeps` (one update) with per-bond tables (bonds in the same order)."""
     N = s.shape[0]
     for i in range(N):
         parent[i] = i
