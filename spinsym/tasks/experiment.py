@@ -876,14 +876,29 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _grid(n: int):
+    from ..plot.style import plt
+
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.9 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
 def figures(result: dict, out_dir: str) -> list:
-    """gap_per_family.png (bars with CIs) and gap_vs_time.png (SA curve, network points)."""
-    from ..plot.style import plt, save_figure
+    """gap_per_family.png (bars with CIs, refined networks and SA) and gap_vs_time.png (the SA
+    curve and each network's raw and refined point: amortized inference time per Hamiltonian;
+    one colour per model), one panel per set."""
+    from ..plot.style import save_figure
 
     sets = list(result["sets"])
+    models = list(dict.fromkeys(r["model"] for r in result["results"]))
+    colour = {m: f"C{i}" for i, m in enumerate(models)}
     paths = []
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.8 * len(sets), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], sets):
+    fig, axes = _grid(len(sets))
+    for ax, name in zip(axes, sets):
         rows = [r for r in result["results"] if r["set"] == name and r["variant"] != "raw"]
         fams = list(rows[0]["families"])
         width = 0.8 / len(rows)
@@ -891,25 +906,29 @@ def figures(result: dict, out_dir: str) -> list:
             x = np.arange(len(fams)) + (j - (len(rows) - 1) / 2) * width
             m = np.array([100 * r["families"][f]["mean_gap"] for f in fams])
             h = np.array([100 * np.nan_to_num(r["families"][f]["ci95"]) for f in fams])
-            ax.bar(x, m, width, yerr=h, capsize=2, label=r["model"])
+            ax.bar(x, m, width, yerr=h, capsize=2, color=colour[r["model"]],
+                   label=r["model"] + (" (refined)" if r["variant"] == "refined" else ""))
         ax.set_xticks(np.arange(len(fams)), fams, rotation=30, ha="right")
         ax.set_ylabel("mean gap (%)")
         ax.set_ylim(bottom=0)  # gaps are >= 0; a t-interval may reach below
         ax.set_title(f"{name} (L = {result['sets'][name]['L']}, "
                      f"{result['sets'][name]['reference']})")
         ax.legend(fontsize=7)
+    fig.tight_layout()
     paths.append(save_figure(fig, os.path.join(out_dir, "gap_per_family.png")))
 
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.8 * len(sets), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], sets):
+    fig, axes = _grid(len(sets))
+    for ax, name in zip(axes, sets):
         c = result["curves"][name]
         ax.plot([p["seconds_per_hamiltonian"] * 1e3 for p in c],
-                [100 * p["mean_gap"] for p in c], "k.-", label="SA (sweeps × restarts)")
+                [100 * p["mean_gap"] for p in c], ".-", color=colour.get(SA_NAME, "k"),
+                label=f"SA ({', '.join(str(p['sweeps']) for p in c)} sweeps × "
+                      f"{c[0]['restarts']})")
         for r in [r for r in result["results"] if r["set"] == name and r["model"] != SA_NAME]:
             t, th = r["seconds_per_hamiltonian"]
             a = r["families"]["all"]
             ax.errorbar([1e3 * t], [100 * a["mean_gap"]], xerr=[1e3 * np.nan_to_num(th)],
-                        yerr=[100 * np.nan_to_num(a["ci95"])],
+                        yerr=[100 * np.nan_to_num(a["ci95"])], color=colour[r["model"]],
                         fmt="o" if r["variant"] == "refined" else "x", capsize=2,
                         label=f"{r['model']} {r['variant']}")
         ax.set_xscale("log")
@@ -917,8 +936,10 @@ def figures(result: dict, out_dir: str) -> list:
         ax.set_ylim(bottom=0)
         ax.set_xlabel("wall time per Hamiltonian (ms)")
         ax.set_ylabel("mean gap (%)")
-        ax.set_title(f"{name} (L = {result['sets'][name]['L']})")
+        ax.set_title(f"{name} (L = {result['sets'][name]['L']}, "
+                     f"{result['sets'][name]['reference']})")
         ax.legend(fontsize=6)
+    fig.tight_layout()
     paths.append(save_figure(fig, os.path.join(out_dir, "gap_vs_time.png")))
     return paths
 
