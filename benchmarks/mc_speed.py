@@ -203,6 +203,10 @@ def main():
                   f"{flips(sim_w):6.3f}: speed ratio {ker_w / sim_w:5.3f} wall, "
                   f"{ker_c / sim_c:5.3f} CPU time (kernel {flips(ker_c):6.3f}, simulate "
                   f"{flips(sim_c):6.3f} per CPU ns)")
+            bg = best(lambda: through_simulate("ising", L, T, args.sweeps, every, folder,
+                                               threads=2), rep)
+            print(f"      with --threads 2 (appends in a background thread): simulate "
+                  f"{flips(bg):6.3f} flips/ns, speed ratio {ker_w / bg:5.3f} wall")
         Lxy = min(L, 256)
         xsw = max(ev, args.sweeps // 4)
         xy = best(lambda: through_simulate("xy", Lxy, 0.9, xsw, ev, folder), rep)

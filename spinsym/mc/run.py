@@ -20,7 +20,9 @@ the threads go to the chains, one chain per thread at a time.  With one chain th
 kernel, which may split one lattice over them (the multi-spin strip kernel at
 L >= :data:`spinsym.mc.msc.STRIP_MIN_L`; its strips and their streams depend on L only, so
 the bits do not depend on the number of threads).  ``threads = 1`` is one thread in all:
-the kernels, the per-sample energies and the HDF5 appends run in the calling thread.
+the kernels, the per-sample energies and the HDF5 appends run in the calling thread.  With
+more than one thread the appends run in one background thread (:class:`_Writes`), beside the
+chains, so that writing overlaps sweeping.
 
 **Samples.**  Where the kernel counts each stored configuration's energy and magnetization
 itself (:attr:`spinsym.models.Kernel.observes`: the Ising multi-spin kernels with
@@ -460,6 +462,8 @@ class _Driver:
         self.per_step = per_step
         self.blocks = [None] * len(self.chains)
         self.obs = [None] * len(self.chains)
+        self._spare_blocks = [None] * len(self.chains)  # for flushes in the background
+        self._spare_obs = [None] * len(self.chains)
         self.filled = [0] * len(self.chains)
 
     # -- the grid of kernel calls
@@ -559,22 +563,41 @@ class _Driver:
         return self.buffered() >= FLUSH_SITES or any(
             k + self.per_step > self.capacity for k in self.filled)
 
-    def flush(self, writer):
+    def flush(self, writer, writes=None):
         """Append the buffered samples, one append per chain.  Energies and magnetizations
         come from the kernel where it counted them (:attr:`Chain.observes`: bit for bit the
         model's), else from the model's ``energy`` and ``magnetization``.  The blocks are
-        reused: a writer copies what it keeps."""
+        reused: a writer copies what it keeps.
+
+        ``writes``: a :class:`_Writes` that runs the appends (and the model's energy pass) in
+        its background thread; the filled blocks are then swapped for a spare set, which the
+        previous background flush has released (one flush in flight at most)."""
+        items = []
         for g, k in enumerate(self.filled):
             if k:
-                configs = self.blocks[g][:k]
-                if self.chains[g].observes:
-                    energies, mag = self.obs[g][:k, 0].copy(), self.obs[g][:k, 1].copy()
+                obs = self.obs[g][:k].copy() if self.chains[g].observes else None
+                items.append((g, self.blocks[g][:k], obs))
+                self.filled[g] = 0
+        if not items:
+            return
+
+        def write():
+            for g, configs, obs in items:
+                if obs is not None:
+                    energies, mag = obs[:, 0].copy(), obs[:, 1].copy()
                 else:
                     energies = np.asarray(energy(self.config.model, configs,
                                                  self.config.couplings), dtype=np.float64)
                     mag = None
                 writer.append(g, configs, energies, magnetization=mag)
-                self.filled[g] = 0
+
+        if writes is None or writes.pool is None:
+            write()
+            return
+        writes.wait()  # the spare blocks are free again
+        self.blocks, self._spare_blocks = self._spare_blocks, self.blocks
+        self.obs, self._spare_obs = self._spare_obs, self.obs
+        writes.submit(write)
 
     def statistics(self, g: int) -> dict:
         nT = len(self.config.temperatures)
@@ -616,6 +639,38 @@ class _Driver:
         writer.write_state(self.resume_state())
 
 
+class _Writes:
+    """Where the driver's appends run: in the calling thread (``background`` false: one
+    thread in all), or in one background thread, one flush in flight at most, so that the
+    HDF5 writes overlap the next sweeps.  Errors (a full disk) are raised by :meth:`wait`,
+    which the driver calls before any other use of the writer."""
+
+    def __init__(self, background: bool):
+        self.pool = _Pool(1) if background else None
+        self.pending = None
+
+    def submit(self, fn):
+        self.wait()
+        done, slot = threading.Semaphore(0), []
+        self.pool.tasks.put((lambda _: fn(), None, done, slot))
+        self.pending = (done, slot)
+
+    def wait(self):
+        if self.pending is not None:
+            (done, slot), self.pending = self.pending, None
+            done.acquire()
+            if slot[0][0] == "error":
+                raise slot[0][1]
+
+    def close(self):
+        """Wait for the flush in flight (its error, if any, is left to the caller's own)
+        and stop the thread."""
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                self.wait()
+            self.pool.close()
+
+
 def _measured(config, t: int) -> int:
     return max(0, t - config.thermalize)
 
@@ -649,6 +704,7 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
     threads = config.threads or os.cpu_count() or 1
     if nG == 1:  # one chain: its kernel may split the lattice over the threads (strips)
         driver.chains[0].kernel.threads = threads
+    writes = _Writes(background=threads > 1)
     threads = max(1, min(threads, nG))  # several chains: the threads go to the chains
     stop = threading.Event()
     pool = _Pool(threads) if threads > 1 else None
@@ -657,6 +713,7 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
 
     def checkpoint(writer):
         t0 = time.monotonic()
+        writes.wait()
         driver.flush(writer)
         driver.write_statistics(writer)
         writer.snapshot(partial)
@@ -685,7 +742,7 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
                     progress((driver.t - t0) * nG)
                 if driver.must_flush() \
                         or driver.t == driver.end():
-                    driver.flush(writer)
+                    driver.flush(writer, writes)
                 if partial is not None and driver.t < driver.end():
                     now = time.monotonic()
                     if now - last[0] >= max(checkpoint_seconds, 10 * last[1]):
@@ -698,10 +755,12 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
                             f"{config.n_samples * config.every} measurement sweeps; continue "
                             f"with 'spinsym simulate --resume {partial}'")
                 raise Interrupted(hit(), note)
+            writes.wait()
             driver.flush(writer)
             driver.write_statistics(writer)
             result = writer.commit()
         finally:
+            writes.close()
             stop.set()
             if pool is not None:
                 pool.close()
