@@ -37,25 +37,30 @@ def _check_predict(L: int, n: int, samples: int, best_of: int) -> None:
     from ..validate import check_memory
 
     items = min(n, max(1, _PREDICT_BATCH // best_of)) * samples * best_of
-    need = float(L) ** 2 * (n * samples + items * _NET_BYTES_PER_SITE)
+    # spins, the bond fields (5 float64 per site) and the network's activations
+    need = float(L) ** 2 * (n * samples + 40 * n + items * _NET_BYTES_PER_SITE)
     check_memory(need, f"L={L} with {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')}")
 
 
 def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of: int,
                device: str):
     """The checks predict and evaluate share, before anything loads: options, the params
-    file and the checkpoint path.  Returns the (n, 4) params array."""
+    file (scalar or per-bond entries, at this L) and the checkpoint path.  Returns the
+    :class:`spinsym.tasks.groundstate.HamiltonianSet`."""
     from .. import validate
-    from ..tasks.groundstate import load_params
+    from ..tasks.groundstate import load_hamiltonians
 
     validate.samples(samples, "--samples", maximum=100000)
     validate.positive_int(best_of, "--best-of", maximum=1000)
     validate.seed(seed, "--seed")
     validate.choice(device.split(":")[0], "device", ("cpu", "cuda"))
     validate.input_file(ckpt, "checkpoint")
-    P = load_params(params)
-    _check_predict(L, len(P), samples, best_of)
-    return P
+    return load_hamiltonians(params, L, check=lambda n: _check_predict(L, n, samples, best_of))
+
+
+_PARAMS_HELP = ('JSON list of Hamiltonians: {"Jx", "Jy", "J2", "h"} numbers, or per-bond '
+                '{"Jx", "Jy", "J2p", "J2m" (or "J2"), "h"} with numbers or L x L lists; '
+                'an optional "family" tag each.')
 
 
 from ..tasks.groundstate import TrainConfig as _GS  # noqa: E402  (defaults for --help; no torch)
@@ -98,8 +103,19 @@ def train_groundstate(
                                                      "(default: 0)"),
     fold: Optional[bool] = typer.Option(None, "--fold/--no-fold",
                                         help="Compute on the 4x4 torus when exactly equivalent "
-                                             "(translation-invariant inputs, period-4 "
-                                             "encoding) (default: --fold)"),
+                                             "(--families homogeneous, period-4 encoding) "
+                                             "(default: --fold)"),
+    families: Optional[str] = typer.Option(None, help="Training families, comma-separated: "
+                                                      "homogeneous, defect, superlattice, "
+                                                      "diluted, random_field, pm_j, "
+                                                      "gaussian_glass, unequal_diagonals, "
+                                                      "mixture; or all (default: all)"),
+    pe_period: Optional[int] = typer.Option(None, help="Period of the sympe/cnn positional "
+                                                       "encoding; 0: the training L, a "
+                                                       "full-lattice encoding (default: 0)"),
+    encoding: Optional[str] = typer.Option(None, help="Network input: bonds (injective "
+                                                      "per-bond encoding) or sites (older, "
+                                                      "site sums) (default: bonds)"),
     checkpoint_every: Optional[int] = typer.Option(
         None, help="Write the checkpoint to --out every N steps (and every 5 minutes); 0: only "
                    f"at the end (default: {_GS.checkpoint_every})"),
@@ -119,7 +135,8 @@ def train_groundstate(
     given = dict(arch=model, L=L, seed=seed, steps=steps, batch=batch, lr=lr, width=width,
                  depth=depth, pe_fields=pe_fields, T0=T0, canon_depth=canon_depth,
                  canon_scale=canon_scale, time_limit=time_limit, device=device,
-                 threads=threads, fold=fold, checkpoint_every=checkpoint_every)
+                 threads=threads, fold=fold, checkpoint_every=checkpoint_every,
+                 families=families, pe_period=pe_period, encoding=encoding)
     cfg = build_config(_GS, CHECKPOINT_KIND, given, config, resume)
     log = None if quiet else (lambda s: typer.echo(s, err=True))
     ckpt = train(cfg, log=log, out=out, resume=resume)
@@ -134,9 +151,9 @@ def train_groundstate(
 @app.command("predict")
 def predict_cmd(
     ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt)."),
-    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects '
-                                         "(all four keys in each)."),
-    L: int = typer.Option(8, "--L", help="Lattice size (even; sympe/cnn: divisible by 4)."),
+    params: str = typer.Option(..., help=_PARAMS_HELP),
+    L: int = typer.Option(8, "--L", help="Lattice size (even; sympe/cnn: divisible by the "
+                                         "encoding's period)."),
     samples: int = typer.Option(1, help="Samples per Hamiltonian (each draws its own g̃)."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
     out: str = typer.Option(..., help="Output .npz (spins int8 (n, K, L, L))."),
@@ -151,19 +168,22 @@ def predict_cmd(
     import numpy as np
 
     from ..fileio import atomic_path
-    from ..tasks.groundstate import load_checkpoint, predict, resolve_device
+    from ..tasks.groundstate import load_checkpoint, predict, resolve_device, scalar_rows
 
     _check_L(L)
-    P = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
+    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
     _check_out(out, inputs=[ckpt, params])
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
-    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of,
-                  refine_output=refine)
+    res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
+                  best_of=best_of, refine_output=refine)
     extra = {"g": res["g"]} if "g" in res else {}
+    rows = scalar_rows(H.bonds)
+    if not np.isnan(rows).any():
+        extra["params"] = rows  # (n, 4) Jx, Jy, J2, h as before, when all are homogeneous
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
-        np.savez(f, spins=res["spins"], params=P, L=L, seed=seed, samples=samples,
-                 best_of=best_of, model=meta["arch"], **extra)
+        np.savez(f, spins=res["spins"], bonds=H.bonds, family=np.array(H.family), L=L,
+                 seed=seed, samples=samples, best_of=best_of, model=meta["arch"], **extra)
     n = res["spins"].shape[0]
     typer.echo(f"wrote {out}: {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')} "
                f"at L={L}")
@@ -172,9 +192,10 @@ def predict_cmd(
 @evaluate_app.command("groundstate")
 def evaluate_groundstate(
     ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt)."),
-    params: str = typer.Option(..., help='JSON list of {"Jx", "Jy", "J2", "h"} objects '
-                                         "(all four keys in each)."),
-    L: int = typer.Option(8, "--L", help="Lattice size (divisible by 4: exact reference)."),
+    params: str = typer.Option(..., help=_PARAMS_HELP),
+    L: int = typer.Option(8, "--L", help="Lattice size (homogeneous entries: divisible by 4, "
+                                         "or at most 10; per-bond entries: at most 10, the "
+                                         "exact reference)."),
     samples: int = typer.Option(8, help="Samples per Hamiltonian."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
@@ -185,24 +206,34 @@ def evaluate_groundstate(
                                         "(1 = plain sampling, the default)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
-    """Relative energy gaps to the exact ground state, per Hamiltonian and per phase."""
-    from ..tasks.groundstate import (degeneracy_balance, evaluate, load_checkpoint, predict,
-                                     resolve_device)
+    """Relative energy gaps to the exact ground state, per Hamiltonian, phase and family."""
+    import numpy as np
 
-    _check_L(L, multiple=4)  # the exact reference is a 4 x 4-periodic minimum
-    P = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
+    from ..exact import GROUND_STATE_BONDS_MAX_L
+    from ..tasks.groundstate import (degeneracy_balance, evaluate, load_checkpoint, predict,
+                                     resolve_device, scalar_rows)
+
+    _check_L(L)
+    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
+    homogeneous = not np.isnan(scalar_rows(H.bonds)).any()
+    if L > GROUND_STATE_BONDS_MAX_L and (L % 4 or not homogeneous):
+        raise ParameterError(f"--L {L}: the exact reference needs L <= "
+                             f"{GROUND_STATE_BONDS_MAX_L}" + ("" if not homogeneous else
+                                                              " or L divisible by 4")
+                             + (" (the file holds per-bond Hamiltonians)"
+                                if not homogeneous else ""))
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
-    res = predict(model, P, L, samples=samples, seed=seed, device=device, best_of=best_of,
-                  refine_output=refine)
-    rep = evaluate(res["spins"], P)
+    res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
+                  best_of=best_of, refine_output=refine)
+    rep = evaluate(res["spins"], H)
     bal = degeneracy_balance(res["spins"])
     deg = {"ferro_h0": [0, 0], "neel": [0, 0]}
     for row, b in zip(rep["per_hamiltonian"], bal):
-        if row["exact_phase"] == "ferro" and row["h"] == 0.0:
+        if row.get("exact_phase") == "ferro" and row.get("h") == 0.0:
             deg["ferro_h0"][0] += b["ferro_up"]
             deg["ferro_h0"][1] += b["ferro_down"]
-        if row["exact_phase"] == "neel":
+        if row.get("exact_phase") == "neel":
             deg["neel"][0] += b["neel_plus"]
             deg["neel"][1] += b["neel_minus"]
     rep["degenerate_counts"] = deg
@@ -219,15 +250,29 @@ def evaluate_groundstate(
                + (f" (best of {best_of} draws each)" if best_of > 1 else ""))
     typer.echo(f"mean relative gap {rep['mean_gap']:.4%}   worst Hamiltonian (mean over "
                f"samples) {rep['max_hamiltonian_gap']:.4%}   worst sample {rep['max_gap']:.4%}")
-    typer.echo(f"symmetry-broken phases (neel, stripe, m1/2, other): mean gap "
-               f"{rep['broken_mean_gap']:.4%}   phase accuracy {rep['phase_accuracy']:.3f}")
-    typer.echo(f"{'phase':8s} {'n':>4s} {'mean gap':>10s} {'worst':>10s} {'accuracy':>9s}"
-               "   (worst: worst sample)")
-    for ph, v in rep["per_phase"].items():
-        typer.echo(f"{ph:8s} {v['n']:4d} {v['mean_gap']:10.4%} {v['max_gap']:10.4%} "
-                   f"{v['phase_accuracy']:9.3f}")
-    typer.echo(f"degenerate states: ferro at h=0 up/down {deg['ferro_h0'][0]}/"
-               f"{deg['ferro_h0'][1]}, Neel sublattice +/- {deg['neel'][0]}/{deg['neel'][1]}")
+    if rep["per_phase"]:
+        typer.echo(f"symmetry-broken phases (neel, stripe, m1/2, other): mean gap "
+                   f"{rep['broken_mean_gap']:.4%}   phase accuracy "
+                   f"{rep['phase_accuracy']:.3f}")
+        typer.echo(f"{'phase':8s} {'n':>4s} {'mean gap':>10s} {'worst':>10s} "
+                   f"{'accuracy':>9s}   (worst: worst sample)")
+        for ph, v in rep["per_phase"].items():
+            typer.echo(f"{ph:8s} {v['n']:4d} {v['mean_gap']:10.4%} {v['max_gap']:10.4%} "
+                       f"{v['phase_accuracy']:9.3f}")
+    if set(rep.get("per_family", {})) - {"homogeneous"}:
+        typer.echo(f"{'family':18s} {'n':>4s} {'mean gap':>10s} {'worst':>10s}"
+                   "   (worst: worst Hamiltonian, mean over samples)")
+        for f, v in rep["per_family"].items():
+            typer.echo(f"{f:18s} {v['n']:4d} {v['mean_gap']:10.4%} {v['worst']:10.4%}")
+    z = rep["z2"]
+    if z.get("n_hamiltonians") and "plus" in z:
+        typer.echo(f"spin-flip pairs (h = 0, {z['n_hamiltonians']} Hamiltonians): +/- "
+                   f"{z['plus']}/{z['minus']} by overlap with the exact ground state, both "
+                   f"signs seen for {z['both_seen']}; mean gap {z['mean_gap']:.4%}")
+    if deg["ferro_h0"] != [0, 0] or deg["neel"] != [0, 0]:
+        typer.echo(f"degenerate states: ferro at h=0 up/down {deg['ferro_h0'][0]}/"
+                   f"{deg['ferro_h0'][1]}, Neel sublattice +/- {deg['neel'][0]}/"
+                   f"{deg['neel'][1]}")
 
 
 @plot_app.command("phase-diagram")

@@ -355,12 +355,13 @@ class HamiltonianSet:
         return int(self.bonds.shape[-1])
 
 
-def parse_hamiltonians(obj, L: int, where: str = "params") -> HamiltonianSet:
+def parse_hamiltonians(obj, L: int, where: str = "params", check=None) -> HamiltonianSet:
     """A JSON list of Hamiltonians at lattice size L: scalar entries {"Jx", "Jy", "J2", "h"}
     (exactly these keys, as :func:`spinsym.validate.validate_params` checks) or per-bond
     entries {"Jx", "Jy", "J2p", "J2m" (or "J2"), "h"} with numbers or L × L nested lists
     (:meth:`spinsym.couplings.BondCouplings.from_mapping`); each may carry a string "family".
-    ParameterError (one line, naming the entry) for anything else."""
+    ParameterError (one line, naming the entry) for anything else.  ``check(n)`` is called
+    with the number of entries before any array is built (e.g. a memory check)."""
     from ..couplings import BondCouplings
     from ..validate import validate_params
 
@@ -372,6 +373,8 @@ def parse_hamiltonians(obj, L: int, where: str = "params") -> HamiltonianSet:
                              '"h"})')
     if len(obj) > 100000:
         raise ParameterError(f"{where}: {len(obj)} entries; at most 100000")
+    if check is not None:
+        check(len(obj))
     bonds = np.empty((len(obj), 5, L, L))
     family, entries = [], []
     for i, item in enumerate(obj):
@@ -400,7 +403,7 @@ def parse_hamiltonians(obj, L: int, where: str = "params") -> HamiltonianSet:
     return HamiltonianSet(bonds, family, entries)
 
 
-def load_hamiltonians(path: str, L: int) -> HamiltonianSet:
+def load_hamiltonians(path: str, L: int, check=None) -> HamiltonianSet:
     """The Hamiltonians of a params JSON file at lattice size L (:func:`parse_hamiltonians`);
     DataError naming the file for anything unreadable or invalid."""
     from ..validate import input_file
@@ -408,7 +411,7 @@ def load_hamiltonians(path: str, L: int) -> HamiltonianSet:
     input_file(path, "Hamiltonian file")
     obj = _read_json(path)
     try:
-        return parse_hamiltonians(obj, L, where=path)
+        return parse_hamiltonians(obj, L, where=path, check=check)
     except ParameterError as exc:
         msg = str(exc)
         raise DataError(msg if msg.startswith(path) else f"{path}: {msg}") from None

@@ -61,6 +61,36 @@ def test_train_predict_evaluate_plot(cli, trained):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_per_bond_params_predict_and_evaluate(cli, trained):
+    """A params file mixing scalar and per-bond entries (8 x 8 lists, J2p != J2m, family
+    tags): predict writes the bond fields; evaluate reports per family against the exact
+    per-bond minimum, and the spin-flip balance of the h = 0 entries."""
+    d, ckpt, _ = trained
+    rng = np.random.default_rng(0)
+    glass = rng.choice([-1.0, 1.0], size=(2, 8, 8)).tolist()
+    params = d / "bonds.json"
+    params.write_text(json.dumps([
+        {"Jx": 1, "Jy": 1, "J2": 0, "h": 0},
+        {"Jx": glass[0], "Jy": glass[1], "J2p": 0, "J2m": 0, "h": 0, "family": "pm_j"},
+        {"Jx": -1, "Jy": -1, "J2p": -1, "J2m": 0, "h": 0, "family": "unequal_diagonals"}]))
+    out = d / "bonds.npz"
+    proc = cli("predict", ckpt, "--params", params, "--L", "8", "--samples", "3", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    z = np.load(out)
+    assert z["spins"].shape == (3, 3, 8, 8) and z["bonds"].shape == (3, 5, 8, 8)
+    assert z["bonds"][1, 0].tolist() == glass[0] and "params" not in z
+    proc = cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8", "--samples",
+               "4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert set(rep["per_family"]) == {"homogeneous", "pm_j", "unequal_diagonals"}
+    assert rep["z2"]["n_hamiltonians"] == 3
+    assert rep["z2"]["plus"] + rep["z2"]["minus"] + rep["z2"]["zero"] == 12
+    assert all(r["gap_mean"] >= -1e-12 for r in rep["per_hamiltonian"])
+    proc = cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8", "--samples", "2")
+    assert proc.returncode == 0 and "pm_j" in proc.stdout and "spin-flip pairs" in proc.stdout
+
+
 def test_bad_input_is_one_clear_line(cli, clean_error, trained, tmp_path):
     d, ckpt, params = trained
     clean_error(cli("predict", tmp_path / "nope.pt", "--params", params, "--out",
@@ -78,6 +108,18 @@ def test_bad_input_is_one_clear_line(cli, clean_error, trained, tmp_path):
                     tmp_path / "p.npz"), "divisible by 4")
     clean_error(cli("train", "groundstate", "--model", "transformer", "--out",
                     tmp_path / "m.pt"), "unknown model")
+    clean_error(cli("train", "groundstate", "--families", "homogeneous,glass", "--out",
+                    tmp_path / "m.pt"), "unknown family 'glass'")
+    clean_error(cli("train", "groundstate", "--encoding", "pixels", "--out",
+                    tmp_path / "m.pt"), "--encoding")
+    clean_error(cli("train", "groundstate", "--L", "8", "--pe-period", "3", "--out",
+                    tmp_path / "m.pt"), "period 3")
+    grid = [[1.0] * 12 for _ in range(12)]
+    grid[0][0] = -1.0
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps([{"Jx": grid, "Jy": 1, "J2": 0, "h": 0}]))
+    clean_error(cli("evaluate", "groundstate", ckpt, "--params", big, "--L", "12"),
+                "exact reference needs L <= 10")
     assert not os.path.exists(tmp_path / "p.npz")
 
 
@@ -107,11 +149,16 @@ def test_hostile_predict_options(cli, clean_error, fake, tmp_path, args, words):
 
 
 @pytest.mark.parametrize("text, words", [
-    ('[{"Jx": 1, "Jy": 1, "J2": 0}]', "entry 0: missing keys h"),
+    ('[{"Jx": 1, "Jy": 1, "J2": 0}]', "entry 0: missing key(s) h"),
     ('[{"Jx": true, "Jy": 1, "J2": 0, "h": 0}]', "Jx must be a number, got True"),
     ('[{"Jx": 1e300, "Jy": 1, "J2": 0, "h": 0}]', "|Jx| <= 1e+06"),
     ('[{"Jx": NaN, "Jy": 1, "J2": 0, "h": 0}]', "malformed json"),
-    ('[{"Jx": 1, "Jy": 1, "J2": 0, "h": 0, "T": 1}]', "unknown keys T"),
+    ('[{"Jx": 1, "Jy": 1, "J2": 0, "h": 0, "T": 1}]', "unknown key(s) T"),
+    ('[{"Jx": [[1, 2], [3, 4]], "Jy": 1, "J2": 0, "h": 0}]', "has shape (2, 2), expected (8, 8)"),
+    ('[{"Jx": [[1, 2], [3]], "Jy": 1, "J2": 0, "h": 0}]', "ragged"),
+    ('[{"Jx": [[1, "a"], [3, 4]], "Jy": 1, "J2": 0, "h": 0}]', "jx"),
+    ('[{"Jx": 1, "Jy": 1, "J2p": 0, "h": 0}]', "missing key(s) j2m"),
+    ('[{"Jx": 1, "Jy": 1, "J2": 0, "h": 0, "family": []}]', "family must be a short string"),
     ("[]", "non-empty json list"),
 ])
 def test_hostile_params_files(cli, clean_error, fake, tmp_path, text, words):
