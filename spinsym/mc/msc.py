@@ -58,7 +58,7 @@ configuration is stored) are 8 × 8 bit transposes.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
 
@@ -636,8 +636,8 @@ def heatbath_chain(spins, state, beta, Jx, Jy, J2, h, every, out):
 # updated at the same time.  The strip kernel cuts the n rows of each sublattice into
 # S = strips(L) strips (rows s·n//S .. (s+1)·n//S - 1) and gives strip s its own xoshiro256**
 # stream; a sweep is the four sublattices in turn, and within a sublattice the strips run in
-# parallel (a Numba prange over strips) or one after the other: the same bits either way,
-# since each strip draws only from its own stream in a fixed order.  S depends on L only, so
+# parallel (a team of threads, :func:`_run_team`) or one after the other: the same bits
+# either way, since each strip draws only from its own stream in a fixed order.  S depends on L only, so
 # the chain is the same whatever the number of threads.  It is a different chain from the
 # single-stream kernel (one stream walks all rows), equally distributed; the driver uses it
 # from L = STRIP_MIN_L on (see :func:`strips`), where a sublattice pass is long enough
@@ -685,29 +685,13 @@ def _sweeps_strips(P, states, nsweep, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, 
                                         cg, planes, ng, use_d, use_s, neg)
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def _sweeps_strips_par(P, states, nsweep, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes, ng,
-                       use_d, use_s, neg, flips):
-    """:func:`_sweeps_strips` with the strips of each sublattice on Numba's threads."""
-    for _ in range(nsweep):
-        for k in range(4):
-            for s in prange(states.shape[0]):
-                flips[s] += _strip_pass(P, k, s, states, iso, ga, gb, iplanes, cx, cy, cd, cs,
-                                        cg, planes, ng, use_d, use_s, neg)
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def _unpack_par(packed, spins, S):
-    L = spins.shape[0]
-    for s in prange(S):
-        _unpack_rows(packed, spins, s * L // S, (s + 1) * L // S)
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def _pack_par(spins, packed, S):
-    L = spins.shape[0]
-    for s in prange(S):
-        _pack_rows(spins, packed, s * L // S, (s + 1) * L // S)
+@njit(nogil=True, cache=True)
+def _pass_strips(P, k, s0, s1, states, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes, ng,
+                 use_d, use_s, neg, flips):
+    """Sublattice k of strips s0 .. s1-1 (one thread's share of a pass)."""
+    for s in range(s0, s1):
+        flips[s] += _strip_pass(P, k, s, states, iso, ga, gb, iplanes, cx, cy, cd, cs, cg,
+                                planes, ng, use_d, use_s, neg)
 
 
 @njit(nogil=True, cache=True)
@@ -760,14 +744,6 @@ def _count_rows(P, lo, hi, c):
     c[1] += uy
     c[2] += ud
     c[3] += dn
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def _count_par(P, parts):
-    n = P.shape[1]
-    S = parts.shape[0]
-    for s in prange(S):
-        _count_rows(P, s * n // S, (s + 1) * n // S, parts[s])
 
 
 @njit(nogil=True, cache=True)
@@ -871,41 +847,82 @@ def _run_serial(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P
 
 
 def run_chain(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P, last, sums,
-              parallel=False):
+              threads=1):
     """The driver's multi-spin kernel: ``out.shape[0] * every`` sweeps, ``out[i]`` after each
     ``every`` (spins updated in place); returns the number of flips.
 
     ``states``: (S, 4) uint64 random streams, advanced in place.  S = 1 is the single-stream
     kernel (bit for bit :func:`metropolis_chain` / :func:`heatbath_chain` / :func:`pm_chain`
     with ``state = states[0]``); S > 1 the strip kernel (rows cut into S strips per
-    sublattice, strip s drawing from ``states[s]``), on Numba's threads when ``parallel``
-    (then packing, unpacking and counting are spread over the threads too; same bits).
-    ``neg``: the ±J sign planes or None.  ``P`` (4, n, W) and ``last`` (L, L) int8 are the
-    caller's cache: when ``spins`` equals ``last`` (the state this function left), P still
-    holds it and is not packed again.  ``sums``: None, or int64 (n_out, 4) that receives the
-    bond and spin sums (:func:`_finish_sums`) of every stored configuration.
-
-    The parallel path is driven from Python: Numba's cached functions must not call its
-    parallel ones (loaded from the cache, the call crashes: the thread pool is not started)."""
-    if not parallel or states.shape[0] == 1:
+    sublattice, strip s drawing from ``states[s]``), on ``threads`` threads (same bits for
+    any number: :func:`_run_team`).  ``neg``: the ±J sign planes or None.  ``P`` (4, n, W)
+    and ``last`` (L, L) int8 are the caller's cache: when ``spins`` equals ``last`` (the state
+    this function left), P still holds it and is not packed again.  ``sums``: None, or int64
+    (n_out, 4) that receives the bond and spin sums (:func:`_finish_sums`) of every stored
+    configuration."""
+    if threads <= 1 or states.shape[0] == 1:
         return _run_serial(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P,
                            last, sums)
+    return _run_team(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P, last,
+                     sums, threads)
+
+
+def _run_team(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P, last, sums,
+              threads):
+    """:func:`run_chain` on a team of threads (the caller's and threads - 1 more): thread w
+    owns a contiguous range of strips, packs, unpacks and counts its share of rows, and the
+    team meets at a barrier after each sublattice pass (a blocking wait: on a busy machine a
+    descheduled thread costs the others its delay, not spinning CPU).  The kernels release
+    the GIL, so the passes run in parallel."""
+    import threading
+
     cx, cy, cd, cs, cg, planes, ng, ga, gb, iplanes, iso = _setup(
         spins, states, beta, Jx, Jy, J2, h, out, heatbath, neg, P, last, sums)
-    L = spins.shape[0]
-    blocks = min(L // 2, MAX_STRIPS)
-    if not _same(spins, last):
-        _pack_par(spins, P, blocks)
-    flips = np.zeros(states.shape[0], np.int64)
-    parts = np.zeros((blocks, 4), np.int64)
-    for i in range(out.shape[0]):
-        _sweeps_strips_par(P, states, every, iso, ga, gb, iplanes, cx, cy, cd, cs, cg, planes,
-                           ng, J2 != 0.0, h != 0.0, neg, flips)
-        _unpack_par(P, out[i], blocks)
-        if sums is not None:
-            parts[:] = 0
-            _count_par(P, parts)
-            _finish_sums(parts.sum(axis=0), L // 2, sums[i])
+    use_d, use_s = J2 != 0.0, h != 0.0
+    L, S = spins.shape[0], states.shape[0]
+    n = L // 2
+    T = max(1, min(int(threads), S))
+    strip = [w * S // T for w in range(T + 1)]
+    row = [w * L // T for w in range(T + 1)]
+    crow = [w * n // T for w in range(T + 1)]
+    repack = not _same(spins, last)
+    flips = np.zeros(S, np.int64)
+    parts = np.zeros((T, 4), np.int64)
+    barrier = threading.Barrier(T)
+    errors = []
+
+    def work(w):
+        try:
+            if repack:
+                _pack_rows(spins, P, row[w], row[w + 1])
+                barrier.wait()
+            for i in range(out.shape[0]):
+                for _ in range(every):
+                    for k in range(4):
+                        _pass_strips(P, k, strip[w], strip[w + 1], states, iso, ga, gb,
+                                     iplanes, cx, cy, cd, cs, cg, planes, ng, use_d, use_s,
+                                     neg, flips)
+                        barrier.wait()
+                _unpack_rows(P, out[i], row[w], row[w + 1])
+                if sums is not None:
+                    parts[w] = 0
+                    _count_rows(P, crow[w], crow[w + 1], parts[w])
+                barrier.wait()
+                if w == 0 and sums is not None:
+                    _finish_sums(parts.sum(axis=0), n, sums[i])
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            errors.append(exc)
+            barrier.abort()
+
+    team = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(1, T)]
+    for t in team:
+        t.start()
+    work(0)
+    for t in team:
+        t.join()
+    if errors:
+        real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+        raise (real or errors)[0]
     if out.shape[0]:
         spins[...] = out[-1]
     else:

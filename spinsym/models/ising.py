@@ -95,18 +95,8 @@ class _SingleSpin(Kernel):
             raise RuntimeError("the strip kernel has no random streams: call seed(ss) first")
         states = self.states if self.strips > 1 else rng_state.reshape(1, 4)
         sums = np.empty((n_out, 4), np.int64) if obs is not None else None
-        parallel = self.strips > 1 and self.threads > 1
-        if parallel:
-            import numba
-
-            before = numba.get_num_threads()
-            numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
-        try:
-            count = msc.run_chain(state, states, *self.args, every, out, self.heatbath,
-                                  self.neg, self.packed, self.last, sums, parallel)
-        finally:
-            if parallel:
-                numba.set_num_threads(before)
+        count = msc.run_chain(state, states, *self.args, every, out, self.heatbath, self.neg,
+                              self.packed, self.last, sums, self.threads)
         if obs is not None:
             obs[:, 0] = energy_from_sums(sums, self.couplings)
             obs[:, 1] = sums[:, 3].astype(np.float64) / self.N

@@ -70,25 +70,19 @@ def test_state_changed_between_calls_is_packed_again():
 @pytest.mark.parametrize("heatbath", [False, True])
 @pytest.mark.parametrize("c", COUPLINGS[:3])
 def test_strips_same_bits_on_one_thread_and_on_two(c, heatbath):
-    import numba
-
     L, S = 64, 16
     results = []
-    for parallel in (False, True):
+    for threads in (1, 2, 3):
         spins = random_spins(L, 9)
         states = msc.strip_states(np.random.SeedSequence(4), S)
         P, last = _cache(L)
         out, sums = np.empty((3, L, L), np.int8), np.empty((3, 4), np.int64)
-        before = numba.get_num_threads()
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        try:
-            flips = msc.run_chain(spins, states, 0.44, c.Jx, c.Jy, c.J2, c.h, 2, out, heatbath,
-                                  None, P, last, sums, parallel)
-        finally:
-            numba.set_num_threads(before)
+        flips = msc.run_chain(spins, states, 0.44, c.Jx, c.Jy, c.J2, c.h, 2, out, heatbath,
+                              None, P, last, sums, threads)
         results.append((flips, spins, states, out, sums))
-    for a, b in zip(*results):
+    for a, b, d in zip(*results):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, d)
     assert results[0][0] > 0
     # the strip kernel is its own chain (other streams), not the single-stream one
     one = random_spins(L, 9)
