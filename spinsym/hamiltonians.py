@@ -121,6 +121,14 @@ def _count_unequal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return counts.reshape(lead)
 
 
+def ising_energy_from_sums(Sx, Sy, Sd, Sm, Jx, Jy, J2, h):
+    """THE Ising energy from the integer sums of a configuration: Sx = Σ_x-bonds s_i s_j,
+    Sy = Σ_y-bonds, Sd = Σ over both diagonals, Sm = Σ_i s_i (scalar couplings, equal
+    diagonals).  :func:`ising_energy`'s integer path and the multi-spin kernel's own counts
+    (:func:`spinsym.models.ising.energy_from_sums`) both end here, so they agree bit for bit."""
+    return -(Jx * Sx + Jy * Sy + J2 * Sd + h * Sm).astype(np.float64)
+
+
 def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0, J2m=None):
     """Total Ising energy of configurations ``s[..., L, L]`` (spins ±1, or mean spins in [-1, 1]).
 
@@ -145,7 +153,7 @@ def ising_energy(s, Jx=1.0, Jy=1.0, J2=0.0, h=0.0, J2m=None):
         Sy = N - 2 * _count_unequal(s, down)
         Sd = 2 * N - 2 * (_count_unequal(s, down_right) + _count_unequal(s, down_left))
         Sm = N - 2 * _count_unequal(s, np.ones_like(s))
-        return -(Jx * Sx + Jy * Sy + J2 * Sd + h * Sm).astype(np.float64)
+        return ising_energy_from_sums(Sx, Sy, Sd, Sm, Jx, Jy, J2, h)
     if isinstance(s, np.ndarray) and s.dtype.kind in "iu" and s.ndim >= 2:
         return _ising_energy_fields(s, Jx, Jy, J2, J2 if J2m is None else J2m, h)
     s = _as_float(s)

@@ -14,8 +14,10 @@ def energy_from_sums(sums, couplings) -> np.ndarray:
     integer sums (n, 4): Σ_x-bonds s_i s_j, Σ_y-bonds, Σ_diagonal-bonds and Σ s_i, combined
     with the arithmetic of ``ising_energy``'s integer path, so the result is the same float64,
     bit for bit (tests/mc/test_writer.py checks it for every coupling class)."""
+    from ..hamiltonians import ising_energy_from_sums
+
     c, S = couplings, np.asarray(sums).T
-    return -(c.Jx * S[0] + c.Jy * S[1] + c.J2 * S[2] + c.h * S[3]).astype(np.float64)
+    return ising_energy_from_sums(S[0], S[1], S[2], S[3], c.Jx, c.Jy, c.J2, c.h)
 
 
 class _SingleSpin(Kernel):
