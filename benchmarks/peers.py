@@ -11,6 +11,8 @@ lattice, J = 1, h = 0, T = T_c unless said otherwise):
 * Metropolis kernel, L = 64 and 512: spin-flip attempts per ns; spinsym's kernel as the
   driver makes it (the multi-spin kernel, ``Chain.run``, one call of n sweeps) against
   ``IsingSimulation.sweep(n)`` (a sequential scan);
+* the same kernel at L = 512 storing a configuration every 10 sweeps (``Chain.run(n, 10)``,
+  no driver), against the same mcising sweep;
 * Metropolis through simulate, L = 512, a configuration stored every 10 sweeps, one thread:
   ``spinsym.simulate`` in memory and the ``simulate`` command's path into an HDF5 file
   (``run_config(..., out=FILE)``), against mcising's Metropolis sweep as above;
@@ -162,8 +164,9 @@ def thermalized(L, T, sweeps, folder):
     return spins, path
 
 
-def metropolis_kernel(L, T, start):
-    """The kernel ``simulate`` runs (multi-spin), one call of n sweeps; units: attempts."""
+def metropolis_kernel(L, T, start, every=0):
+    """The kernel ``simulate`` runs (multi-spin), one call of n sweeps, or with ``every``
+    one call of n samples stored every ``every`` sweeps (no driver); units: attempts."""
     from spinsym.mc.run import Chain, SimulationConfig
 
     cfg = SimulationConfig(model="ising", L=L, temperatures=(T,), algorithm="metropolis",
@@ -173,6 +176,9 @@ def metropolis_kernel(L, T, start):
     chain.run(1, 10, measure=False)  # compile, pack
 
     def fn(n):
+        if every:
+            chain.run(n, every, measure=False)
+            return n * every * L * L
         chain.run(1, n, measure=False)
         return n * L * L
 
@@ -275,7 +281,7 @@ class Table:
     def format(self, r):
         u = r["unit"]
         s = [self.value(x, u) for x in r["spinsym"]]
-        text = f"{r['label']:<48s} {s[0]:8.3f} {s[1]:8.3f}"
+        text = f"{r['label']:<52s} {s[0]:8.3f} {s[1]:8.3f}"
         if r["peer"] is None:
             text += f"  {'—':>8s} {'—':>8s}  {'—':>7s} {'—':>7s}"
         else:
@@ -311,8 +317,8 @@ def main(argv=None):
           f"{peer.version}; numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} "
           f"thread(s); {os.cpu_count()} cores; best of {repeats}, ~{target} s per timing")
     print(f"load average {load()} (before)")
-    print(f"{'':48s} {'spinsym':>17s}  {'mcising':>17s}  {'spinsym speed-up':>15s}")
-    print(f"{'row (unit)':<48s} {'wall':>8s} {'CPU':>8s}  {'wall':>8s} {'CPU':>8s}  "
+    print(f"{'':52s} {'spinsym':>17s}  {'mcising':>17s}  {'spinsym speed-up':>15s}")
+    print(f"{'row (unit)':<52s} {'wall':>8s} {'CPU':>8s}  {'wall':>8s} {'CPU':>8s}  "
           f"{'wall':>7s} {'CPU':>7s}")
     table = Table(repeats, target, peer)
     res = {}
@@ -327,6 +333,9 @@ def main(argv=None):
             fn, name = metropolis_kernel(L, TC, starts[L][0])
             res[f"met{L}"] = table.row(f"Metropolis kernel L={L} (flips/ns)", "per_ns", fn,
                                        setup(f"met{L}", "metropolis", L, 10), name)
+        fn, name = metropolis_kernel(512, TC, starts[512][0], every=10)
+        table.row("Metropolis kernel L=512 stored every 10 (flips/ns)", "per_ns", fn, "met512",
+                  name)
         res["sim"] = table.row("Metropolis simulate L=512 every 10 (flips/ns)", "per_ns",
                                through_simulate("ising", 512, TC), "met512", "in memory",
                                SIM_LEAST)
