@@ -581,6 +581,7 @@ def train_one(spec: Spec, model: ModelEntry, seed: int, out_dir: str, log=_log_d
     """Train (or skip, or resume) one (model, seed); returns the checkpoint's timing record."""
     from . import groundstate as gs
     from .. import training
+    from ..fileio import Interrupted
 
     cfg = spec.config(model, seed)
     path = os.path.join(out_dir, "checkpoints", f"{model.name}-seed{seed}.pt")
@@ -603,7 +604,13 @@ def train_one(spec: Spec, model: ModelEntry, seed: int, out_dir: str, log=_log_d
         log(f"{model.name} seed {seed}: resuming at step {ckpt.get('steps_done')}")
     else:
         log(f"{model.name} seed {seed}: training {cfg.steps} steps")
-    ckpt = gs.train(cfg, out=path, resume=resume)
+    try:
+        ckpt = gs.train(cfg, out=path, resume=resume)
+    except Interrupted as exc:  # the checkpoint is saved: the same command continues it
+        where = exc.note.split(";")[0] or "stopped"
+        raise Interrupted(exc.signum, f"{where} (model {model.name}, seed {seed}); run the same "
+                                      "'spinsym experiment groundstate' command again to "
+                                      "continue") from None
     return _timing(ckpt)
 
 

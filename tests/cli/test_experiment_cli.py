@@ -127,3 +127,34 @@ def test_bad_outputs(tmp_path):
     link.symlink_to(tmp_path)
     proc = run_cli("experiment", "groundstate", SMALL, "--out", link)
     assert_clean_error(proc, "symbolic link")
+
+
+def test_sigterm_saves_the_checkpoint_and_says_how_to_continue(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(open(SMALL).read().replace("steps = 3", "steps = 100000")
+                    .replace("checkpoint_every = 0", "checkpoint_every = 1"))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "spinsym", "experiment", "groundstate",
+                             str(spec), "--out", str(out), "--quiet"], stderr=subprocess.PIPE,
+                            text=True)
+    ck_path = out / "checkpoints" / "sympe-seed0.pt"
+    t0 = time.time()
+    while not ck_path.exists() and time.time() - t0 < 120:  # training has started
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("spinsym: error: terminated by SIGTERM; stopped at step")
+    assert "model sympe, seed 0" in lines[0] and "experiment groundstate" in lines[0]
+    ck = torch.load(ck_path, weights_only=True)
+    assert not ck["complete"] and ck["steps_done"] >= 1
+    assert not [n for n in os.listdir(out / "checkpoints") if n.endswith(".tmp")]
