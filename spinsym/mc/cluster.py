@@ -21,9 +21,10 @@ biases every measured average (see :func:`wolff_chain`).
 
 Random numbers come from the chain's xoshiro256** state (:mod:`spinsym.mc.rng`).  Every
 kernel consumes exactly the stream of the straightforward algorithm: Wolff draws one
-``randint(N)`` for the seed, then, site by site as the cluster grows (last pushed, first
-popped) and slot by slot in the order below, one uniform for each bond from a cluster site to
-a satisfied site outside the cluster, activating it iff ``uniform < p``; Swendsen–Wang draws
+``randint(N)`` for the seed, then, site by site as the cluster grows (breadth first: sites
+are taken in the order they joined, first joined, first taken) and slot by slot in the order
+below, one uniform for each bond from a cluster site to a satisfied site outside the cluster,
+activating it iff ``uniform < p``; Swendsen–Wang draws
 one uniform per satisfied bond in site order (slots 0, 2, 4, 5), then one ``next_u64 >> 63``
 per cluster, at its smallest site.  The kernels work on a flat copy of the lattice (any
 memory layout of ``spins`` is accepted) and write the result back into ``spins`` on return.
@@ -34,10 +35,13 @@ How the hot loops are made fast:
   ``(next_u64 >> 11) < ceil(p·2^53)`` (exactly equivalent), and the draws are read from a
   look-ahead buffer of the stream, ``k += due`` (:func:`_fill`, :func:`_rewind`: the state is
   put back to exactly the numbers consumed when a kernel returns);
-* Wolff flips a spin when it is pushed and marks it by the magnitude (s = ∓2 until the
-  cluster is done), so the test "outside the cluster and satisfied" reads only the spin, with
-  no mark array; the stack holds (flat index, x) packed in one int64, so no division or
-  modulo; the couplings sit in registers (the per-bond kernels below keep the plain loops);
+* Wolff flips a spin when it joins and marks it by the magnitude (s = ∓2 until the cluster
+  is done), so "outside the cluster and satisfied" is one comparison, s_j == sign(J)·s_i,
+  with no mark array; the breadth-first queue holds (flat index, x) packed in one int64, so
+  no division or modulo, and is itself the member list of the final unmarking pass; the
+  next site to grow is known before the current one's draws are (a last-in first-out stack
+  would make it wait on them), so the processor overlaps consecutive sites; the couplings
+  sit in registers (the per-bond kernels below keep the plain loops);
 * Swendsen–Wang: union–find in int32 whose root is always the smallest site of its tree
   (so the last pass relabels with one look-up per site), two-step branch-free root look-ups,
   and, without diagonal bonds, a y-bond's lower site still untouched, so it is linked by a
@@ -146,22 +150,23 @@ def _unflatten(s, dst):
 
 
 @njit(inline="always", cache=True)
-def _wolff_try(s, stack, top, n, members, si, j, xj, g, t, buf, k):
-    """Test the bond (sign g, threshold t) from a cluster site of original spin si to site j
-    (column xj): draw a number iff it is satisfied and j is outside the cluster (|s_j| = 1);
-    if it joins, push j and set s_j to −2·s_j (flipped, and marked by the magnitude).
-    Branch-free; returns (top, n, k)."""
+def _wolff_try(s, queue, tail, gs, j, xj, t, buf, k):
+    """Test the bond (threshold t) from a cluster site to site j (column xj), where gs is the
+    bond's sign times the cluster site's spin before the flip: the bond is satisfied and j is
+    outside the cluster iff s_j == gs (members are marked by |s| = 2), and only then a number
+    is drawn; if the bond is activated, append j to the queue and set s_j to −2·s_j (flipped,
+    and marked by the magnitude).  Branch-free (the queue slot and s_j are written either
+    way); returns (tail, k)."""
     sj = np.int64(s[_U(j)])
-    due = np.int64(g * si * sj > 0) & np.int64(sj * sj == 1)
+    due = np.int64(sj == gs)
     join = due & np.int64(np.int64(buf[_U(k)] >> _U(11)) < t)
-    s[_U(j)] = np.int8(sj - 3 * sj * join)
-    stack[_U(top)] = (np.int64(j) << 32) | xj
-    members[_U(n)] = j
-    return top + join, n + join, k + due
+    s[_U(j)] = np.int8(sj - 3 * gs * join)
+    queue[_U(tail)] = (np.int64(j) << 32) | xj
+    return tail + join, k + due
 
 
 @njit(nogil=True, cache=True)
-def _wolff_clusters(s, L0, L1, nclus, budget, st, th, sign, stack, members, buf, snap):
+def _wolff_clusters(s, L0, L1, nclus, budget, st, th, sign, queue, buf, snap):
     """Grow and flip ``nclus`` clusters from uniformly random seeds (or, if ``budget`` > 0,
     clusters until ``budget`` spins have flipped: the calibration replica only).  Returns
     (flipped spins, clusters).
@@ -169,7 +174,10 @@ def _wolff_clusters(s, L0, L1, nclus, budget, st, th, sign, stack, members, buf,
     Every bond between a cluster site and a site outside is tested exactly once, with the
     spins before the update; bonds to sites already in the cluster are not needed (at L = 2
     a second bond to the same partner is then skipped, which is the same as testing it: the
-    partner is in)."""
+    partner is in).  The cluster grows breadth first: ``queue`` (N + 1 entries; the slot
+    after the last member is written and ignored) receives every member in the order it
+    joins, so ``queue[:tail]`` is the cluster when the growth stops and no separate member
+    list is kept; the site to grow next never depends on the outcome just drawn."""
     N = L0 * L1
     xp, xm = neighbour_index(L1)
     tx, ty, td = th[0], th[1], th[2]
@@ -185,18 +193,17 @@ def _wolff_clusters(s, L0, L1, nclus, budget, st, th, sign, stack, members, buf,
             k = 0
         seed = np.int64(((buf[_U(k)] >> _U(32)) * _U(N)) >> _U(32))  # rng.randint
         k += 1
-        stack[0] = (seed << 32) | (seed % L1)
-        members[0] = seed
+        queue[0] = (seed << 32) | (seed % L1)
         s[seed] = -2 * s[seed]
-        top = np.int64(1)
-        n = np.int64(1)
-        while top > 0:
+        head = np.int64(0)
+        tail = np.int64(1)
+        while head < tail:
             if k > _RB - 8:
                 _rewind(snap, st, k)
                 _fill(buf, snap, st)
                 k = 0
-            top -= 1
-            e = stack[_U(top)]
+            e = queue[_U(head)]
+            head += 1
             i = e >> 32
             x = e & 0xFFFFFFFF
             si = -(np.int64(s[_U(i)]) >> 1)  # the spin before the flip
@@ -208,24 +215,23 @@ def _wolff_clusters(s, L0, L1, nclus, budget, st, th, sign, stack, members, buf,
             xa = xp[x]
             xb = xm[x]
             if gx != 0:
-                top, n, k = _wolff_try(s, stack, top, n, members, si, r + xa, xa, gx, tx, buf, k)
-                top, n, k = _wolff_try(s, stack, top, n, members, si, r + xb, xb, gx, tx, buf, k)
+                gs = gx * si
+                tail, k = _wolff_try(s, queue, tail, gs, r + xa, xa, tx, buf, k)
+                tail, k = _wolff_try(s, queue, tail, gs, r + xb, xb, tx, buf, k)
             if gy != 0:
-                top, n, k = _wolff_try(s, stack, top, n, members, si, u + x, x, gy, ty, buf, k)
-                top, n, k = _wolff_try(s, stack, top, n, members, si, d + x, x, gy, ty, buf, k)
+                gs = gy * si
+                tail, k = _wolff_try(s, queue, tail, gs, u + x, x, ty, buf, k)
+                tail, k = _wolff_try(s, queue, tail, gs, d + x, x, ty, buf, k)
             if gd != 0:
-                top, n, k = _wolff_try(s, stack, top, n, members, si, u + xa, xa, gd, td, buf,
-                                       k)
-                top, n, k = _wolff_try(s, stack, top, n, members, si, u + xb, xb, gd, td, buf,
-                                       k)
-                top, n, k = _wolff_try(s, stack, top, n, members, si, d + xb, xb, gd, td, buf,
-                                       k)
-                top, n, k = _wolff_try(s, stack, top, n, members, si, d + xa, xa, gd, td, buf,
-                                       k)
-        for m in range(n):  # unmark: ±2 -> ±1
-            j = members[m]
-            s[j] = s[j] >> 1
-        total += n
+                gs = gd * si
+                tail, k = _wolff_try(s, queue, tail, gs, u + xa, xa, td, buf, k)
+                tail, k = _wolff_try(s, queue, tail, gs, u + xb, xb, td, buf, k)
+                tail, k = _wolff_try(s, queue, tail, gs, d + xb, xb, td, buf, k)
+                tail, k = _wolff_try(s, queue, tail, gs, d + xa, xa, td, buf, k)
+        for m in range(tail):  # unmark: ±2 -> ±1
+            j = queue[_U(m)] >> 32
+            s[_U(j)] = s[_U(j)] >> 1
+        total += tail
         clusters += 1
     _rewind(snap, st, k)
     return total, clusters
@@ -233,11 +239,10 @@ def _wolff_clusters(s, L0, L1, nclus, budget, st, th, sign, stack, members, buf,
 
 @njit(nogil=True, cache=True)
 def _wolff_work(N):
-    stack = np.empty(N, dtype=np.int64)
-    members = np.empty(N, dtype=np.int32)
+    queue = np.empty(N + 1, dtype=np.int64)
     buf = np.empty(_RB, dtype=np.uint64)
     snap = np.empty((_RB // _RS + 1, 4), dtype=np.uint64)
-    return stack, members, buf, snap
+    return queue, buf, snap
 
 
 #: Calibration of the Wolff sweep (see :func:`wolff_clusters_per_sweep`): the auxiliary
@@ -262,12 +267,11 @@ def _clusters_per_sweep(L0, L1, beta, Jx, Jy, J2):
     for y in range(L0):
         for x in range(L1):
             s[y * L1 + x] = (fx if x & 1 else 1) * (fy if y & 1 else 1)
-    stack, members, buf, snap = _wolff_work(N)
+    queue, buf, snap = _wolff_work(N)
     state = _CALIBRATION_STATE.copy()
-    _wolff_clusters(s, L0, L1, 0, CAL_THERM_SITES * N, state, th, sign, stack, members, buf,
-                    snap)
+    _wolff_clusters(s, L0, L1, 0, CAL_THERM_SITES * N, state, th, sign, queue, buf, snap)
     flipped, clusters = _wolff_clusters(s, L0, L1, 0, CAL_MEASURE_SITES * N, state, th, sign,
-                                        stack, members, buf, snap)
+                                        queue, buf, snap)
     return max(np.int64(1), np.int64(round(N * clusters / flipped)))
 
 
@@ -318,12 +322,11 @@ def wolff_chain(spins, state, beta, Jx, Jy, J2, every, out, clusters_per_sweep=0
     else:
         n_c = _clusters_per_sweep(L0, L1, beta, Jx, Jy, J2)
     th, sign = _scalar_thresholds(beta, Jx, Jy, J2)
-    stack, members, buf, snap = _wolff_work(N)
+    queue, buf, snap = _wolff_work(N)
     s = _flat_copy(spins)
     total = np.int64(0)
     for n in range(out.shape[0]):
-        f, _ = _wolff_clusters(s, L0, L1, every * n_c, 0, state, th, sign, stack, members,
-                               buf, snap)
+        f, _ = _wolff_clusters(s, L0, L1, every * n_c, 0, state, th, sign, queue, buf, snap)
         total += f
         _unflatten(s, out[n])
     _unflatten(s, spins)
@@ -529,30 +532,30 @@ def bond_tables(beta, Jx, Jy, J2p, J2m):
 
 
 @njit(inline="always", cache=True)
-def _wolff_try_bond(s, state, mark, gen, stack, top, si, j, b, row, prob, sign):
+def _wolff_try_bond(s, state, mark, gen, queue, tail, si, j, b, row, prob, sign):
     """:func:`_wolff_try` for the bond stored at (row, b) of the bond tables."""
     if mark[j] != gen and np.int64(sign[row, b]) * si * np.int64(s[j]) > 0 \
             and uniform(state) < prob[row, b]:
         mark[j] = gen
-        stack[top] = j
-        top += 1
-    return top
+        queue[tail] = j
+        tail += 1
+    return tail
 
 
 @njit(nogil=True, cache=True)
 def _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals, mark, gen,
-                         stack):
-    """:func:`_wolff_clusters` (one cluster) with per-bond tables (slots in the same order); ``diagonals``
-    false skips the four diagonal slots (every diagonal bond zero: they would draw nothing)."""
+                         queue):
+    """:func:`_wolff_clusters` (one cluster, grown breadth first from ``queue``, N entries)
+    with per-bond tables (slots in the same order); ``diagonals`` false skips the four
+    diagonal slots (every diagonal bond zero: they would draw nothing)."""
     N = s.shape[0]
     seed = np.int64(randint(state, N))
     mark[seed] = gen
-    stack[0] = seed
-    top = np.int64(1)
+    queue[0] = seed
+    tail = np.int64(1)
     size = np.int64(0)
-    while top > 0:
-        top -= 1
-        i = stack[top]
+    while size < tail:
+        i = queue[size]
         y = i // L1
         x = i - y * L1
         si = np.int64(s[i])
@@ -561,20 +564,20 @@ def _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals, ma
         d = ym[y] * L1
         xa = xp[x]
         xb = xm[x]
-        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, r + xa, i, 0, prob, sign)
-        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, r + xb, r + xb, 0, prob,
-                              sign)
-        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, u + x, i, 1, prob, sign)
-        top = _wolff_try_bond(s, state, mark, gen, stack, top, si, d + x, d + x, 1, prob, sign)
+        tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, r + xa, i, 0, prob, sign)
+        tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, r + xb, r + xb, 0, prob,
+                               sign)
+        tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, u + x, i, 1, prob, sign)
+        tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, d + x, d + x, 1, prob, sign)
         if diagonals:
-            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, u + xa, i, 2, prob,
-                                  sign)
-            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, u + xb, i, 3, prob,
-                                  sign)
-            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, d + xb, d + xb, 2, prob,
-                                  sign)
-            top = _wolff_try_bond(s, state, mark, gen, stack, top, si, d + xa, d + xa, 3, prob,
-                                  sign)
+            tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, u + xa, i, 2, prob,
+                                   sign)
+            tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, u + xb, i, 3, prob,
+                                   sign)
+            tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, d + xb, d + xb, 2, prob,
+                                   sign)
+            tail = _wolff_try_bond(s, state, mark, gen, queue, tail, si, d + xa, d + xa, 3, prob,
+                                   sign)
         s[i] = -si
         size += 1
     return size
@@ -602,20 +605,20 @@ def wolff_clusters_per_sweep_tables(L0, L1, prob, sign, start_fx, start_fy):
             s[y * L1 + x] = (start_fx if x & 1 else 1) * (start_fy if y & 1 else 1)
     state = _CALIBRATION_STATE.copy()
     mark = np.zeros(N, dtype=np.int64)
-    stack = np.empty(N, dtype=np.int64)
+    queue = np.empty(N, dtype=np.int64)
     gen = np.int64(0)
     flipped = np.int64(0)
     while flipped < CAL_THERM_SITES * N:
         gen += 1
         flipped += _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals,
-                                        mark, gen, stack)
+                                        mark, gen, queue)
     flipped = 0
     clusters = np.int64(0)
     while flipped < CAL_MEASURE_SITES * N:
         gen += 1
         clusters += 1
         flipped += _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals,
-                                        mark, gen, stack)
+                                        mark, gen, queue)
     return max(np.int64(1), np.int64(round(N * clusters / flipped)))
 
 
@@ -653,14 +656,14 @@ def wolff_chain_tables(spins, state, prob, sign, every, out, clusters_per_sweep)
     xp, xm = neighbour_index(L1)
     s = _flat_copy(spins)
     mark = np.zeros(N, dtype=np.int64)
-    stack = np.empty(N, dtype=np.int64)
+    queue = np.empty(N, dtype=np.int64)
     gen = np.int64(0)
     total = np.int64(0)
     for n in range(out.shape[0]):
         for _ in range(every * n_c):
             gen += 1
             total += _wolff_cluster_bonds(s, L1, state, yp, ym, xp, xm, prob, sign, diagonals,
-                                          mark, gen, stack)
+                                          mark, gen, queue)
         _unflatten(s, out[n])
     _unflatten(s, spins)
     return total

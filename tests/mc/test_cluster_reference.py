@@ -4,12 +4,13 @@ The reference is the straightforward algorithm of the module docstring, written 
 of the kernels' speed-ups (no look-ahead buffer, no integer thresholds, no flip-on-push marks,
 no smallest-root union–find), with its own xoshiro256** in Python integers:
 
-* Wolff: one ``randint(N)`` for the seed; a last-in first-out stack; for each popped site,
-  slot by slot (x+1, x−1, y+1, y−1, then the diagonals (+1,+1), (+1,−1), (−1,−1), (−1,+1)),
-  one uniform for every bond to a site outside the cluster that is satisfied (J·s_i·s_j > 0,
-  spins before the update), joining iff ``uniform < 1 − exp(−2β|J|)`` (the float test, so
-  the kernels' integer thresholds are checked to be the same test); the cluster is flipped
-  when done.  A sweep is n_c clusters, n_c from the reference calibration replica.
+* Wolff: one ``randint(N)`` for the seed; a first-in first-out queue (breadth first: sites
+  are grown in the order they joined); for each site taken from the queue, slot by slot
+  (x+1, x−1, y+1, y−1, then the diagonals (+1,+1), (+1,−1), (−1,−1), (−1,+1)), one uniform
+  for every bond to a site outside the cluster that is satisfied (J·s_i·s_j > 0, spins
+  before the update), joining iff ``uniform < 1 − exp(−2β|J|)`` (the float test, so the
+  kernels' integer thresholds are checked to be the same test); the cluster is flipped when
+  done.  A sweep is n_c clusters, n_c from the reference calibration replica.
 * Swendsen–Wang: one uniform per satisfied owned bond (x+1, y+1, (+1,+1), (+1,−1)) in site
   order, the clusters of the active bonds, then one ``next_u64 >> 63`` per cluster at the
   first (smallest) site met in site order.
@@ -21,6 +22,7 @@ couplings, temperatures and seeds (hypothesis).
 """
 
 import math
+from collections import deque
 
 import numpy as np
 import pytest
@@ -77,16 +79,16 @@ def _wolff_cluster(s, L, rng, bonds):
     """Grow and flip one cluster on the flat list s; returns its size."""
     seed = rng.randint(L * L)
     inside = {seed}
-    stack = [seed]
-    while stack:
-        i = stack.pop()
+    queue = deque([seed])
+    while queue:
+        i = queue.popleft()
         y, x = divmod(i, L)
         for dy, dx, c in WOLFF_SLOTS:
             j = ((y + dy) % L) * L + (x + dx) % L
             p, g = bonds[c]
             if j not in inside and g * s[i] * s[j] > 0 and rng.uniform() < p:
                 inside.add(j)
-                stack.append(j)
+                queue.append(j)
     for i in inside:
         s[i] = -s[i]
     return len(inside)
