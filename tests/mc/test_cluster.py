@@ -7,9 +7,13 @@
   those tests also check that treating each pair as one bond would have been detected.
 * Deterministic limits: β = 0 (single-site clusters), β → ∞ from a ground state (one cluster,
   the whole lattice, for every sign pattern), reproducibility and stream continuation.
+* Memory safety: every kernel compiled with Numba's bounds checking stays inside its arrays.
 """
 
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -247,3 +251,34 @@ def test_swendsen_wang_cluster_count_range():
     out = np.empty((sweeps, L, L), np.int8)
     sw = swendsen_wang_chain(random_spins(L, 2), xoshiro_state(2), 1 / 2.269, 1.0, 1.0, 0.0, 1, out)
     assert sweeps <= sw <= sweeps * L * L
+
+
+BOUNDSCHECK_SCRIPT = r"""
+import numpy as np
+from spinsym.mc import cluster
+
+for L in (2, 3, 4, 5):
+    for T, (Jx, Jy, J2) in ((0.05, (1.0, 1.0, 0.0)), (0.05, (1.0, -1.0, 0.5)),
+                            (2.0, (1.0, 1.0, 0.0)), (2.0, (-1.0, 0.5, -0.3))):
+        out = np.empty((2, L, L), np.int8)
+        J = [np.full((L, L), v) for v in (Jx, Jy, J2, J2)]
+        for n_c in (1, 3, 0):
+            cluster.wolff_chain(np.ones((L, L), np.int8), np.array([1, 2, 3, 4], np.uint64),
+                                1 / T, Jx, Jy, J2, 2, out, n_c)
+            cluster.wolff_chain_bonds(np.ones((L, L), np.int8),
+                                      np.array([1, 2, 3, 4], np.uint64), 1 / T, *J, 2, out, n_c)
+        cluster.swendsen_wang_chain(np.ones((L, L), np.int8), np.array([1, 2, 3, 4], np.uint64),
+                                    1 / T, Jx, Jy, J2, 2, out)
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_kernels_stay_inside_their_arrays(tmp_path):
+    """The kernels index without bounds checks; compiled with Numba's bounds checking (a fresh
+    cache), no access may leave its array, also when one cluster is the whole lattice (T → 0,
+    the branch-free growth writes one queue slot past the last member) and at L = 2, 3."""
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", BOUNDSCHECK_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
