@@ -109,7 +109,12 @@ class Run:
 
 
 class RunBuilder:
-    """Collects a run in memory through the writer interface of ``AtomicH5Writer``."""
+    """Collects a run in memory through the writer interface of ``AtomicH5Writer``.
+
+    :meth:`reserve` makes room for a group's samples to come and returns it, so that a
+    producer (the Monte Carlo driver) can write the configurations there itself: an
+    :meth:`append` of the slice of that room where the next samples go is then recorded
+    without a copy, and :meth:`commit` hands over the room without a concatenation."""
 
     def __init__(self, model: str, L: int, root_attrs: dict | None = None):
         from . import __version__
@@ -132,19 +137,58 @@ class RunBuilder:
         self._groups[index] = {"attrs": {"spinsym_version": __version__, "n_samples": 0,
                                          **attrs},
                                "configs": [], "energy": [], "magnetization": [],
-                               "couplings": couplings}
+                               "couplings": couplings, "room": None}
+
+    def reserve(self, index: int, n: int) -> np.ndarray:
+        """Room for the next ``n`` samples of group ``index``: the (n, L, L) array of their
+        configurations, for the caller to fill in place and :meth:`append` slice by slice
+        in order."""
+        from .data import config_dtype
+        from .models import get
+
+        g = self._groups[index]
+        self._close_room(g)
+        n = int(n)
+        g["room"] = {"configs": np.empty((n, self.L, self.L), dtype=config_dtype(self.model)),
+                     "energy": np.empty(n, np.float64),
+                     "magnetization": np.empty((n,) + tuple(get(self.model).magnetization_shape),
+                                               np.float64),
+                     "used": 0}
+        return g["room"]["configs"]
+
+    @staticmethod
+    def _close_room(g):
+        """Move the filled part of the group's room to its parts (later appends go there)."""
+        room, g["room"] = g["room"], None
+        if room is not None and room["used"]:
+            for key in ("configs", "energy", "magnetization"):
+                g[key].append(room[key][:room["used"]])
 
     def append(self, index: int, configs: np.ndarray, energy: np.ndarray, magnetization=None):
         from .data import config_dtype, magnetization as stored_magnetization
 
         g = self._groups[index]
-        configs = np.array(configs, dtype=config_dtype(self.model), copy=True)
-        g["configs"].append(configs)
-        g["energy"].append(np.asarray(energy, dtype=np.float64))
-        g["magnetization"].append(stored_magnetization(self.model, configs)
-                                  if magnetization is None
-                                  else np.asarray(magnetization, dtype=np.float64))
-        g["attrs"]["n_samples"] += configs.shape[0]
+        n = np.shape(configs)[0]
+        room = g["room"]
+        if room is not None and room["used"] + n <= room["configs"].shape[0] \
+                and np.shape(configs)[1:] == room["configs"].shape[1:]:
+            a = room["used"]
+            dest = room["configs"][a:a + n]
+            if not _is_view(configs, dest):  # else the caller wrote it there itself
+                dest[...] = configs
+            room["energy"][a:a + n] = energy
+            room["magnetization"][a:a + n] = (stored_magnetization(self.model, dest)
+                                              if magnetization is None else magnetization)
+            room["used"] = a + n
+        else:
+            self._close_room(g)
+            configs = np.array(configs, dtype=config_dtype(self.model), copy=True)
+            g["configs"].append(configs)
+            g["energy"].append(np.array(energy, dtype=np.float64, copy=True))
+            g["magnetization"].append(stored_magnetization(self.model, configs)
+                                      if magnetization is None
+                                      else np.array(magnetization, dtype=np.float64, copy=True))
+        g["attrs"]["n_samples"] += n
 
     def set_attrs(self, index: int, **attrs):
         self._groups[index]["attrs"].update(attrs)
@@ -164,7 +208,10 @@ class RunBuilder:
         mshape = (0,) + tuple(get(self.model).magnetization_shape)
         for index in sorted(self._groups):
             g = self._groups[index]
-            cat = (lambda parts, empty: np.concatenate(parts) if parts else empty)
+            self._close_room(g)
+            # one part (the reserved room) is taken as it is; several are joined
+            cat = (lambda parts, empty: (parts[0] if len(parts) == 1 else np.concatenate(parts))
+                   if parts else empty)
             groups.append(TemperatureRun(
                 attrs=g["attrs"],
                 configs=cat(g["configs"], np.empty((0, L, L), dtype=config_dtype(self.model))),
@@ -172,6 +219,15 @@ class RunBuilder:
                 magnetization=cat(g["magnetization"], np.empty(mshape)),
                 bond_couplings=g["couplings"]))
         return Run(self.model, L, groups, dict(self.attrs), resume=self._state)
+
+
+def _is_view(a, b) -> bool:
+    """Whether ``a`` is the very array region ``b`` (same memory, shape, strides, dtype)."""
+    if not isinstance(a, np.ndarray):
+        return False
+    ia, ib = a.__array_interface__, b.__array_interface__
+    return (ia["data"][0] == ib["data"][0] and a.shape == b.shape and a.dtype == b.dtype
+            and a.strides == b.strides)
 
 
 def load(path) -> Run:

@@ -25,10 +25,14 @@ more than one thread the appends run in one background thread (:class:`_Writes`)
 chains, so that writing overlaps sweeping.
 
 **Samples.**  Where the kernel counts each stored configuration's energy and magnetization
-itself (:attr:`spinsym.models.Kernel.observes`: the Ising multi-spin kernels with
-homogeneous couplings, bit for bit the model's ``energy`` and ``magnetization``), the driver
-stores those; otherwise it computes them with the model.  Samples are buffered and appended
-to the file in blocks of about ``FLUSH_SITES`` sites.
+itself (:attr:`spinsym.models.Kernel.observes`: the Ising multi-spin kernels and the XY
+kernels with homogeneous couplings, bit for bit the model's ``energy`` and
+``magnetization``), the driver stores those; otherwise it computes them with the model.
+Where one kernel call storing n samples equals n calls storing one
+(:attr:`spinsym.models.Kernel.batches`: the Ising kernels), the samples of a block take one
+call.  The kernels write the samples straight into per-chain blocks, appended in blocks of
+about ``FLUSH_SITES`` sites; for a run kept in memory (:class:`spinsym.runs.RunBuilder`) the
+blocks are slices of the run's own arrays, so no sample is copied.
 
 **Replica exchange** (``exchange_every = K > 0``): after every K sweeps, neighbouring
 temperatures of the sorted ladder (pairs (0,1), (2,3), ... and (1,2), (3,4), ... in turn)
@@ -230,6 +234,8 @@ class Chain:
             seed(chain_ss)
         #: whether the kernel computes each stored configuration's energy and magnetization
         self.observes = bool(getattr(self.kernel, "observes", False))
+        #: whether one call storing n samples equals n calls storing one, bit for bit
+        self.batches = bool(getattr(self.kernel, "batches", False))
         self.counter = 0  # accepted moves / flipped spins / clusters during measurement
         self.sweeps_done = 0
 
@@ -242,16 +248,18 @@ class Chain:
         return out
 
     def run_into(self, out, sweeps: int, adapt: bool, measure: bool, obs=None):
-        """Run ``sweeps`` sweeps in one kernel call; the final state goes to ``out[0]``, and
-        with ``obs`` (float64 (1, 2), only where :attr:`observes`) its energy and
-        magnetization as the kernel counted them."""
+        """One kernel call of ``len(out) * sweeps`` sweeps: the state after each ``sweeps``
+        goes to ``out[i]`` (one call for several samples only where :attr:`batches`), and
+        with ``obs`` (float64 (len(out), 1 + magnetization size), only where
+        :attr:`observes`) its energy and magnetization as the kernel counted them."""
+        n = out.shape[0]
         if obs is None:
-            count = self.kernel(self.state_array, self.rng_state, 1, sweeps, out, adapt)
+            count = self.kernel(self.state_array, self.rng_state, n, sweeps, out, adapt)
         else:
-            count = self.kernel(self.state_array, self.rng_state, 1, sweeps, out, adapt, obs=obs)
+            count = self.kernel(self.state_array, self.rng_state, n, sweeps, out, adapt, obs=obs)
         if measure:
             self.counter += int(count)
-            self.sweeps_done += sweeps
+            self.sweeps_done += n * sweeps
 
     def statistics(self) -> dict:
         """Algorithm statistics recorded in the group attributes."""
@@ -453,18 +461,35 @@ class _Driver:
                                  np.random.SeedSequence(config.seed, spawn_key=(R * nT + r,)))
                         for r in range(R)] if K else []
         self.t = 0  # sweeps done by every chain (thermalization + measurement)
-        # the samples since the last flush: one reused block per chain (configurations as
-        # stored, and the kernel's energy and magnetization where it counts them), filled
-        # in place by the kernels, so a sample costs no allocation and no copy
+        # the samples since the last flush: one block per chain (configurations as stored,
+        # and the kernel's energy and magnetization where it counts them), filled in place
+        # by the kernels, so a sample costs no allocation and no copy.  The blocks are
+        # reused, or, where the sink keeps the run in memory (:meth:`reserve`), they are the
+        # next slices of the run's own arrays, so that an append copies nothing.
         c = config
         per_step = max(c.every, BLOCK_UPDATES // self.N) // c.every + 2
         self.capacity = max(1, FLUSH_SITES // (self.N * len(self.chains))) + per_step
         self.per_step = per_step
+        self.obs_width = 1 + int(np.prod(self.model.magnetization_shape, dtype=np.int64))
         self.blocks = [None] * len(self.chains)
         self.obs = [None] * len(self.chains)
         self._spare_blocks = [None] * len(self.chains)  # for flushes in the background
         self._spare_obs = [None] * len(self.chains)
         self.filled = [0] * len(self.chains)
+        self.regions = None  # per chain: the sink's room for the samples to come
+        self.used = [0] * len(self.chains)  # per chain: samples of its region appended
+
+    def reserve(self, writer):
+        """Where the sink has ``reserve(index, n)`` (:class:`spinsym.runs.RunBuilder`), ask it
+        for the room of every chain's samples to come and let the kernels write there."""
+        reserve = getattr(writer, "reserve", None)
+        if reserve is None:
+            return
+        c = self.config
+        n = c.n_samples - _measured(c, self.t) // c.every
+        self.regions = [reserve(g, n) for g in range(len(self.chains))]
+        self.blocks = [None] * len(self.chains)
+        self.used = [0] * len(self.chains)
 
     # -- the grid of kernel calls
     def end(self) -> int:
@@ -502,27 +527,37 @@ class _Driver:
         return points
 
     def _advance(self, job):
-        """Run chain ``g`` through the segments ending at ``points``; the stored samples."""
+        """Run chain ``g`` through the segments ending at ``points``; the stored samples.
+        Consecutive samples one ``every`` apart take one kernel call where the kernel
+        :attr:`~Chain.batches` and writes the stored dtype itself."""
         g, points = job
         c, chain, t = self.config, self.chains[g], self.t
         block, obs, k = self._block(g), self.obs[g], self.filled[g]
         direct = block.dtype == chain.state_array.dtype  # the kernel writes the block itself
+        batch = direct and chain.batches
         out = None if direct else np.empty((1,) + chain.state_array.shape,
                                            dtype=chain.state_array.dtype)
-        for p in points:
+        i = 0
+        while i < len(points):
+            p = points[i]
             thermal = t < c.thermalize
             sample = not thermal and (p - c.thermalize) % c.every == 0
-            if k == block.shape[0]:  # must_flush() leaves room for a whole step
+            m = 1
+            if sample and batch:
+                while i + m < len(points) and points[i + m] - points[i + m - 1] == p - t:
+                    m += 1
+            if k + m > block.shape[0]:  # must_flush() leaves room for a whole step
                 raise RuntimeError("sample block overflow")
             # (a segment without a sample writes the next free slot, overwritten later)
-            target = block[k:k + 1] if direct else out
+            target = block[k:k + m] if direct else out
             chain.run_into(target, p - t, adapt=thermal, measure=not thermal,
-                           obs=obs[k:k + 1] if sample and chain.observes else None)
+                           obs=obs[k:k + m] if sample and chain.observes else None)
             if sample:
                 if not direct:
                     block[k] = stored(c.model, out[0])
-                k += 1
-            t = p
+                k += m
+            t = points[i + m - 1]
+            i += m
         return k
 
     def step(self, points: list, pool, interrupted) -> bool:
@@ -548,9 +583,14 @@ class _Driver:
     # -- output
     def _block(self, g: int) -> np.ndarray:
         if self.blocks[g] is None:
-            shape = (self.capacity,) + self.chains[g].state_array.shape
-            self.blocks[g] = np.empty(shape, dtype=self.model.dtype)
-            self.obs[g] = np.empty((self.capacity, 2), np.float64)
+            if self.regions is not None:
+                a = self.used[g]
+                self.blocks[g] = self.regions[g][a:a + self.capacity]
+            else:
+                shape = (self.capacity,) + self.chains[g].state_array.shape
+                self.blocks[g] = np.empty(shape, dtype=self.model.dtype)
+        if self.obs[g] is None:
+            self.obs[g] = np.empty((self.capacity, self.obs_width), np.float64)
         return self.blocks[g]
 
     def buffered(self) -> int:
@@ -561,16 +601,18 @@ class _Driver:
         """Whether to append now: about FLUSH_SITES buffered, or a block with no room for
         another step's samples."""
         return self.buffered() >= FLUSH_SITES or any(
-            k + self.per_step > self.capacity for k in self.filled)
+            k + self.per_step > (self.capacity if b is None else b.shape[0])
+            for k, b in zip(self.filled, self.blocks))
 
     def flush(self, writer, writes=None):
         """Append the buffered samples, one append per chain.  Energies and magnetizations
         come from the kernel where it counted them (:attr:`Chain.observes`: bit for bit the
-        model's), else from the model's ``energy`` and ``magnetization``.  The blocks are
-        reused: a writer copies what it keeps.
+        model's), else from the model's ``energy`` and ``magnetization``.  Reused blocks are
+        copied by the writer; blocks in the sink's reserved room are recorded in place, and
+        the next samples go to the room after them.
 
         ``writes``: a :class:`_Writes` that runs the appends (and the model's energy pass) in
-        its background thread; the filled blocks are then swapped for a spare set, which the
+        its background thread; reused blocks are then swapped for a spare set, which the
         previous background flush has released (one flush in flight at most)."""
         items = []
         for g, k in enumerate(self.filled):
@@ -578,13 +620,17 @@ class _Driver:
                 obs = self.obs[g][:k].copy() if self.chains[g].observes else None
                 items.append((g, self.blocks[g][:k], obs))
                 self.filled[g] = 0
+                if self.regions is not None:  # the next samples: the room after these
+                    self.used[g] += k
+                    self.blocks[g] = None
         if not items:
             return
 
         def write():
             for g, configs, obs in items:
                 if obs is not None:
-                    energies, mag = obs[:, 0].copy(), obs[:, 1].copy()
+                    energies = obs[:, 0].copy()
+                    mag = obs[:, 1].copy() if obs.shape[1] == 2 else obs[:, 1:].copy()
                 else:
                     energies = np.asarray(energy(self.config.model, configs,
                                                  self.config.couplings), dtype=np.float64)
@@ -595,7 +641,8 @@ class _Driver:
             write()
             return
         writes.wait()  # the spare blocks are free again
-        self.blocks, self._spare_blocks = self._spare_blocks, self.blocks
+        if self.regions is None:
+            self.blocks, self._spare_blocks = self._spare_blocks, self.blocks
         self.obs, self._spare_obs = self._spare_obs, self.obs
         writes.submit(write)
 
@@ -726,6 +773,7 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
                 writer.group(g, config.group_attrs(g), couplings=config.bond_couplings)
                 if _source is not None:
                     _source.copy_group(g, writer)
+            driver.reserve(writer)
             if _source is not None and _source.checkpoint and partial is not None \
                     and os.path.abspath(_source.path) == os.path.abspath(partial):
                 written[0] = True  # the checkpoint being continued: kept up to date

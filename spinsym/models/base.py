@@ -32,6 +32,10 @@ class Kernel:
     * ``observes = True``: ``__call__`` also takes ``obs=`` (float64 (n_out, 2)) and fills it
       with the energy and magnetization of each stored configuration, equal bit for bit to
       the model's ``energy`` and ``magnetization`` (the driver then skips its own pass).
+    * ``batches = True``: one call storing ``n_out`` samples equals, bit for bit (samples,
+      state, random stream, count), ``n_out`` calls storing one each; the driver then runs
+      the samples of a block in one call.  Leave it False where a call boundary changes the
+      chain (the XY kernels start each call from the stored angles).
     * ``threads``: the threads the kernel may use for one lattice (set by the driver; 1 when
       the threads go to the chains).
     * ``seed(ss)``: called once with the chain's ``numpy.random.SeedSequence`` by kernels that
@@ -41,6 +45,7 @@ class Kernel:
 
     name: str = ""
     observes: bool = False
+    batches: bool = False
     threads: int = 1
 
     def seed(self, ss) -> None:

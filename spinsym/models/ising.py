@@ -39,6 +39,8 @@ class _SingleSpin(Kernel):
     magnetization (equal, bit for bit, to the model's :meth:`IsingModel.energy` and
     :meth:`IsingModel.magnetization`).  The strip kernel uses ``threads`` threads."""
 
+    batches = True  # the state between calls is the spins themselves
+
     def __init__(self, config, beta, heatbath: bool, scalar: bool):
         from ..couplings import BondCouplings
         from ..mc import ising, msc
@@ -113,6 +115,7 @@ class _Wolff(Kernel):
     only, computed once per chain (stopping on the flipped count would bias the samples)."""
 
     name = "wolff"
+    batches = True  # the state between calls is the spins themselves
 
     def __init__(self, config, beta):
         from ..couplings import BondCouplings
@@ -138,6 +141,7 @@ class _Wolff(Kernel):
 
 class _SwendsenWang(Kernel):
     name = "swendsen-wang"
+    batches = True  # the state between calls is the spins themselves
 
     def __init__(self, config, beta):
         from ..couplings import BondCouplings
