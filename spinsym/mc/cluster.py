@@ -24,10 +24,10 @@ kernel consumes exactly the stream of the straightforward algorithm: Wolff draws
 ``randint(N)`` for the seed, then, site by site as the cluster grows (breadth first: sites
 are taken in the order they joined, first joined, first taken) and slot by slot in the order
 below, one uniform for each bond from a cluster site to a satisfied site outside the cluster,
-activating it iff ``uniform < p``; Swendsen–Wang draws
-one uniform per satisfied bond in site order (slots 0, 2, 4, 5), then one ``next_u64 >> 63``
-per cluster, at its smallest site.  The kernels work on a flat copy of the lattice (any
-memory layout of ``spins`` is accepted) and write the result back into ``spins`` on return.
+activating it iff ``uniform < p``; Swendsen–Wang draws one uniform per satisfied bond in
+site order (slots 0, 2, 4, 5), then one ``next_u64 >> 63`` per cluster, at its smallest site.
+The kernels work on a flat copy of the lattice (any memory layout of ``spins`` is accepted)
+and write the result back into ``spins`` on return.
 
 How the hot loops are made fast:
 
