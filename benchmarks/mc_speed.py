@@ -6,14 +6,16 @@
    spin-flip attempts per ns and the ratio, for ``--algorithm metropolis`` (the multi-spin
    kernel, spinsym.mc.msc) and ``metropolis-scalar`` (spinsym.mc.ising).  Also the kernels
    alone (``Chain.run``, storing every ``--every`` sweeps, no driver) and the ratio
-   simulate / kernel alone with a configuration stored every 10 and every 100 sweeps (the
+   simulate / kernel alone (into HDF5, and in memory) with a configuration stored every 10
+   and every 100 sweeps (the
    multi-spin kernel counts each sample's energy and magnetization itself), and the model's
    own energy pass and HDF5 append per stored configuration, which the driver uses where a
    kernel does not count.
 2. One lattice on several threads (``--threads-L``, default 4096; skip with 0): the strip
    kernel alone and through ``simulate`` (one temperature, stored every 10 sweeps) with 1 and
    ``--threads`` threads, and the speed-up.
-3. XY Metropolis site updates per ns through the same path (L = 256), and the kernel alone.
+3. XY Metropolis site updates per ns through the same path (L = 256), in memory, and the
+   kernel alone.
 4. Integrated autocorrelation times at T_c, L = 64 (and 128 with --large): Wolff versus
    Metropolis, per sweep, for the energy and |m|.
 
@@ -38,6 +40,7 @@ from spinsym.lattice import checkerboard
 from spinsym.data import AtomicH5Writer
 from spinsym.hamiltonians import energy
 from spinsym.mc.run import Chain, SimulationConfig, simulate
+from spinsym.runs import RunBuilder
 
 
 def numpy_checkerboard(L: int, beta: float, sweeps: int, seed: int = 0) -> float:
@@ -54,16 +57,19 @@ def numpy_checkerboard(L: int, beta: float, sweeps: int, seed: int = 0) -> float
     return (time.perf_counter() - t0) / sweeps
 
 
-def through_simulate(model: str, L: int, T: float, sweeps: int, every: int, folder: str,
+def through_simulate(model: str, L: int, T: float, sweeps: int, every: int, folder,
                      algorithm: str = "metropolis", threads: int = 1,
                      clock=time.perf_counter) -> float:
-    """Seconds per sweep of ``spinsym simulate`` (one temperature, writing HDF5);
-    ``clock=time.process_time``: the CPU time of all threads."""
+    """Seconds per sweep of ``spinsym simulate`` (one temperature, writing HDF5 into
+    ``folder``; ``folder=None``: ``spinsym.simulate`` in memory); ``clock=time.process_time``:
+    the CPU time of all threads."""
     cfg = SimulationConfig(model=model, L=L, temperatures=(T,), algorithm=algorithm,
                            sweeps=sweeps, thermalize=0, every=every, threads=threads)
-    path = os.path.join(folder, f"bench_{model}_{L}.h5")
     t0 = clock()
-    simulate(cfg, path)
+    if folder is None:
+        simulate(cfg, None, sink=RunBuilder(model, L))
+    else:
+        simulate(cfg, os.path.join(folder, f"bench_{model}_{L}.h5"))
     return (clock() - t0) / sweeps
 
 
@@ -203,6 +209,10 @@ def main():
                   f"{flips(sim_w):6.3f}: speed ratio {ker_w / sim_w:5.3f} wall, "
                   f"{ker_c / sim_c:5.3f} CPU time (kernel {flips(ker_c):6.3f}, simulate "
                   f"{flips(sim_c):6.3f} per CPU ns)")
+            mem_c = best(lambda: through_simulate("ising", L, T, args.sweeps, every, None,
+                                                  clock=time.process_time), rep)
+            print(f"      in memory (spinsym.simulate): {flips(mem_c):6.3f} per CPU ns, speed "
+                  f"ratio {ker_c / mem_c:5.3f} CPU time")
             bg = best(lambda: through_simulate("ising", L, T, args.sweeps, every, folder,
                                                threads=2), rep)
             print(f"      with --threads 2 (appends in a background thread): simulate "
@@ -210,11 +220,17 @@ def main():
         Lxy = min(L, 256)
         xsw = max(ev, args.sweeps // 4)
         xy = best(lambda: through_simulate("xy", Lxy, 0.9, xsw, ev, folder), rep)
+        xyc = best(lambda: through_simulate("xy", Lxy, 0.9, xsw, ev, None,
+                                            clock=time.process_time), rep)
+        xkc = best(lambda: kernel_alone("xy", Lxy, 0.9, xsw, ev, clock=time.process_time), rep)
         xk = best(lambda: kernel_alone("xy", Lxy, 0.9, xsw, ev), rep)
         xc = best(lambda: kernel_alone("xy", Lxy, 0.9, xsw, ev, clock=time.thread_time), rep)
         xw = writer_cost("xy", Lxy, folder)
         ups = lambda sec: Lxy * Lxy / sec / 1e9  # noqa: E731
         print(f"XY Metropolis, L = {Lxy}, T = 0.9, one thread, stored every {ev} sweeps")
+        print(f"  in memory: {ups(xyc):8.4f} per CPU ns, kernel alone {ups(xkc):6.3f}: speed "
+              f"ratio {xkc / xyc:5.3f} CPU time (the kernel counts each sample's energy and "
+              f"magnetization; each call restarts from the stored angles)")
         print(f"  spinsym simulate: {ups(xy):8.4f} site updates/ns   (kernel alone "
               f"{ups(xk):6.3f}; CPU time {ups(xc):6.3f}; writer thread {xw * 1e3:.2f} ms per "
               f"stored configuration vs {ev * xk * 1e3:.2f} ms for {ev} sweeps)")

@@ -1090,3 +1090,135 @@ def wolff_chain_bonds(theta, state, beta, Jx, Jy, J2p, J2m, every, out, clusters
             _to_angles(c2, s2, out[i])
     _to_angles(c2, s2, theta)
     return total
+
+
+# --------------------------------------------------------------------------- stored samples
+#
+# The energy and magnetization stored beside each sample are those of the stored float32
+# angles, computed with the arithmetic of hamiltonians.xy_energy and XYModel.magnetization
+# (NumPy): the same float64 operations in the same order, libm cos and sin (which NumPy's
+# float64 cos and sin call), and NumPy's pairwise summation (_numpy_sum).  No fastmath here:
+# a fused multiply-add or a reordered sum would change the last bits.
+
+
+@njit(nogil=True, cache=True)
+def _pairwise_leaf(a, lo, n):
+    """NumPy's pairwise sum of a[lo:lo + n] for n <= 128: below 8 terms a plain loop, else
+    eight accumulators, their tree, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    m = n - n % 8
+    while i < m:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(nogil=True, cache=True)
+def _pairwise(a, lo, n):
+    """NumPy's pairwise sum of a[lo:lo + n] (``pairwise_sum`` in NumPy's loops_utils.h): up to
+    128 terms :func:`_pairwise_leaf`, else the sum of two halves, the first a multiple of 8
+    (the recursion kept on an explicit stack)."""
+    if n <= 128:
+        return _pairwise_leaf(a, lo, n)
+    los = np.empty(64, np.int64)
+    ns = np.empty(64, np.int64)
+    stage = np.zeros(64, np.int64)
+    vals = np.empty(64, np.float64)
+    nv = 0
+    los[0], ns[0], stage[0] = lo, n, 0
+    sp = 1
+    while sp:
+        top = sp - 1
+        m = ns[top]
+        if m <= 128:
+            vals[nv] = _pairwise_leaf(a, los[top], m)
+            nv += 1
+            sp -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if stage[top] == 0:
+            stage[top] = 1
+            los[sp], ns[sp], stage[sp] = los[top], n2, 0
+            sp += 1
+        elif stage[top] == 1:
+            stage[top] = 2
+            los[sp], ns[sp], stage[sp] = los[top] + n2, m - n2, 0
+            sp += 1
+        else:
+            nv -= 1
+            vals[nv - 1] = vals[nv - 1] + vals[nv]
+            sp -= 1
+    return vals[0]
+
+
+@njit(nogil=True, cache=True)
+def _numpy_sum(a, n, bufsize):
+    """``a[:n].sum()`` as NumPy computes it for float64: the identity 0.0, plus the pairwise
+    sum of each run of ``bufsize`` terms (NumPy's reduction hands its loop at most a buffer,
+    :func:`numpy.getbufsize`, at a time)."""
+    res = 0.0
+    for lo in range(0, n, bufsize):
+        res = res + _pairwise(a, lo, min(bufsize, n - lo))
+    return res
+
+
+@njit(nogil=True, cache=True)
+def stored_observables(samples, Jx, Jy, J2, h, obs, bufsize=8192):
+    """For each sample ``samples[i]`` (angles (n, Ly, Lx), any float dtype), stored as
+    float32: ``obs[i] = (E, mx, my)`` with E = :func:`spinsym.hamiltonians.xy_energy` and
+    (mx, my) the model's stored magnetization (:meth:`spinsym.models.xy.XYModel.magnetization`)
+    of the stored angles, equal to them bit for bit (homogeneous couplings); ``bufsize``:
+    NumPy's :func:`numpy.getbufsize`, which sets how NumPy splits long sums.
+
+    The diagonal term ``J2 * (cos + cos)`` is evaluated only where it can change the site's
+    sum: with J2 = 0 it is a signed zero, which leaves a nonzero sum as it is (and is then
+    computed where the rest is zero, for its sign)."""
+    n, Ly, Lx = samples.shape
+    N = Ly * Lx
+    t = np.empty((Ly, Lx), np.float64)
+    cs = np.empty(N, np.float64)
+    sn = np.empty(N, np.float64)
+    row = np.empty(Lx, np.float64)
+    rows = np.empty(Ly, np.float64)
+    lazy = J2 == 0.0
+    for i in range(n):
+        for y in range(Ly):
+            for x in range(Lx):
+                t[y, x] = np.float64(np.float32(samples[i, y, x]))
+        for y in range(Ly):
+            yd = y + 1 if y + 1 < Ly else 0
+            for x in range(Lx):
+                xr = x + 1 if x + 1 < Lx else 0
+                xl = x - 1 if x > 0 else Lx - 1
+                ti = t[y, x]
+                c0 = math.cos(ti)
+                cs[y * Lx + x] = c0
+                sn[y * Lx + x] = math.sin(ti)
+                a = Jx * math.cos(ti - t[y, xr]) + Jy * math.cos(ti - t[yd, x])
+                if not lazy or a == 0.0:
+                    a = a + J2 * (math.cos(ti - t[yd, xr]) + math.cos(ti - t[yd, xl]))
+                row[x] = a + h * c0
+            rows[y] = _numpy_sum(row, Lx, bufsize)
+        obs[i, 0] = -_numpy_sum(rows, Ly, bufsize)
+        obs[i, 1] = _numpy_sum(cs, N, bufsize) / N
+        obs[i, 2] = _numpy_sum(sn, N, bufsize) / N

@@ -9,10 +9,22 @@ from ..errors import DataError
 from .base import Algorithm, Kernel, SpinModel
 
 
+def _observe(kernel, out, obs):
+    """The stored samples' energies and magnetizations (homogeneous couplings), bit for bit
+    :meth:`XYModel.energy` and :meth:`XYModel.magnetization` of ``stored(out)``."""
+    from ..mc import xy
+
+    c = kernel.couplings
+    xy.stored_observables(out, float(c.Jx), float(c.Jy), float(c.J2), float(c.h), obs,
+                          np.getbufsize())
+
+
 class _Metropolis(Kernel):
     """Symmetric proposals; the step adapts only while thermalizing (``adapt``).  Per-bond
     couplings (:class:`spinsym.couplings.BondCouplings`) run
-    :func:`spinsym.mc.xy.metropolis_chain_bonds`."""
+    :func:`spinsym.mc.xy.metropolis_chain_bonds`.  With homogeneous couplings the kernel
+    :attr:`~spinsym.models.Kernel.observes`: ``obs`` receives each stored sample's energy and
+    magnetization (:func:`spinsym.mc.xy.stored_observables`)."""
 
     name = "metropolis"
 
@@ -25,12 +37,16 @@ class _Metropolis(Kernel):
             self.fn, self.args = xy.metropolis_chain_bonds, (beta, *c.arrays(config.L))
         else:
             self.fn, self.args = xy.metropolis_chain, (beta, c.Jx, c.Jy, c.J2, c.h)
+            self.couplings, self.observes = c, True
         self.overrelax = config.overrelax
         self.step = np.array([1.0])
 
-    def __call__(self, state, rng_state, n_out, every, out, adapt):
-        return self.fn(state, rng_state, *self.args, every, out, self.step, self.overrelax,
-                       adapt)
+    def __call__(self, state, rng_state, n_out, every, out, adapt, obs=None):
+        count = self.fn(state, rng_state, *self.args, every, out, self.step, self.overrelax,
+                        adapt)
+        if obs is not None:
+            _observe(self, out, obs)
+        return count
 
     def stats(self):
         return {"step": float(self.step[0])}
@@ -51,9 +67,13 @@ class _Wolff(Kernel):
         else:
             self.fn, self.args = xy.wolff_chain, (beta, c.Jx, c.Jy, c.J2)
             self.clusters = int(xy.wolff_clusters_per_sweep(config.L, beta, c.Jx, c.Jy, c.J2))
+            self.couplings, self.observes = c, True  # as _Metropolis
 
-    def __call__(self, state, rng_state, n_out, every, out, adapt):
-        return self.fn(state, rng_state, *self.args, every, out, self.clusters)
+    def __call__(self, state, rng_state, n_out, every, out, adapt, obs=None):
+        count = self.fn(state, rng_state, *self.args, every, out, self.clusters)
+        if obs is not None:
+            _observe(self, out, obs)
+        return count
 
     def stats(self):
         return {"clusters_per_sweep": self.clusters}
