@@ -237,7 +237,8 @@ def test_configs_are_frozen_and_validated():
     for bad, word in ((dict(time_limit=float("nan")), "--time-limit"),
                       (dict(time_limit=-1.0), "--time-limit"), (dict(threads=-3), "--threads"),
                       (dict(lr=float("inf")), "--lr"), (dict(tau=0.0), r"tau \(config key\)"),
-                      (dict(arch="transformer"), "unknown model"), (dict(L=6), "divisible by 4"),
+                      (dict(arch="transformer"), "unknown model"),
+                      (dict(L=6, pe_period=4), "divisible by"),
                       (dict(kernel=4), "odd"), (dict(width=True), "--width")):
         with pytest.raises(ParameterError, match=word):
             cfg.override(**bad).validate()

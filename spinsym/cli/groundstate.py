@@ -210,8 +210,8 @@ def evaluate_groundstate(
     import numpy as np
 
     from ..exact import GROUND_STATE_BONDS_MAX_L
-    from ..tasks.groundstate import (degeneracy_balance, evaluate, load_checkpoint, predict,
-                                     resolve_device, scalar_rows)
+    from ..tasks.groundstate import (canonical_ties, degeneracy_balance, evaluate,
+                                     load_checkpoint, predict, resolve_device, scalar_rows)
 
     _check_L(L)
     H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
@@ -237,6 +237,9 @@ def evaluate_groundstate(
             deg["neel"][0] += b["neel_plus"]
             deg["neel"][1] += b["neel_minus"]
     rep["degenerate_counts"] = deg
+    ties = canonical_ties(model, H.bonds, L)
+    if ties is not None:
+        rep["canonical_ties"] = ties
     rep["model"] = meta["arch"]
     rep["L"] = L
     rep["train_L"] = meta["train_config"]["L"]
@@ -269,6 +272,11 @@ def evaluate_groundstate(
         typer.echo(f"spin-flip pairs (h = 0, {z['n_hamiltonians']} Hamiltonians): +/- "
                    f"{z['plus']}/{z['minus']} by overlap with the exact ground state, both "
                    f"signs seen for {z['both_seen']}; mean gap {z['mean_gap']:.4%}")
+    if ties is not None:
+        typer.echo(f"canonicalizer: near-maximizers exceed the stabilizer on "
+                   f"{ties['argmax_exceeds_stabilizer']:.1%} of the inputs (mean "
+                   f"{ties['mean_argmax_cosets']:.2f} cosets); after the exact tie-break on "
+                   f"{ties['after_tiebreak']:.1%}")
     if deg["ferro_h0"] != [0, 0] or deg["neel"] != [0, 0]:
         typer.echo(f"degenerate states: ferro at h=0 up/down {deg['ferro_h0'][0]}/"
                    f"{deg['ferro_h0'][1]}, Neel sublattice +/- {deg['neel'][0]}/"

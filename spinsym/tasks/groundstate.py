@@ -683,7 +683,7 @@ def compute_size(cfg: TrainConfig) -> int:
 
 def _format(rec: dict) -> str:
     return (f"step {rec['step']:5d}  loss {rec['loss']:+.4f}  T {rec['T']:.3f}  "
-            f"gap {rec['gap']:.4f}  e/scale {rec.get('energy', math.nan):+.4f}  "
+            f"gap {rec.get('gap', math.nan):.4f}  e/scale {rec.get('energy', math.nan):+.4f}  "
             f"{rec['seconds']:.0f}s")
 
 
@@ -754,12 +754,12 @@ def train(cfg: TrainConfig, log=None, out: str | None = None,
             # the batch gap against the exact minimum, on its homogeneous entries
             rows = scalar_rows(bonds_np)
             hom = ~np.isnan(rows[:, 0])
-            gap = math.nan
-            if hom.any():
+            rec = dict(loss=float(loss.detach()), T=T,
+                       energy=float(np.mean(e / bond_scale(bonds_np))))
+            if hom.any():  # (no key otherwise: NaN would make equal histories unequal)
                 egs = ground_state_energies(rows[hom])
-                gap = float(np.mean((e[hom] - egs) / np.abs(egs)))
-            return dict(loss=float(loss.detach()), T=T, gap=gap,
-                        energy=float(np.mean(e / bond_scale(bonds_np))))
+                rec["gap"] = float(np.mean((e[hom] - egs) / np.abs(egs)))
+            return rec
         return training.Step(loss, report)
 
     def meta() -> dict:
@@ -1039,6 +1039,31 @@ def evaluate(spins: np.ndarray, params, reference: dict | None = None,
         rep["per_family"] = per_family
     rep["z2"] = z2_balance(spins, reference.get("config"), z2sym, gap_mean)
     return rep
+
+
+def canonical_ties(model, params, L: int, batch: int = 64) -> dict | None:
+    """For a SymPE model: on how many inputs the near-maximizers of its symmetrized logits
+    exceed the input's stabilizer (the canonicalizer cannot tell cosets apart, so the draw
+    would be uniform over more than one coset), and on how many the drawn set still exceeds it
+    after the exact canonical tie-break (0 by construction).  None for other models."""
+    if getattr(model, "kind", None) != "sympe":
+        return None
+    torch = _torch()
+    bonds = as_bonds(params, L)
+    before = after = 0
+    excess = []
+    with torch.no_grad():
+        for i in range(0, len(bonds), batch):
+            bt = torch.tensor(bonds[i:i + batch], dtype=torch.float32,
+                              device=next(model.parameters()).device)
+            _, sizes = model.canonical_sets(model.encode_input(bt))
+            for n_top, n_chosen, n_stab in sizes:
+                before += n_top > n_stab
+                after += n_chosen > n_stab
+                excess.append(n_top / n_stab)
+    n = len(bonds)
+    return {"n": n, "argmax_exceeds_stabilizer": before / n,
+            "after_tiebreak": after / n, "mean_argmax_cosets": float(np.mean(excess))}
 
 
 def z2_balance(spins: np.ndarray, configs, z2sym: np.ndarray, gap_mean: np.ndarray) -> dict:
