@@ -229,7 +229,8 @@ class SymPE(Predictor):
         input, (number of near-maximizers, size of the chosen set, |Stab(x)|)."""
         B = x.shape[0]
         orbits = [self.orbit(x[b]) for b in range(B)]
-        ell = self.symmetrize(self.group_logits(x), x, orbits).reshape(B, -1)
+        with torch.no_grad():  # a support, not a weight: no gradient flows through it
+            ell = self.symmetrize(self.group_logits(x), x, orbits).reshape(B, -1)
         masks, sizes = [], []
         for b, o in enumerate(orbits):
             e = ell[b].double()
