@@ -67,9 +67,11 @@ def _alive(pid):
 
 
 def test_sigterm_mid_simulate_keeps_the_old_file(tmp_path):
+    """Without checkpoints (--checkpoint-every 0) nothing is left but the old file; with them,
+    see test_sigterm_mid_simulate_leaves_a_resumable_checkpoint."""
     out = tmp_path / "run.h5"
     out.write_bytes(b"the previous result")
-    proc = _start(*LONG_SIMULATE, "--out", out)
+    proc = _start(*LONG_SIMULATE, "--checkpoint-every", "0", "--out", out)
     # mid-way: the sweeps run and the temporary is growing
     assert _wait_for(lambda: any(os.path.getsize(tmp_path / t) > 100_000
                                  for t in _temporaries(tmp_path)), 60, proc)
@@ -79,6 +81,25 @@ def test_sigterm_mid_simulate_keeps_the_old_file(tmp_path):
     assert err.strip() == "spinsym: error: terminated by SIGTERM; nothing was written"
     assert out.read_bytes() == b"the previous result"
     assert _temporaries(tmp_path) == []
+
+
+def test_sigterm_mid_simulate_leaves_a_resumable_checkpoint(tmp_path):
+    out = tmp_path / "run.h5"
+    out.write_bytes(b"the previous result")
+    proc = _start(*LONG_SIMULATE, "--checkpoint-every", "0.5", "--out", out)
+    partial = tmp_path / "run.h5.partial"
+    assert _wait_for(partial.exists, 60, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spinsym: error: terminated by SIGTERM; "
+                                                   "checkpoint "), err
+    assert f"--resume {partial}" in err
+    assert out.read_bytes() == b"the previous result"
+    assert _temporaries(tmp_path) == []
+    from spinsym.data import read
+    read(str(partial))  # a whole, valid file
 
 
 def test_sigterm_before_the_work_removes_the_reservation(tmp_path):
