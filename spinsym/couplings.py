@@ -33,7 +33,12 @@ MAX_ABS = 1e6
 def _field(value, name: str, L: int | None, where: str):
     if isinstance(value, (bool, np.bool_)):
         raise ParameterError(f"{where}: {name} must be a number or an L × L array, got {value!r}")
-    if np.ndim(value) == 0:
+    try:
+        ndim = np.ndim(value)
+    except ValueError:  # a ragged nested list
+        raise ParameterError(f"{where}: {name} is not a rectangular array of numbers "
+                             "(ragged rows)") from None
+    if ndim == 0:
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -229,7 +234,8 @@ def as_couplings(value, L: int | None = None):
     if isinstance(value, Couplings):
         return value
     if isinstance(value, Mapping):
-        if all(np.ndim(v) == 0 for v in value.values()) and not set(value) & {"J2p", "J2m"}:
+        scalars = all(not isinstance(v, (list, tuple, np.ndarray)) for v in value.values())
+        if scalars and not set(value) & {"J2p", "J2m"}:
             unknown = set(value) - {"Jx", "Jy", "J2", "h"}
             if unknown:
                 raise ParameterError(f"couplings: unknown key(s) "
