@@ -203,10 +203,15 @@ def SpinConfigs(path_or_run, **kw):
     return _SpinConfigs(path_or_run, **kw)
 
 
-def _hamiltonians(hamiltonians) -> np.ndarray:
-    from .tasks.groundstate import parse_params
+def _hamiltonians(hamiltonians, L: int):
+    """Hamiltonians in any accepted form -> :class:`spinsym.tasks.groundstate.HamiltonianSet`:
+    a dict or a list of dicts ({Jx, Jy, J2, h} or per-bond {Jx, Jy, J2p, J2m (or J2), h} with
+    numbers or L × L lists), Couplings / BondCouplings objects, or an array (P, 4)."""
+    from .couplings import BondCouplings
+    from .hamiltonians import Couplings
+    from .tasks.groundstate import parse_hamiltonians
 
-    if isinstance(hamiltonians, Mapping):
+    if isinstance(hamiltonians, (Mapping, Couplings, BondCouplings)):
         hamiltonians = [hamiltonians]
     if isinstance(hamiltonians, np.ndarray):
         arr = np.asarray(hamiltonians, dtype=np.float64)
@@ -215,7 +220,14 @@ def _hamiltonians(hamiltonians) -> np.ndarray:
         if arr.ndim != 2 or arr.shape[1] != 4:
             raise ParameterError("hamiltonians as an array must have shape (P, 4): Jx, Jy, J2, h")
         hamiltonians = [dict(zip(("Jx", "Jy", "J2", "h"), map(float, row))) for row in arr]
-    return parse_params(list(hamiltonians))
+    entries = []
+    for item in hamiltonians:
+        if isinstance(item, Couplings):
+            item = item.as_dict()
+        elif isinstance(item, BondCouplings):
+            item = item.as_json()
+        entries.append(item)
+    return parse_hamiltonians(entries, L, where="hamiltonians")
 
 
 class GroundStatePredictor:
@@ -238,8 +250,9 @@ class GroundStatePredictor:
 
     def predict(self, hamiltonians: Iterable, *, L: int = 8, samples: int = 1, seed: int = 0,
                 refine: bool = True, best_of: int = 1) -> np.ndarray:
-        """Spins int8 (P, samples, L, L) for P Hamiltonians (dicts of Jx, Jy, J2, h, or an
-        array (P, 4)); each sample draws its own symmetry-breaking frame."""
+        """Spins int8 (P, samples, L, L) for P Hamiltonians (dicts of Jx, Jy, J2, h or per-bond
+        dicts of Jx, Jy, J2p, J2m, h with numbers or L × L lists, Couplings / BondCouplings
+        objects, or an array (P, 4)); each sample draws its own symmetry-breaking frame."""
         from .tasks.groundstate import predict
 
         for name, value, low in (("L", L, 2), ("samples", samples, 1), ("best_of", best_of, 1)):
@@ -247,7 +260,7 @@ class GroundStatePredictor:
                 raise ParameterError(f"{name} must be an integer >= {low}, got {value}")
         if L % 2:
             raise ParameterError(f"L must be even, got {L}")
-        P = _hamiltonians(hamiltonians)
+        P = _hamiltonians(hamiltonians, int(L))
         res = predict(self.network, P, int(L), samples=int(samples), seed=int(seed),
                       device=self.device, best_of=int(best_of), refine_output=bool(refine))
         return res["spins"]

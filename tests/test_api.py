@@ -123,6 +123,17 @@ def test_learning_classes_from_cli_checkpoints(cli, tmp_path):
             "--out", pred)
     assert p.returncode == 0, p.stderr
     assert np.array_equal(np.load(pred)["spins"], a)
+    # per-bond Hamiltonians: a BondCouplings object and its JSON form give the same spins
+    from spinsym.couplings import BondCouplings
+
+    rng = np.random.default_rng(0)
+    glass = BondCouplings(Jx=np.where(rng.random((8, 8)) < 0.5, -1.0, 1.0), Jy=1.0, J2p=0.0,
+                          J2m=0.0, h=0.0)
+    c = predictor.predict(glass, L=8, samples=2, seed=5)
+    assert c.shape == (1, 2, 8, 8)
+    assert np.array_equal(c, predictor.predict([glass.as_json()], L=8, samples=2, seed=5))
+    with pytest.raises(spinsym.ParameterError, match="ragged"):
+        predictor.predict([{"Jx": [[1, 2], [3]], "Jy": 1, "J2": 0, "h": 0}], L=8)
 
     data = spinsym.simulate("ising", L=4, T=[2.0, 3.0], algorithm="wolff", sweeps=200, every=2,
                             thermalize=50, seed=1)
