@@ -69,3 +69,26 @@ def small_disk(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def bitplane_flips(thresholds, state):
+    """The multi-spin kernels' coin flips for the B lanes of one word, as a plain reference:
+    lane b flips iff its 53-bit uniform is below ``thresholds[b]`` (negative or >= 2^53:
+    always), decided bit plane by bit plane from the top, one ``next_u64`` per plane while any
+    lane is still open (bit b of the word is lane b's bit)."""
+    from spinsym.mc.rng import next_u64
+
+    two53 = 1 << 53
+    flip = [t < 0 or t >= two53 for t in thresholds]
+    open_ = [not f for f in flip]
+    q = 0
+    while any(open_) and q < 53:
+        u = int(next_u64(state))
+        for b, t in enumerate(thresholds):
+            if open_[b]:
+                ub, tb = (u >> b) & 1, (t >> (52 - q)) & 1
+                if ub != tb:
+                    open_[b] = False
+                    flip[b] = tb == 1
+        q += 1
+    return flip

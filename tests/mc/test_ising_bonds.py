@@ -29,7 +29,7 @@ from spinsym.mc.ising import flip_probability
 from spinsym.mc.rng import next_u64, uniform
 from spinsym.models import get as get_model
 from spinsym.stats import mean_err
-from tests.conftest import random_spins, xoshiro_state
+from tests.conftest import bitplane_flips, random_spins, xoshiro_state
 
 N_SIGMA = 4.5
 ALGORITHMS = ("metropolis", "heatbath")
@@ -188,7 +188,6 @@ def _pm_reference_sweeps(spins, state, beta, J, nsweep, heatbath):
     L = spins.shape[0]
     n = L // 2
     B, W = msc.lanes(L)
-    two53 = 1 << 53
     flips = 0
     for _ in range(nsweep):
         for k in range(4):
@@ -198,18 +197,7 @@ def _pm_reference_sweeps(spins, state, beta, J, nsweep, heatbath):
                     sites = [(2 * i + py, 2 * (b * W + w) + px) for b in range(B)]
                     t = [int(ising._threshold(_delta_e(J, spins, y, x), beta, heatbath))
                          for y, x in sites]
-                    flip = [tt < 0 or tt >= two53 for tt in t]
-                    open_ = [not f for f in flip]
-                    q = 0
-                    while any(open_) and q < 53:
-                        u = int(next_u64(state))
-                        for b in range(B):
-                            if open_[b]:
-                                ub, tb = (u >> b) & 1, (t[b] >> (52 - q)) & 1
-                                if ub != tb:
-                                    open_[b] = False
-                                    flip[b] = tb == 1
-                        q += 1
+                    flip = bitplane_flips(t, state)
                     for b, (y, x) in enumerate(sites):
                         if flip[b]:
                             spins[y, x] = -spins[y, x]

@@ -23,10 +23,9 @@ import pytest
 from spinsym.exact import enumerate_ising, transfer_matrix_ising
 from spinsym.hamiltonians import Couplings, ising_energy
 from spinsym.mc import ising, msc
-from spinsym.mc.rng import next_u64
 from spinsym.mc.run import Chain, SimulationConfig
 from spinsym.stats import mean_err
-from tests.conftest import random_spins, xoshiro_state
+from tests.conftest import bitplane_flips, random_spins, xoshiro_state
 
 N_SIGMA = 4.5
 KERNELS = {"metropolis": msc.metropolis_chain, "heatbath": msc.heatbath_chain}
@@ -77,7 +76,6 @@ def _reference_sweeps(spins, state, beta, c, nsweep, heatbath):
     n = L // 2
     B, W = msc.lanes(L)
     th = ising._thresholds(beta, c.Jx, c.Jy, c.J2, c.h, heatbath)
-    two53 = 1 << 53
     flips = 0
     for _ in range(nsweep):
         for k in range(4):
@@ -94,19 +92,7 @@ def _reference_sweeps(spins, state, beta, c, nsweep, heatbath):
                         sd = (int(spins[yp, xp]) + int(spins[yp, xm]) + int(spins[ym, xp])
                               + int(spins[ym, xm]))
                         t.append(int(th[225 * s + 45 * sx + 9 * sy + sd + 337]))
-                    flip = [tt < 0 or tt >= two53 for tt in t]
-                    open_ = [not f for f in flip]
-                    q = 0
-                    while any(open_) and q < 53:
-                        u = int(next_u64(state))
-                        for b in range(B):
-                            if open_[b]:
-                                ub = (u >> b) & 1
-                                tb = (t[b] >> (52 - q)) & 1
-                                if ub != tb:
-                                    open_[b] = False
-                                    flip[b] = tb == 1
-                        q += 1
+                    flip = bitplane_flips(t, state)
                     for b, (y, x) in enumerate(sites):
                         if flip[b]:
                             spins[y, x] = -spins[y, x]
