@@ -83,14 +83,78 @@ _magnetization = magnetization
 # --------------------------------------------------------------------------- writing
 
 
+#: bytes of configurations per HDF5 chunk (at most): L = 512 gives 4 configurations a chunk
+CHUNK_BYTES = 1 << 20
+#: rows per chunk of the energy and magnetization datasets (at least)
+SERIES_CHUNK = 1024
+
+
+class _Rows:
+    """One growing dataset of the writer, written in whole chunks.
+
+    Rows arrive in blocks of any size (:meth:`add`); they reach the file one whole chunk or
+    more at a time, straight from the caller's array, and the rows short of a whole chunk wait
+    in memory (a copy) until more arrive or :meth:`flush` writes them.  No chunk is written
+    twice (HDF5 would read back a partial chunk to complete it), except the one chunk
+    completed after a :meth:`flush` (at a checkpoint)."""
+
+    def __init__(self, ds):
+        self.ds = ds
+        self.rows = int(ds.chunks[0])
+        self.n = int(ds.shape[0])  # rows in the file
+        self.tail = None           # rows waiting for a whole chunk (a copy), or None
+
+    def __len__(self):
+        return self.n + (0 if self.tail is None else len(self.tail))
+
+    def add(self, arr: np.ndarray):
+        if arr.shape[1:] != self.ds.shape[1:]:
+            raise ValueError(f"rows of shape {arr.shape[1:]} for a dataset of rows "
+                             f"{self.ds.shape[1:]}")
+        if not len(arr):
+            return
+        t = 0 if self.tail is None else len(self.tail)
+        room = (-self.n) % self.rows or self.rows  # rows up to the next chunk boundary
+        if t + len(arr) < room:  # not enough for the chunk: wait
+            self.tail = np.concatenate([self.tail, arr]) if t else np.array(arr, copy=True)
+            return
+        pieces, i = [], 0
+        if t:  # complete the waiting chunk (copies fewer rows than one chunk)
+            i = room - t
+            pieces.append(np.concatenate([self.tail, arr[:i]]))
+        elif self.n % self.rows:  # after a flush: first complete the flushed chunk
+            i = room
+            pieces.append(arr[:i])
+        whole = (len(arr) - i) // self.rows * self.rows
+        if whole:
+            pieces.append(arr[i:i + whole])
+            i += whole
+        self.tail = np.array(arr[i:], copy=True) if i < len(arr) else None
+        self._write(pieces)
+
+    def flush(self):
+        if self.tail is not None and len(self.tail):
+            tail, self.tail = self.tail, None
+            self._write([tail])
+
+    def _write(self, pieces):
+        total = sum(len(p) for p in pieces)
+        self.ds.resize(self.n + total, axis=0)
+        for p in pieces:
+            self.ds[self.n:self.n + len(p)] = np.ascontiguousarray(p, dtype=self.ds.dtype)
+            self.n += len(p)
+
+
 class AtomicH5Writer:
     """Create an HDF5 file under a temporary name; ``commit()`` renames it into place.
 
     Used as a context manager: leaving the block without ``commit()`` (an exception, Ctrl-C)
     deletes the temporary file, so nothing half-written is ever left at the final path and an
-    old file there stays as it was.  Datasets grow as blocks of samples arrive (:meth:`append`).
-    A write that fails (a full disk: :class:`DataError` ``disk full writing PATH``) closes and
-    deletes the temporary at once; the writer then refuses any further write.
+    old file there stays as it was.  Datasets grow as blocks of samples arrive (:meth:`append`),
+    in whole chunks (rows short of a chunk wait in memory until :meth:`snapshot` or
+    :meth:`commit`, which write everything and the ``n_samples`` attributes).  A write that
+    fails (a full disk: :class:`DataError` ``disk full writing PATH``) closes and deletes the
+    temporary at once; the writer then refuses any further write.
     ``inputs``: files the caller reads, which the output must not be
     (:func:`spinsym.fileio.check_out_path`).
     """
@@ -102,6 +166,7 @@ class AtomicH5Writer:
         self.file = None
         self._committed = False
         self._failed = None
+        self._rows = {}  # group index -> {dataset name: _Rows}
         with self._writing():
             # no chunk cache: every write reaches the file at once, so a full disk raises here,
             # in the write, and not later while h5py frees a dataset (where the error would be
@@ -151,34 +216,50 @@ class AtomicH5Writer:
                 for name, arr in zip(COUPLING_FIELDS, couplings.arrays(self.L)):
                     c.create_dataset(name, data=arr)
             L, dtype = self.L, config_dtype(self.model)
-            # chunks of at most 256 KiB of configurations: whole chunks per append, no
-            # partial-chunk rewrites (L = 512: one configuration per chunk, as fast as a
-            # plain file write; 4 per chunk took three times as long)
-            chunk = max(1, min(1024, (1 << 18) // (L * L)))
-            g.create_dataset("configs", shape=(0, L, L), maxshape=(None, L, L), dtype=dtype,
-                             chunks=(chunk, L, L))
+            # chunks of whole configurations, at most CHUNK_BYTES (L = 512: 4), written whole
+            # (see _Rows); no fill values (every row is written before the file is complete)
+            # and no modification times (a few system calls per write)
+            rows = max(1, min(1024, CHUNK_BYTES // (L * L * np.dtype(dtype).itemsize)))
+            fast = dict(fill_time="never", track_times=False)
             mshape = (0,) + tuple(_models().get(self.model).magnetization_shape)
-            g.create_dataset("energy", shape=(0,), maxshape=(None,), dtype=np.float64,
-                             chunks=(max(chunk, 256),))
-            g.create_dataset("magnetization", shape=mshape, maxshape=(None,) + mshape[1:],
-                             dtype=np.float64, chunks=(max(chunk, 256),) + mshape[1:])
+            series = max(rows, SERIES_CHUNK)
+            self._rows[index] = {
+                "configs": _Rows(g.create_dataset(
+                    "configs", shape=(0, L, L), maxshape=(None, L, L), dtype=dtype,
+                    chunks=(rows, L, L), **fast)),
+                "energy": _Rows(g.create_dataset(
+                    "energy", shape=(0,), maxshape=(None,), dtype=np.float64,
+                    chunks=(series,), **fast)),
+                "magnetization": _Rows(g.create_dataset(
+                    "magnetization", shape=mshape, maxshape=(None,) + mshape[1:],
+                    dtype=np.float64, chunks=(series,) + mshape[1:], **fast))}
             g.attrs.update({"spinsym_version": __version__, "n_samples": 0, **attrs})
         return g
 
     def append(self, index: int, configs: np.ndarray, energy: np.ndarray, magnetization=None):
         """Append samples; ``magnetization`` defaults to the model's stored magnetization of
-        ``configs`` (given, e.g. by :meth:`spinsym.Run.save`, it is written as it is)."""
+        ``configs`` (given, e.g. by :meth:`spinsym.Run.save`, it is written as it is).  The
+        arrays may be reused once this returns (rows that wait for a whole chunk are
+        copied)."""
         with self._writing():
-            g = self.file[f"T_{index:03d}"]
-            n0, n = g["configs"].shape[0], configs.shape[0]
+            rows = self._rows[index]
+            configs = np.asarray(configs).astype(config_dtype(self.model), copy=False)
+            energy = np.asarray(energy, dtype=np.float64)
             mag = (_magnetization(self.model, configs) if magnetization is None
                    else np.asarray(magnetization, dtype=np.float64))
-            for name, arr in (("configs", configs.astype(config_dtype(self.model), copy=False)),
-                              ("energy", energy), ("magnetization", mag)):
-                ds = g[name]
-                ds.resize(n0 + n, axis=0)
-                ds[n0:n0 + n] = arr
-            g.attrs["n_samples"] = n0 + n
+            if not len(configs) == len(energy) == len(mag):
+                raise DataError(f"{len(configs)} configurations, {len(energy)} energies and "
+                                f"{len(mag)} magnetizations in one append to {self.path}")
+            rows["configs"].add(configs)
+            rows["energy"].add(energy)
+            rows["magnetization"].add(mag)
+
+    def _flush(self):
+        """Write the rows waiting for a whole chunk and every group's ``n_samples``."""
+        for index, rows in self._rows.items():
+            for r in rows.values():
+                r.flush()
+            self.file[f"T_{index:03d}"].attrs["n_samples"] = rows["configs"].n
 
     def set_attrs(self, index: int, **attrs):
         with self._writing():
@@ -201,12 +282,14 @@ class AtomicH5Writer:
                     ds[...] = arr
 
     def snapshot(self, path: str) -> str:
-        """Copy the file as it is now to ``path``, atomically (a checkpoint)."""
+        """Copy the file as it is now, every appended sample included, to ``path``,
+        atomically (a checkpoint)."""
         import shutil
 
         from .fileio import atomic_path
 
         with self._writing():
+            self._flush()
             self.file.flush()
             with atomic_path(path) as tmp:
                 shutil.copyfile(self.tmp, tmp)
@@ -214,6 +297,7 @@ class AtomicH5Writer:
 
     def commit(self) -> str:
         with self._writing():
+            self._flush()
             self.file.close()  # flushes: a full disk shows up here at the latest
             self.file = None
             finish(self.tmp, self.path)
@@ -223,6 +307,7 @@ class AtomicH5Writer:
     def abort(self):
         """Close the file (a failed flush is ignored) and delete the temporary."""
         f, self.file = self.file, None
+        self._rows = {}
         if f is not None:
             hook = sys.unraisablehook
             sys.unraisablehook = lambda unraisable: None  # h5py's failed flushes, if any

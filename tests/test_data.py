@@ -5,8 +5,9 @@ import os
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from spinsym.data import SCHEMA, AtomicH5Writer, magnetization, read
+from spinsym.data import CHUNK_BYTES, SCHEMA, AtomicH5Writer, magnetization, read
 from spinsym.errors import DataError, ParameterError
 from spinsym.hamiltonians import Couplings, energy
 
@@ -115,3 +116,53 @@ def test_writer_refuses_its_input_and_special_files(tmp_path):
         read(str(fifo))
     assert src.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["in.h5", "pipe.h5"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(L=st.sampled_from([4, 300]), data=st.data())
+def test_appends_in_any_blocks_with_snapshots_keep_every_sample(tmp_path_factory, L, data):
+    """Blocks of any size, in whole chunks or not, with checkpoints (snapshots) between them:
+    the file and every snapshot hold exactly the samples appended so far, in order; the
+    arrays handed to append may be reused at once (rows short of a chunk are copied)."""
+    folder = tmp_path_factory.mktemp("rows")
+    sizes = data.draw(st.lists(st.integers(0, 40), min_size=1, max_size=8), label="sizes")
+    snaps = data.draw(st.lists(st.booleans(), min_size=len(sizes), max_size=len(sizes)),
+                      label="snapshots")
+    rng = np.random.default_rng(L)
+    total = sum(sizes)
+    configs = rng.choice(np.array([-1, 1], np.int8), size=(total, L, L))
+    e = rng.standard_normal(total)
+    m = rng.standard_normal(total)
+    buf = np.empty((40, L, L), np.int8)  # reused for every block, as the driver does
+    path = folder / "d.h5"
+    with AtomicH5Writer(str(path), "ising", L) as w:
+        w.group(0, dict(ATTRS, L=L))
+        rows = w.file["T_000"]["configs"].chunks[0]
+        assert 1 <= rows and rows * L * L <= CHUNK_BYTES
+        done = 0
+        for i, (n, snap) in enumerate(zip(sizes, snaps)):
+            buf[:n] = configs[done:done + n]
+            w.append(0, buf[:n], e[done:done + n], magnetization=m[done:done + n])
+            buf[:n] = 0  # the writer must not keep a view of the caller's block
+            done += n
+            if snap:
+                part = str(folder / f"d{i}.h5.partial")
+                w.snapshot(part)
+                g = read(part).temperatures[0]
+                assert g.n_samples == done and g.attrs["n_samples"] == done
+                assert np.array_equal(g.configs(), configs[:done])
+                assert g.energy().tobytes() == e[:done].tobytes()
+        w.commit()
+    g = read(str(path)).temperatures[0]
+    assert g.attrs["n_samples"] == total
+    assert np.array_equal(g.configs(), configs)
+    assert g.energy().tobytes() == e.tobytes()
+    assert g.magnetization().tobytes() == m.tobytes()
+
+
+def test_append_refuses_unequal_lengths(tmp_path):
+    with pytest.raises(DataError, match="2 configurations, 3 energies"), \
+            AtomicH5Writer(str(tmp_path / "x.h5"), "ising", 4) as w:
+        w.group(0, ATTRS)
+        w.append(0, np.ones((2, 4, 4), np.int8), np.zeros(3))
+    assert os.listdir(tmp_path) == []
