@@ -5,6 +5,23 @@ group, ``replica`` (0 or 1) and ``overlap``: the overlap q = (1/N) Σ_i s_i^a s_
 two replicas' configurations sampled at the same sweeps, with ⟨|q|⟩, ⟨q²⟩ (τ-corrected
 errors), the spin-glass susceptibility χ_SG = N⟨q²⟩, the Binder cumulant of q,
 1 − ⟨q⁴⟩/(3⟨q²⟩²) (blocked jackknife), and the histogram of q (its N + 1 values and counts).
+
+Sampler output (``spinsym sample``) stores in each group the log importance weight of every
+proposal, ``log_weight`` = −βE(s) − log P_g(s) (before the Metropolis–Hastings chain); its
+entry then gets the free energy per site (:func:`importance_free_energy`):
+
+* ``free_energy_per_site``: F/N = −(T/N) ln Ẑ with Ẑ = mean(exp(log_weight)), an unbiased
+  estimate of Z (Ẑ itself; ln Ẑ is biased low by about var(w)/(2n mean(w)²), inside the error
+  once the weights are well behaved).  Why Z: proposals are (g, s) ~ q(g) P_g(s) on the
+  extended space of frames and configurations; with the auxiliary r(g | s) = q(g) the weight
+  exp(−βE(s)) r(g | s) / (q(g) P_g(s)) = exp(log_weight) has expectation
+  Σ_{g,s} exp(−βE(s)) q(g) = Z, for any network (P_g(s) > 0 everywhere).  Error: the delta
+  method, (T/N)·sd(w)/(√n·mean(w)), computed with the weights scaled by their maximum (a
+  log-sum-exp), so nothing overflows;
+* ``free_energy_bound_per_site``: −(T/N)·mean(log_weight) ≥ F/N (Jensen: E[ln w] ≤ ln E[w]),
+  the variational free energy of the sampler, which reverse-KL training minimizes; error
+  (T/N)·sd(log_weight)/√n.  The gap between the two is (T/N) times the KL divergence of the
+  extended-space proposal from the extended-space target.
 """
 
 from __future__ import annotations
@@ -28,9 +45,12 @@ def analyze_group(model: str, configs, energies, attrs: dict, couplings,
     res.update(algorithm=attrs["algorithm"],
                couplings={k: attrs[k] for k in ("Jx", "Jy", "J2", "h")},
                sweeps=int(attrs["sweeps"]), every=int(attrs["every"]), seed=int(attrs["seed"]))
-    for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step"):
+    for key in ("acceptance", "flipped_fraction", "clusters_per_site", "step",
+                "ess", "is_ess_fraction"):  # the last two: sampler output
         if key in attrs:
             res[key] = float(attrs[key])
+    if "distinct" in attrs:
+        res["distinct"] = int(attrs["distinct"])
     # replica exchange (NaN, e.g. the acceptance of the highest T, becomes None)
     for key in ("exchange_acceptance", "round_trip_time"):
         if key in attrs:
@@ -57,7 +77,61 @@ def analyze_dataset(dataset) -> list:
                                  where=f"{g.path} {g.name}") for g in dataset]
         where = dataset.path
     _add_overlaps(groups, results, where)
+    for i, res in enumerate(results):
+        logw = _log_weights(dataset, i)
+        if logw is not None:
+            T = float(groups[i][1]["T"])
+            res.update(importance_free_energy(logw, T, int(dataset.L) ** 2,
+                                              where=f"{where} T_{i:03d}/log_weight"))
     return results
+
+
+#: the dataset of a sampler group holding the log importance weight of every proposal
+LOG_WEIGHT = "log_weight"
+
+
+def _log_weights(dataset, i: int):
+    """The ``log_weight`` array of group ``i`` (file or in-memory Run), or None."""
+    from .runs import Run
+
+    name = f"T_{i:03d}/{LOG_WEIGHT}"
+    if isinstance(dataset, Run):
+        return ((dataset.resume or {}).get("arrays") or {}).get(name)
+    import h5py
+
+    try:
+        with h5py.File(dataset.path, "r") as f:
+            ds = f.get(f"{dataset.temperatures[i].name}/{LOG_WEIGHT}")
+            return None if ds is None else ds[()]
+    except OSError as exc:
+        raise DataError(f"cannot read {dataset.path}: {exc}") from None
+
+
+def importance_free_energy(log_weight, T: float, N: int, where: str = "log_weight") -> dict:
+    """Free energy per site from the log importance weights of independent proposals (see
+    the module docstring): ``free_energy_per_site`` (importance sampling, F = −(T/N) ln
+    mean(w)), ``free_energy_bound_per_site`` (−(T/N) mean(log w) ≥ F), as ``{"mean", "err"}``,
+    plus ``log_z`` (ln Ẑ) and ``proposals`` (n).  DataError for an empty, non-1-D or
+    non-finite array."""
+    from .stats import Estimate
+
+    lw = np.asarray(log_weight)
+    if lw.ndim != 1 or lw.size < 2 or lw.dtype.kind not in "fiu" \
+            or not np.all(np.isfinite(lw)):
+        raise DataError(f"{where}: expected at least two finite log importance weights")
+    lw = lw.astype(np.float64)
+    n = lw.size
+    top = float(lw.max())
+    w = np.exp(lw - top)  # in (0, 1]: the largest is exactly 1
+    mean_w = float(w.mean())
+    log_z = top + float(np.log(mean_w))
+    rel = float(w.std(ddof=1)) / (np.sqrt(n) * mean_w)  # sd(ln Ẑ), delta method
+    scale = float(T) / int(N)
+    return {"free_energy_per_site": Estimate(-scale * log_z, scale * rel).as_dict(),
+            "free_energy_bound_per_site": Estimate(-scale * float(lw.mean()),
+                                                   scale * float(lw.std(ddof=1))
+                                                   / np.sqrt(n)).as_dict(),
+            "log_z": log_z, "proposals": int(n)}
 
 
 def overlap(a, b):

@@ -34,7 +34,8 @@ from ..tasks.sampler import SamplerTrainConfig as _S  # noqa: E402  (defaults fo
 @train_app.command("sampler")
 def train_sampler(
     data: Optional[List[str]] = typer.Option(None, "--data",
-                                             help="MC HDF5 file (repeat for several); with "
+                                             help="MC HDF5 file or sweep directory (all its "
+                                                  "finished files; repeat for several); with "
                                                   "--resume: default the checkpoint's files."),
     model: Optional[str] = typer.Option(None, "--model", help="sympe, gcnn or noise (the "
                                                               f"network) (default: {_S.arch})"),
@@ -74,29 +75,108 @@ def train_sampler(
                                          help="Continue this checkpoint's run (partial, or "
                                               "complete with a larger --steps)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+    objective: Optional[str] = typer.Option(
+        None, "--objective",
+        help="forward: maximum likelihood on --data; reverse: the variational free energy "
+             "E_q[βE + log q] (score-function gradient, no data needed: give --L, --T and "
+             "the couplings, or --data to take them from); mix: both "
+             f"(default: {_S.objective})"),
+    init: Optional[str] = typer.Option(
+        None, "--init", help="Start from this sampler checkpoint's weights (same network; "
+                             "any L: progressive training 8 → 16 → 32 → 64). Its --model, "
+                             "--width, --depth, --pe-fields are the defaults."),
+    L: Optional[int] = typer.Option(None, "--L", help="Lattice size of --objective reverse "
+                                                      "without --data."),
+    T: Optional[str] = typer.Option(None, "--T",
+                                    help="Training temperatures of --objective reverse "
+                                         "without --data (drawn per batch element): a list "
+                                         "2.0,2.269,2.5, a range start:stop:step or "
+                                         "a,b,...,z."),
+    Jx: Optional[float] = typer.Option(None, "--Jx", help="Coupling along x (reverse without "
+                                                          "--data).  [default: 1]"),
+    Jy: Optional[float] = typer.Option(None, "--Jy", help="Coupling along y.  [default: 1]"),
+    J2: Optional[float] = typer.Option(None, "--J2", help="Diagonal coupling.  [default: 0]"),
+    h: Optional[float] = typer.Option(None, "--h", help="Magnetic field.  [default: 0]"),
 ):
-    """Train an equivariant sampler P(configuration | T, couplings) on Monte Carlo data."""
-    from ..data import read
+    """Train an equivariant sampler P(configuration | T, couplings): on Monte Carlo data
+    (--objective forward), on the Boltzmann weight alone (reverse), or both (mix)."""
+    from .. import validate
     from ..training import build_config, read_checkpoint
-    from ..tasks.sampler import CHECKPOINT_KIND, train
+    from ..tasks.sampler import CHECKPOINT_KIND, Target, describe_losses, train
 
     given = dict(arch=model, seed=seed, steps=steps, batch=batch, lr=lr, width=width,
                  depth=depth, pe_fields=pe_fields, time_limit=time_limit, device=device,
-                 threads=threads, checkpoint_every=checkpoint_every)
+                 threads=threads, checkpoint_every=checkpoint_every, objective=objective)
+    scalars = {k: v for k, v in (("Jx", Jx), ("Jy", Jy), ("J2", J2), ("h", h))
+               if v is not None}
+    for k, v in scalars.items():
+        validate.finite_float(v, f"--{k}")
+    if L is not None:
+        validate.lattice_size(L, "--L")
+    if T is not None:
+        validate.temperatures(T, "--T")
+    if init is not None:
+        if resume:
+            raise ParameterError("--init starts a new run; --resume continues one (give one)")
+        validate.input_file(init, "--init checkpoint")
+        stored = read_checkpoint(init, CHECKPOINT_KIND, _S)[1]
+        for k in _S.NETWORK_FIELDS:  # the network of --init, unless given
+            if given.get(k) is None:
+                given[k] = getattr(stored, k)
     cfg = build_config(_S, CHECKPOINT_KIND, given, config, resume)
-    if not data:
-        if not resume:
-            raise ParameterError("give the training data with --data FILE.h5 (or --resume "
-                                 "CKPT to continue a run on its files)")
-        data = [d["path"] for d in read_checkpoint(resume, CHECKPOINT_KIND, _S)[0]["data"]]
-    for path in data:
-        read(path)  # one clear line for a missing / foreign / corrupt file, before torch loads
-    ckpt = train(cfg, data, log=None if quiet else _err, out=out, resume=resume)
+    target = None
+    prev = read_checkpoint(resume, CHECKPOINT_KIND, _S)[0] if resume else None
+    reverse_options = [f"--{k}" for k in scalars] + (["--L"] if L is not None else []) \
+        + (["--T"] if T is not None else [])
+    if reverse_options and (cfg.objective != "reverse" or data or resume):
+        raise ParameterError(f"{'/'.join(reverse_options)} set the target of --objective "
+                             "reverse without --data (and without --resume)")
+    if not data and prev is not None:
+        data = [d["path"] for d in prev.get("data", [])]
+        if not data:  # a reverse run without data: its target is in the checkpoint
+            rows = prev.get("targets") or []
+            target = Target(prev["model"], int(prev["L"]),
+                            tuple(sorted({r[0] for r in rows})),
+                            tuple(sorted({tuple(r[1:]) for r in rows})))
+    elif not data:
+        if cfg.objective != "reverse":
+            raise ParameterError("give the training data with --data FILE.h5 or a sweep "
+                                 "directory (or --objective reverse with --L and --T, or "
+                                 "--resume CKPT to continue a run)")
+        if L is None or T is None:
+            raise ParameterError("--objective reverse without --data needs --L and --T")
+        target = Target("ising", L, validate.temperatures(T, "--T"), (
+            (scalars.get("Jx", 1.0), scalars.get("Jy", 1.0), scalars.get("J2", 0.0),
+             scalars.get("h", 0.0)),))
+    paths = expand_data(data or [])
+    ckpt = train(cfg, paths, log=None if quiet else _err, out=out, resume=resume,
+                 target=target, init=init)
     state = "" if ckpt["complete"] else (f" (partial: step {ckpt['steps_done']} of "
                                          f"{ckpt['steps']}; continue with --resume {out})")
-    typer.echo(f"wrote {out}: {ckpt['model']} sampler ({ckpt['arch']}), L={ckpt['L']}, "
-               f"{ckpt['steps_done']} steps in {ckpt['train_seconds']:.0f} s, "
-               f"final nll/site {ckpt['history'][-1]['nll_per_site']:.4f}{state}")
+    final = describe_losses(ckpt["history"][-1]) if ckpt["history"] else ""
+    typer.echo(f"wrote {out}: {ckpt['model']} sampler ({ckpt['arch']}, {cfg.objective}), "
+               f"L={ckpt['L']}, {ckpt['steps_done']} steps in {ckpt['train_seconds']:.0f} s, "
+               f"final {final}{state}")
+
+
+def expand_data(data) -> list:
+    """The HDF5 files of --data: files as given, and for a sweep directory (``spinsym sweep``)
+    every finished job's file in the order of its index.  Each file is read once here (one
+    clear line for a missing / foreign / corrupt file, before torch loads)."""
+    import os
+
+    from ..data import read
+    from ..sweep.index import load_sweep
+
+    paths = []
+    for item in data:
+        if os.path.isdir(item):
+            paths.extend(row["file"] for row in load_sweep(item))
+        else:
+            paths.append(item)
+    for path in paths:
+        read(path)
+    return paths
 
 
 @app.command()
@@ -119,6 +199,10 @@ def sample(
     J2: Optional[float] = typer.Option(None, "--J2", show_default="training data"),
     h: Optional[float] = typer.Option(None, "--h", show_default="training data"),
     batch: int = typer.Option(500, "--batch", help="Configurations per network batch."),
+    burn_in: int = typer.Option(0, "--burn-in",
+                                help="With --mh: proposals drawn first whose part of the chain "
+                                     "is discarded (0 is fine: the independence chain starts "
+                                     "at a sampler draw)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
@@ -132,6 +216,9 @@ def sample(
     validate.samples(n, "--n", maximum=10**8)
     validate.seed(seed, "--seed")
     validate.positive_int(batch, "--batch", maximum=10**6)
+    validate.nonnegative_int(burn_in, "--burn-in", maximum=10**8)
+    if burn_in and not mh:
+        raise ParameterError("--burn-in discards the start of the MH chain; it needs --mh")
     validate.choice(device.split(":")[0], "device", ("cpu", "cuda"))
     validate.threads(threads, "--threads")
     for name, value in (("Jx", Jx), ("Jy", Jy), ("J2", J2), ("h", h)):
@@ -153,7 +240,7 @@ def sample(
         base = ckpt["couplings"][0] if len(ckpt["couplings"]) == 1 else [1.0, 1.0, 0.0, 0.0]
         couplings = Couplings(*(b if v is None else v for v, b in zip((Jx, Jy, J2, h), base)))
     cfg = check_sample_config(SampleConfig(temps, ckpt["L"] if L is None else L, n, seed, mh,
-                                           couplings, batch, device, threads), ckpt)
+                                           couplings, batch, device, threads, burn_in), ckpt)
     lo, hi = min(ckpt["temperatures"]), max(ckpt["temperatures"])
     outside = [t for t in cfg.temperatures if not lo <= t <= hi]
     if outside and not quiet:
