@@ -56,7 +56,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .rng import next_u64, randint, uniform
 
@@ -560,6 +562,292 @@ def _overrelax_pass_split(Z, Jx, Jy, J2, h, yp_t, ym_t, g):
             _ghosts(Z[p, y], nk)
 
 
+# --------------------------------------------------------------------------------------------
+# Float32 Metropolis on integer angles (even Lx, no over-relaxation: the default path)
+#
+# The state is the angle as a uint32 fixed-point number, θ = u·2π/2^32, in U[p, y, k] (the
+# site (y, 2k + p)), together with its unit vector (c, s) = sc32(u) in float32, in the split
+# layout of the float64 kernel with the two components side by side:
+# Zf[p, y, 2(k + 1)] = c, Zf[p, y, 2(k + 1) + 1] = s, one ghost site at each end of every
+# half row (Zf[p, y, 0:2] = Zf[p, y, 2nk:2nk + 2], Zf[p, y, 2nk + 2:2nk + 4] = Zf[p, y, 2:4]).
+# sc32 (:func:`_sincos_u32`) is a fixed float32 function of u (quadrant from the top bits,
+# minimax polynomials on [-π/4, π/4), within 1.2e-7 of cos and sin), and the stored vector of
+# every site is always exactly sc32 of its angle.
+#
+# A proposal adds a signed integer d to u modulo 2^32: exactly reversible (u + d - d = u) and,
+# since d and -d are equally likely, exactly symmetric.  It needs one new (c, s) = sc32(u + d)
+# and no renormalization; the sample is u·2π/2^32, exact in float64, no atan2.
+#
+# Each half row takes three SIMD loops, each writing at most two arrays so that LLVM's runtime
+# alias checks stay few: the local field of all its sites (float32, from the neighbour rows),
+# the random words (SplitMix64, as in the float64 kernel), and the fused update (proposal,
+# sc32, ΔE, exp, test, select).  The integer steps that Numba would widen to 64 bits (it
+# promotes uint32 arithmetic) are written as LLVM intrinsics (:func:`_reduce_u32`,
+# :func:`_pow2_neg_f32`), so that the update loop runs in 32-bit lanes.
+#
+# Precision.  The chain samples exp(-βẼ) where Ẽ is the energy of the float32 vectors sc32(u)
+# with the couplings rounded to float32 (|sc32 - (cos, sin)| <= 1.2e-7 per component), and
+# each ΔE is evaluated in float32 from the float32 local field; the acceptance probability
+# min(1, e^{-βΔE}) is computed with a float32 exp (relative error <= 1.2e-7, see
+# :func:`_exp_neg_f32`) and compared with a 32-bit uniform, so it is exact to about 2e-7
+# relative plus 2^-32 absolute; a move with βΔE <= 0 is always accepted.
+
+_F32 = np.float32
+_U64 = np.uint64
+_RAD32 = 2.0 * math.pi / 2.0 ** 32  # radians per unit of u
+_INV_RAD32 = 2.0 ** 32 / (2.0 * math.pi)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_MASK31 = np.uint64(0x7FFFFFFF)
+_TWO32 = np.uint64(1 << 32)
+# sin x = x + x·z·P(z), cos x = 1 - z/2 + z²·Q(z), z = x², |x| <= π/4 (Cephes sinf/cosf)
+_SP0, _SP1, _SP2 = _F32(-1.6666654611e-1), _F32(8.3321608736e-3), _F32(-1.9515295891e-4)
+_CQ0, _CQ1, _CQ2 = _F32(4.166664568298827e-2), _F32(-1.388731625493765e-3), \
+    _F32(2.443315711809948e-5)
+# exp r = 1 + r + r²·E(r), |r| <= ln2/2 (Cephes expf); Cody-Waite ln 2 = HI + LO
+_EP = tuple(_F32(v) for v in (5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2,
+                               8.3334519073e-3, 1.3981999507e-3, 1.9875691500e-4))
+_LN2_HI32, _LN2_LO32 = _F32(0.693359375), _F32(-2.12194440e-4)
+_INV_LN2_32 = _F32(1.4426950408889634)
+_ZERO32, _HALF32, _ONE32 = _F32(0.0), _F32(0.5), _F32(1.0)
+_CLAMP32 = _F32(-40.0)
+_TWO_P32_F = _F32(2.0 ** 32)
+_T_MAX = _F32(4294967040.0)  # the largest float32 below 2^32
+
+
+@intrinsic
+def _reduce_u32(typingctx, u):
+    """u (uint32, 2π = 2^32) -> (x, odd, negc, negs): u·2π/2^32 = x + q·π/2 with q the nearest
+    quadrant, x = (u - q·2^30)·2π/2^32 in [-π/4, π/4) as float32, and three flags of q: odd
+    (q = 1, 3: cos and sin swap), negc (q = 1, 2: cos negated), negs (q = 2, 3: sin
+    negated).  32-bit integer operations only (an LLVM intrinsic: Numba would widen them)."""
+    rt = types.Tuple((types.float32, types.boolean, types.boolean, types.boolean))
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+
+        def c(v):
+            return ir.Constant(i32, v)
+
+        v = builder.add(args[0], c(1 << 29))
+        q = builder.lshr(v, c(30))
+        r = builder.sub(builder.and_(v, c((1 << 30) - 1)), c(1 << 29))
+        x = builder.fmul(builder.sitofp(r, ir.FloatType()), ir.Constant(ir.FloatType(), _RAD32))
+        odd = builder.icmp_unsigned("!=", builder.and_(q, c(1)), c(0))
+        negc = builder.icmp_unsigned("!=", builder.and_(builder.add(q, c(1)), c(2)), c(0))
+        negs = builder.icmp_unsigned("!=", builder.and_(q, c(2)), c(0))
+        return context.make_tuple(builder, rt, [x, odd, negc, negs])
+
+    return rt(types.uint32), codegen
+
+
+@intrinsic
+def _pow2_neg_f32(typingctx, k):
+    """2^-k as float32 for an integral float32 k in [0, 126], from its exponent bits."""
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        e = builder.sub(ir.Constant(i32, 127), builder.fptosi(args[0], i32))
+        return builder.bitcast(builder.shl(e, ir.Constant(i32, 23)), ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
+@njit(inline="always", cache=True)
+def _sincos_u32(u):
+    """sc32(u) = (cos, sin) of u·2π/2^32 in float32 (u uint32), within 1.2e-7 of libm: the
+    Cephes sinf/cosf polynomials on the reduced angle (:func:`_reduce_u32`).  The one
+    definition of a site's stored vector."""
+    x, odd, negc, negs = _reduce_u32(u)
+    z = x * x
+    s = x + x * z * (_SP0 + z * (_SP1 + z * _SP2))
+    c = _ONE32 - _HALF32 * z + z * z * (_CQ0 + z * (_CQ1 + z * _CQ2))
+    a = s if odd else c
+    b = c if odd else s
+    return (-a if negc else a), (-b if negs else b)
+
+
+@njit(inline="always", cache=True)
+def _exp_neg_f32(x):
+    """exp(x) in float32 for x <= 0, relative error <= 1.2e-7 (tests/mc/test_xy_fast.py):
+    exp(r)·2^-k, |r| <= ln2/2, Cephes' expf polynomial, 2^-k from exponent bits.  Clamped at
+    -40: exp(-40)·2^32 < 1e-8, so a 32-bit uniform compares with it as with exp(x)."""
+    x = max(x, _CLAMP32)
+    k = _F32(np.int32(-x * _INV_LN2_32 + _HALF32))
+    r = x + k * _LN2_HI32 + k * _LN2_LO32
+    e = _EP
+    p = _ONE32 + r + r * r * (e[0] + r * (e[1] + r * (e[2] + r * (e[3] + r * (
+        e[4] + r * e[5])))))
+    return p * _pow2_neg_f32(k)
+
+
+@njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
+def _field_row_f32(f, xr, xl, up, dn, Jx, Jy):
+    """f = Jx·(xr + xl) + Jy·(up + dn), component by component (float32, interleaved)."""
+    for j in range(f.shape[0]):
+        f[j] = Jx * (xr[j] + xl[j]) + Jy * (up[j] + dn[j])
+
+
+@njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
+def _diagonal_row_f32(f, ur, ul, dr, dl, J2):
+    """f += J2·(ur + ul + dr + dl) (the four diagonal neighbours, float32, interleaved)."""
+    for j in range(f.shape[0]):
+        f[j] = f[j] + J2 * (ur[j] + ul[j] + dr[j] + dl[j])
+
+
+@njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
+def _random_row(d, w, key, a):
+    """Site k's SplitMix64 word r = ``_splitmix(key + (k + 1)·γ)``: the proposal
+    d[k] = ±floor(m·a / 2^31) mod 2^32 (sign: bit 63 of r, m: bits 32-62) and the uniform
+    w[k] = the low 32 bits."""
+    for k in range(d.shape[0]):
+        r = _splitmix(key + np.uint64(k + 1) * _GAMMA)
+        hi = r >> _U32
+        mag = ((hi & _MASK31) * a) >> _S31
+        d[k] = np.uint32(((_TWO32 - mag) if (hi >> _S31) != _U64(0) else mag) & _MASK32)
+        w[k] = np.uint32(r & _MASK32)
+
+
+@njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
+def _update_row_f32(z, u, f, d, w, beta, h):
+    """Metropolis updates of one half row: angles u, vectors z (interleaved, with its ghost
+    sites), local fields f (without h), proposals d and uniforms w.  Returns the accepted
+    count."""
+    acc = 0
+    for k in range(u.shape[0]):
+        ui = u[k]
+        un = np.uint32(ui + d[k])
+        cn, sn = _sincos_u32(un)
+        ci = z[2 * k + 2]
+        si = z[2 * k + 3]
+        x = -beta * max(-((f[2 * k] + h) * (cn - ci) + f[2 * k + 1] * (sn - si)), _ZERO32)
+        t = np.uint32(min(_exp_neg_f32(x) * _TWO_P32_F, _T_MAX))
+        ok = (x >= _ZERO32) or (w[k] < t)
+        z[2 * k + 2] = cn if ok else ci
+        z[2 * k + 3] = sn if ok else si
+        u[k] = un if ok else ui
+        acc += ok
+    return acc
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _metropolis_pass_f32(Zf, U, f, d, w, state, beta, Jx, Jy, J2, h, a, yp_t, ym_t):
+    """One Metropolis pass on integer angles (even Lx), in the order of the other passes (row
+    by row, even x then odd x, each half row at once).  One xoshiro256** word per pass keys
+    the SplitMix64 stream, word i for the i-th site in pass order (as the float64 split
+    pass); a site's proposal is u -> u + d with d = ±floor(m·a/2^31), m uniform on
+    [0, 2^31) and the sign a separate bit (a = round(step/2π · 2^32) <= 2^31: |d|·2π/2^32 <
+    step, exactly symmetric); accept iff βΔE <= 0 or w < min(e^{-βΔE}·2^32, 2^32 - 256)
+    (w the 32-bit uniform, the exp in float32)."""
+    Ly = Zf.shape[1]
+    nk = U.shape[2]
+    diag = J2 != _ZERO32
+    key = next_u64(state)
+    acc = 0
+    for y in range(Ly):
+        yp = yp_t[y]
+        ym = ym_t[y]
+        for p in range(2):
+            q = 1 - p
+            o = 2 * p
+            _field_row_f32(f, Zf[q, y, 2 + o:], Zf[q, y, o:], Zf[p, yp, 2:], Zf[p, ym, 2:],
+                           Jx, Jy)
+            if diag:
+                _diagonal_row_f32(f, Zf[q, yp, 2 + o:], Zf[q, yp, o:], Zf[q, ym, 2 + o:],
+                                  Zf[q, ym, o:], J2)
+            _random_row(d, w, key, a)
+            acc += _update_row_f32(Zf[p, y], U[p, y], f, d, w, beta, h)
+            key += np.uint64(nk) * _GAMMA
+            _ghosts_f32(Zf[p, y], nk)
+    return acc
+
+
+@njit(inline="always", cache=True)
+def _ghosts_f32(z, nk):
+    z[0] = z[2 * nk]
+    z[1] = z[2 * nk + 1]
+    z[2 * nk + 2] = z[2]
+    z[2 * nk + 3] = z[3]
+
+
+@njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
+def _vectors_u32(z, u):
+    """z[2k + 2], z[2k + 3] = sc32(u[k]) for a half row."""
+    for k in range(u.shape[0]):
+        c, s = _sincos_u32(u[k])
+        z[2 * k + 2] = c
+        z[2 * k + 3] = s
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _u32_layout(theta):
+    """(Zf, U) of the angles theta (even Lx): u = round(θ mod 2π · 2^32/2π) mod 2^32 and its
+    vectors sc32(u).  An angle u·2π/2^32 written by the kernel gives back u exactly."""
+    Ly, Lx = theta.shape
+    nk = Lx // 2
+    U = np.empty((2, Ly, nk), np.uint32)
+    Zf = np.empty((2, Ly, 2 * nk + 4), np.float32)
+    for y in range(Ly):
+        for x in range(Lx):
+            t = theta[y, x] % TWO_PI
+            U[x & 1, y, x >> 1] = np.uint32(np.int64(round(t * _INV_RAD32)) & 0xFFFFFFFF)
+    for p in range(2):
+        for y in range(Ly):
+            _vectors_u32(Zf[p, y], U[p, y])
+            _ghosts_f32(Zf[p, y], nk)
+    return Zf, U
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _u32_to_angles(U, dest):
+    """dest[y, x] = u·2π/2^32 (in [0, 2π), exact to float64 rounding)."""
+    Ly, Lx = dest.shape
+    nk = Lx // 2
+    for y in range(Ly):
+        row = dest[y]
+        u0 = U[0, y]
+        u1 = U[1, y]
+        for k in range(nk):
+            row[2 * k] = u0[k] * _RAD32
+            row[2 * k + 1] = u1[k] * _RAD32
+
+
+@njit(nogil=True, cache=True)
+def _proposal_scale(step):
+    """a = round(min(step, π)/2π · 2^32) (<= 2^31): the proposal's largest |d|, in units of u."""
+    return np.uint64(round(min(max(step, 0.0), math.pi) * _INV_RAD32))
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _metropolis_chain_f32(theta, state, beta, Jx, Jy, J2, h, every, out, step, adapt, yp_t,
+                          ym_t):
+    """:func:`metropolis_chain` for even Lx without over-relaxation (float32, integer
+    angles): the same arguments, step adaptation and return value."""
+    Ly, Lx = theta.shape
+    N = Ly * Lx
+    Zf, U = _u32_layout(theta)
+    f = np.empty(Lx, np.float32)
+    d = np.empty(Lx // 2, np.uint32)
+    w = np.empty(Lx // 2, np.uint32)
+    b32, jx, jy, j2, h32 = _F32(beta), _F32(Jx), _F32(Jy), _F32(J2), _F32(h)
+    total = 0
+    st = step[0]
+    for i in range(out.shape[0]):
+        for _ in range(every):
+            acc = _metropolis_pass_f32(Zf, U, f, d, w, state, b32, jx, jy, j2, h32,
+                                       _proposal_scale(st), yp_t, ym_t)
+            total += acc
+            if adapt:
+                st *= math.exp(acc / N - 0.5)
+                if st > math.pi:
+                    st = math.pi
+                elif st < 1e-9:
+                    st = 1e-9
+        _u32_to_angles(U, out[i])
+    step[0] = st
+    _u32_to_angles(U, theta)
+    return total
+
+
 @njit(nogil=True, cache=True, fastmath=_FM)
 def metropolis_chain(theta, state, beta, Jx, Jy, J2, h, every, out, step, n_overrelax, adapt):
     """Run ``out.shape[0] * every`` sweeps, storing θ into ``out[i]`` after every ``every``.
@@ -567,11 +855,14 @@ def metropolis_chain(theta, state, beta, Jx, Jy, J2, h, every, out, step, n_over
     theta : float64 (Ly, Lx), updated in place (returned to [0, 2π)).
     state : uint64[4] xoshiro256** state, advanced in place.
     out   : float64 (n, Ly, Lx) receives the samples (angles in [0, 2π)).
-    step  : float64[1], in/out.  The largest proposed rotation, symmetric in both cases: for
-            odd Lx θ' = θ + step·(2v-1), v uniform with 53 bits; for even Lx θ' = θ + φ with
-            φ = 4 atan(tan(step/4)·w), w uniform on a 32-bit grid symmetric about 0 (a
-            step above π counts as π).  step = 0 makes the Metropolis pass the identity (so a
-            sweep is then pure over-relaxation).
+    step  : float64[1], in/out.  The largest proposed rotation, symmetric in every case: for
+            odd Lx θ' = θ + step·(2v-1), v uniform with 53 bits; for even Lx with
+            over-relaxation θ' = θ + φ with φ = 4 atan(tan(step/4)·w), w uniform on a 32-bit
+            grid symmetric about 0; for even Lx without it (the float32 kernel on integer
+            angles, :func:`_metropolis_pass_f32`) θ' = θ ± 2π·floor(m·a/2^31)/2^32, m
+            uniform on 31 bits, a = round(step/2π · 2^32), i.e. uniform on (-step, step) to
+            2^-31.  A step above π counts as π.  step = 0 makes the Metropolis pass the
+            identity (so a sweep is then pure over-relaxation).
     n_overrelax : over-relaxation passes after each Metropolis pass (θ -> 2φ - θ with φ the
             direction of the local field including (h, 0); energy conserving; skipped where the
             field vanishes).
@@ -581,10 +872,19 @@ def metropolis_chain(theta, state, beta, Jx, Jy, J2, h, every, out, step, n_over
 
     One sweep = one Metropolis pass over all sites in typewriter order, then ``n_overrelax``
     over-relaxation passes.  Returns the number of accepted Metropolis moves.
+
+    Kernels: odd Lx, the scalar float64 pass; even Lx with over-relaxation, the float64 split
+    layout (over-relaxation conserves the energy to float64 rounding); even Lx without it,
+    the float32 kernel on integer angles (see the section above :func:`_reduce_u32` for its
+    precision), whose samples are exactly u·2π/2^32, so that a chain restarted from them
+    (``theta``) continues from the same integer angles.
     """
     Ly, Lx = theta.shape
     N = Ly * Lx
     yp_t, ym_t = _neighbour_tables(Ly)
+    if Lx % 2 == 0 and n_overrelax == 0:
+        return _metropolis_chain_f32(theta, state, beta, Jx, Jy, J2, h, every, out, step,
+                                     adapt, yp_t, ym_t)
     xp_t, xm_t = _neighbour_tables(Lx)
     split = Lx % 2 == 0
     if split:
