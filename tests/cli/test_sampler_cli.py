@@ -129,3 +129,86 @@ def test_training_refuses_bad_content(workdir, cli, clean_error, tmp_path):
                     tmp_path / "m.pt"), "spins must be -1 or +1")
     clean_error(cli("analyze", bad), "spins must be -1 or +1")
     assert not os.path.exists(tmp_path / "m.pt")
+
+
+# ---------------------------------------------------------------------------------------------
+# reverse-KL training, burn-in, the free energy in analyze, sweep directories, --init
+
+
+def test_reverse_training_then_free_energy_in_analyze(workdir, cli, clean_error):
+    d = workdir
+    p = cli("train", "sampler", "--objective", "reverse", "--L", "4", "--T", "2.0,3.0",
+            "--Jy", "0.5", "--steps", "2", "--batch", "4", "--width", "1", "--depth", "1",
+            "--quiet", "--out", d / "rev.pt")
+    assert p.returncode == 0, p.stderr
+    assert "reverse" in p.stdout and "βF_q/site" in p.stdout
+    ck = torch.load(d / "rev.pt", weights_only=True)
+    assert ck["couplings"] == [[1.0, 0.5, 0.0, 0.0]] and ck["data"] == []
+    p = cli("sample", d / "rev.pt", "--T", "2.5", "--n", "40", "--burn-in", "10", "--seed",
+            "1", "--quiet", "--out", d / "rev.h5")
+    assert p.returncode == 0, p.stderr
+    (r,) = json.loads(cli("analyze", d / "rev.h5", "--json").stdout)["results"]
+    assert r["couplings"]["Jy"] == 0.5  # the checkpoint's couplings are the default
+    f, b = r["free_energy_per_site"], r["free_energy_bound_per_site"]
+    assert f["err"] > 0 and b["mean"] >= f["mean"] - 5 * f["err"]
+    assert r["proposals"] == 50 and 1 <= r["ess"] <= r["distinct"] <= 40
+    assert 0 < r["is_ess_fraction"] <= 1
+    # resuming the finished reverse run for more steps needs neither --L nor --T
+    p = cli("train", "sampler", "--resume", d / "rev.pt", "--steps", "3", "--quiet",
+            "--out", d / "rev3.pt")
+    assert p.returncode == 0, p.stderr
+    assert torch.load(d / "rev3.pt", weights_only=True)["steps_done"] == 3
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--objective", "reverse"], "--L and --T"),
+    (["--objective", "reverse", "--L", "4"], "--L and --T"),
+    (["--objective", "sideways"], "unknown objective"),
+    (["--objective", "reverse", "--L", "4", "--T", "2,2"], "given twice"),
+    (["--objective", "reverse", "--L", "4", "--T", "2", "--h", "nan"], "--h must be finite"),
+    (["--T", "2.0"], "--objective reverse without --data"),
+    (["--objective", "reverse", "--L", "4", "--T", "2", "--data", "{d}/mc.h5"],
+     "without --data"),
+    (["--init", "{d}/nope.pt", "--data", "{d}/mc.h5"], "not found"),
+])
+def test_train_sampler_reverse_refusals(workdir, cli, clean_error, tmp_path, args, words):
+    args = [a.replace("{d}", str(workdir)) for a in args]
+    clean_error(cli("train", "sampler", "--steps", "1", "--quiet", "--out", tmp_path / "x.pt",
+                    *args), words)
+    assert not os.listdir(tmp_path)
+
+
+def test_burn_in_needs_mh_and_a_count(workdir, cli, clean_error, tmp_path):
+    d = workdir
+    clean_error(cli("sample", d / "s.pt", "--T", "2", "--n", "10", "--no-mh", "--burn-in", "5",
+                    "--out", tmp_path / "x.h5"), "needs --mh")
+    clean_error(cli("sample", d / "s.pt", "--T", "2", "--n", "10", "--burn-in", "-1",
+                    "--out", tmp_path / "x.h5"), "--burn-in")
+    assert not os.listdir(tmp_path)
+
+
+def test_init_and_sweep_directory(workdir, cli, clean_error, tmp_path):
+    """--data DIR trains on every finished file of a sweep; --init fine-tunes s.pt (L = 4)
+    at L = 8 with the checkpoint's network."""
+    from spinsym import sweep as sw
+    from tests.sweep.conftest import spec_dict
+
+    out = tmp_path / "sweep"
+    sw.run_sweep(sw.parse_spec(spec_dict(T=[2.0, 3.0])), str(out), workers=1)
+    p = cli("train", "sampler", "--data", out, "--steps", "1", "--batch", "4", "--width", "1",
+            "--depth", "1", "--quiet", "--out", tmp_path / "sw.pt")
+    assert p.returncode == 0, p.stderr
+    ck = torch.load(tmp_path / "sw.pt", weights_only=True)
+    assert len(ck["data"]) == 2 and ck["temperatures"] == [2.0, 3.0]
+    p = cli("train", "sampler", "--objective", "reverse", "--L", "8", "--T", "2.269",
+            "--init", workdir / "s.pt", "--steps", "1", "--batch", "2", "--quiet",
+            "--out", tmp_path / "s8.pt")
+    assert p.returncode == 0, p.stderr
+    ck8 = torch.load(tmp_path / "s8.pt", weights_only=True)
+    assert ck8["L"] == 8 and ck8["model_config"]["width"] == 1
+    clean_error(cli("train", "sampler", "--objective", "reverse", "--L", "8", "--T", "2",
+                    "--init", workdir / "s.pt", "--width", "3", "--steps", "1", "--quiet",
+                    "--out", tmp_path / "w.pt"), "width")
+    clean_error(cli("train", "sampler", "--data", tmp_path, "--steps", "1", "--quiet",
+                    "--out", tmp_path / "w.pt"), "sweep")
+    assert not os.path.exists(tmp_path / "w.pt")
