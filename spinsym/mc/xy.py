@@ -656,7 +656,8 @@ def _pow2_neg_f32(typingctx, k):
 def _sincos_u32(u):
     """sc32(u) = (cos, sin) of u·2π/2^32 in float32 (u uint32), within 1.2e-7 of libm: the
     Cephes sinf/cosf polynomials on the reduced angle (:func:`_reduce_u32`).  The one
-    definition of a site's stored vector."""
+    definition of a site's stored vector; every caller is compiled with ``fastmath=_FM``
+    (the FMA contraction changes the last bit)."""
     x, odd, negc, negs = _reduce_u32(u)
     z = x * x
     s = x + x * z * (_SP0 + z * (_SP1 + z * _SP2))
@@ -670,7 +671,7 @@ def _sincos_u32(u):
 def _exp_neg_f32(x):
     """exp(x) in float32 for x <= 0, relative error <= 1.2e-7 (tests/mc/test_xy_fast.py):
     exp(r)·2^-k, |r| <= ln2/2, Cephes' expf polynomial, 2^-k from exponent bits.  Clamped at
-    -40: exp(-40)·2^32 < 1e-8, so a 32-bit uniform compares with it as with exp(x)."""
+    -40: exp(-40)·2^32 < 2e-8, so a 32-bit uniform compares with it as with exp(x)."""
     x = max(x, _CLAMP32)
     k = _F32(np.int32(-x * _INV_LN2_32 + _HALF32))
     r = x + k * _LN2_HI32 + k * _LN2_LO32
@@ -694,17 +695,23 @@ def _diagonal_row_f32(f, ur, ul, dr, dl, J2):
         f[j] = f[j] + J2 * (ur[j] + ul[j] + dr[j] + dl[j])
 
 
+@njit(inline="always", cache=True)
+def _proposal_u32(r, a):
+    """The proposal and uniform of a random word r (uint64): d = ±floor(m·a/2^31) mod 2^32
+    (sign: bit 63 of r, m: bits 32-62), w = the low 32 bits.  Flipping bit 63 maps d to -d
+    and keeps w, so d and -d are equally likely: the proposal is exactly symmetric."""
+    hi = r >> _U32
+    mag = ((hi & _MASK31) * a) >> _S31
+    d = np.uint32(((_TWO32 - mag) if (hi >> _S31) != _U64(0) else mag) & _MASK32)
+    return d, np.uint32(r & _MASK32)
+
+
 @njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
 def _random_row(d, w, key, a):
-    """Site k's SplitMix64 word r = ``_splitmix(key + (k + 1)·γ)``: the proposal
-    d[k] = ±floor(m·a / 2^31) mod 2^32 (sign: bit 63 of r, m: bits 32-62) and the uniform
-    w[k] = the low 32 bits."""
+    """Site k's SplitMix64 word ``_splitmix(key + (k + 1)·γ)`` -> d[k], w[k]
+    (:func:`_proposal_u32`)."""
     for k in range(d.shape[0]):
-        r = _splitmix(key + np.uint64(k + 1) * _GAMMA)
-        hi = r >> _U32
-        mag = ((hi & _MASK31) * a) >> _S31
-        d[k] = np.uint32(((_TWO32 - mag) if (hi >> _S31) != _U64(0) else mag) & _MASK32)
-        w[k] = np.uint32(r & _MASK32)
+        d[k], w[k] = _proposal_u32(_splitmix(key + np.uint64(k + 1) * _GAMMA), a)
 
 
 @njit(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
