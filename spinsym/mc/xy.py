@@ -578,8 +578,8 @@ def _overrelax_pass_split(Z, Jx, Jy, J2, h, yp_t, ym_t, g):
 # Zf[p, y, 2(k + 1)] = c, Zf[p, y, 2(k + 1) + 1] = s, one ghost site at each end of every
 # half row (Zf[p, y, 0:2] = Zf[p, y, 2nk:2nk + 2], Zf[p, y, 2nk + 2:2nk + 4] = Zf[p, y, 2:4]).
 # sc32 (:func:`_sincos_u32`) is a fixed float32 function of u (quadrant from the top bits,
-# Cephes' sinf/cosf polynomials on [-π/4, π/4), within 1.3e-7 of cos and sin), and the stored vector of
-# every site is always exactly sc32 of its angle.
+# Cephes' sinf/cosf polynomials on [-π/4, π/4), within 1.3e-7 of cos and sin), and the
+# stored vector of every site is always exactly sc32 of its angle.
 #
 # A proposal adds a signed integer d to u modulo 2^32: exactly reversible (u + d - d = u) and,
 # since d and -d are equally likely, exactly symmetric.  It needs one new (c, s) = sc32(u + d)
