@@ -64,9 +64,10 @@ INVARIANT_KINDS = ("sympe", "frames")
 # configurations -> per-sample fields
 
 
-def _components(configs, model: str) -> tuple[list, int]:
-    """The spin components of ``configs`` as float64 arrays (n, L, L): Ising [s], XY
-    [cos θ, sin θ]; and L."""
+def _components(configs, model: str):
+    """(configs as an (n, L, L) array, L, f): ``f(part)`` gives the spin components of any
+    slice of it as float64 arrays: Ising [s], XY [cos θ, sin θ].  Callers convert slices, so
+    the whole series is never held in float64."""
     if model not in ("ising", "xy"):
         raise ParameterError(f"unknown spin model {model!r}; choose ising or xy")
     a = np.asarray(configs)
@@ -75,9 +76,18 @@ def _components(configs, model: str) -> tuple[list, int]:
     if a.shape[0] < 2:
         raise ParameterError(f"need at least 2 configurations, got {a.shape[0]}")
     if model == "ising":
-        return [a.astype(np.float64)], a.shape[1]
-    th = a.astype(np.float64)
-    return [np.cos(th), np.sin(th)], a.shape[1]
+        return a, a.shape[1], lambda part: [part.astype(np.float64)]
+
+    def xy(part):
+        th = part.astype(np.float64)
+        return [np.cos(th), np.sin(th)]
+    return a, a.shape[1], xy
+
+
+def _slices(n: int, per_item: int):
+    step = max(1, _CHUNK_ELEMENTS // per_item)
+    for lo in range(0, n, step):
+        yield slice(lo, min(n, lo + step))
 
 
 def _z_scores(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,36 +126,38 @@ def site_magnetization(configs, model: str = "ising", alpha: float = ALPHA) -> d
     Returns ``map`` (C, L, L): ⟨s_i⟩ per component (C = 1 Ising; 2 XY: cos, sin);
     ``deviation`` (C, L, L): ⟨s_i − m⟩; ``err`` its τ-corrected standard error; ``z`` =
     |deviation| / err; ``max_z``, ``z_crit``, ``flagged``."""
-    comps, L = _components(configs, model)
-    n, N = comps[0].shape[0], L * L
-    maps, devs, errs, zs = [], [], [], []
-    for c in comps:
-        flat = c.reshape(n, N)
-        x = flat - flat.mean(axis=1, keepdims=True)
-        mean, err, z = _z_scores(x)
-        maps.append(flat.mean(axis=0).reshape(L, L))
-        devs.append(mean.reshape(L, L))
-        errs.append(err.reshape(L, L))
-        zs.append(z.reshape(L, L))
-    z = np.stack(zs)
-    return {"map": np.stack(maps), "deviation": np.stack(devs), "err": np.stack(errs), "z": z,
-            **_verdict(z, alpha)}
+    a, L, comps = _components(configs, model)
+    n, N = a.shape[0], L * L
+    flat = a.reshape(n, N)
+    C = len(comps(flat[:1]))
+    m = np.empty((C, n))  # each sample's mean spin
+    for sl in _slices(n, N):
+        for k, c in enumerate(comps(flat[sl])):
+            m[k, sl] = c.mean(axis=1)
+    maps, devs, errs, zs = (np.empty((C, N)) for _ in range(4))
+    for cols in _slices(N, n):  # blocks of sites: (n, sites) float64 at a time
+        for k, c in enumerate(comps(flat[:, cols])):
+            maps[k, cols] = c.mean(axis=0)
+            devs[k, cols], errs[k, cols], zs[k, cols] = _z_scores(c - m[k][:, None])
+    shape = (C, L, L)
+    z = zs.reshape(shape)
+    return {"map": maps.reshape(shape), "deviation": devs.reshape(shape),
+            "err": errs.reshape(shape), "z": z, **_verdict(z, alpha)}
 
 
 def correlation_series(configs, model: str = "ising") -> tuple[np.ndarray, np.ndarray]:
     """Per-sample C_x(r) and C_y(r) (each (n, L//2)), r = 1 … L//2:
-    (1/N) Σ_i s_i · s_{i + r e_a} summed over the spin components."""
-    comps, L = _components(configs, model)
-    n, R = comps[0].shape[0], L // 2
+    (1/N) Σ_i s_i · s_{i + r e_a} summed over the spin components; every r at once from the
+    circular autocorrelation of each line (Wiener–Khinchin, one FFT per line)."""
+    a, L, comps = _components(configs, model)
+    n, R, N = a.shape[0], L // 2, L * L
     cx, cy = np.zeros((n, R)), np.zeros((n, R))
-    step = max(1, _CHUNK_ELEMENTS // (L * L))
-    for lo in range(0, n, step):
-        sl = slice(lo, min(n, lo + step))
-        for c in comps:
-            part = c[sl]
-            for r in range(1, R + 1):
-                cx[sl, r - 1] += (part * np.roll(part, -r, axis=-1)).mean(axis=(-2, -1))
-                cy[sl, r - 1] += (part * np.roll(part, -r, axis=-2)).mean(axis=(-2, -1))
+    for sl in _slices(n, N):
+        for part in comps(a[sl]):
+            for axis, out, lines in ((-1, cx, -2), (-2, cy, -1)):
+                F = np.fft.rfft(part, axis=axis)
+                corr = np.fft.irfft(F.real ** 2 + F.imag ** 2, n=L, axis=axis).sum(axis=lines)
+                out[sl] += corr[:, 1:R + 1] / N
     return cx, cy
 
 

@@ -75,6 +75,25 @@ def test_xy_metrics():
     assert E.site_magnetization(bent, "xy")["flagged"]
 
 
+@settings(max_examples=20, deadline=None)
+@given(L=st.integers(2, 9), n=st.integers(2, 6), seed=st.integers(0, 2 ** 32 - 1),
+       model=st.sampled_from(["ising", "xy"]))
+def test_correlation_series_is_the_plain_sum(L, n, seed, model):
+    """The FFT per line equals (1/N) Σ_i s_i s_{i + r e_a} written out with rolls."""
+    rng = np.random.default_rng(seed)
+    if model == "ising":
+        a = rng.choice(np.array([-1, 1], dtype=np.int8), size=(n, L, L))
+        comps = [a.astype(np.float64)]
+    else:
+        a = rng.uniform(0, 2 * np.pi, (n, L, L)).astype(np.float32)
+        comps = [np.cos(a.astype(np.float64)), np.sin(a.astype(np.float64))]
+    cx, cy = E.correlation_series(a, model)
+    for axis, got in ((-1, cx), (-2, cy)):
+        want = np.stack([sum((c * np.roll(c, -r, axis)).mean((-2, -1)) for c in comps)
+                         for r in range(1, L // 2 + 1)], 1)
+        assert got.shape == (n, L // 2) and np.allclose(got, want, atol=1e-12)
+
+
 def test_metric_input_errors():
     with pytest.raises(ParameterError, match="shape"):
         E.site_magnetization(np.ones((5, 4, 3), dtype=np.int8))
