@@ -137,6 +137,7 @@ def test_free_energy_matches_kaufman_at_L4(random_sampler, tmp_path):
     # the bound is a real bound, and the random network leaves a visible gap
     assert res["free_energy_bound_per_site"]["mean"] > f_exact + 0.02
     assert res["proposals"] == 3000 and res["ess"] <= res["distinct"]
+    assert res["is_ess"] == pytest.approx(res["is_ess_fraction"] * 3000, rel=1e-9)
     # an intentionally wrong weight (log q off by one nat per proposal) fails the check
     shifted = importance_free_energy(lw + 1.0, T, L * L)
     assert not _within(shifted, f_exact)
