@@ -38,6 +38,7 @@ destination folder and renamed when complete, so a file at the final path is alw
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -145,6 +146,54 @@ class _Rows:
             self.n += len(p)
 
 
+def _fallocate():
+    """libc's fallocate(fd, mode, offset, length), or None (not Linux, or no such call)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+#: fallocate's mode: allocate without changing the file size
+FALLOC_FL_KEEP_SIZE = 1
+
+
+def preallocate(path: str, nbytes: int) -> bool:
+    """Reserve ``nbytes`` of disk for the file at ``path`` without changing its size (Linux
+    ``fallocate(FALLOC_FL_KEEP_SIZE)``): writes into reserved blocks skip the file system's
+    block allocation, about a third of the cost of writing a new file's pages (ext4), and a
+    disk too small fails here, at once (OSError ENOSPC).  False where the call or the file
+    system does not support it (nothing is reserved then); :func:`release_reserve` gives
+    back what the file did not use."""
+    fn = _fallocate()
+    if fn is None or nbytes <= 0:
+        return False
+    import ctypes
+
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        if fn(fd, FALLOC_FL_KEEP_SIZE, 0, int(nbytes)) == 0:
+            return True
+        err = ctypes.get_errno()
+        if err in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(err, os.strerror(err), path)
+        return False  # EOPNOTSUPP (tmpfs before 3.5, some network file systems), ...
+    finally:
+        os.close(fd)
+
+
+def release_reserve(path: str):
+    """Free the blocks reserved past the end of the file (truncating to its own size)."""
+    os.truncate(path, os.path.getsize(path))
+
+
 class AtomicH5Writer:
     """Create an HDF5 file under a temporary name; ``commit()`` renames it into place.
 
@@ -156,10 +205,13 @@ class AtomicH5Writer:
     fails (a full disk: :class:`DataError` ``disk full writing PATH``) closes and deletes the
     temporary at once; the writer then refuses any further write.
     ``inputs``: files the caller reads, which the output must not be
-    (:func:`spinsym.fileio.check_out_path`).
+    (:func:`spinsym.fileio.check_out_path`).  ``size``: the expected size of the file in
+    bytes (:func:`expected_size`), reserved on disk up front (:func:`preallocate`; what is
+    not used is given back at :meth:`commit`).
     """
 
-    def __init__(self, path: str, model: str, L: int, inputs=(), root_attrs=None):
+    def __init__(self, path: str, model: str, L: int, inputs=(), root_attrs=None,
+                 size: int | None = None):
         self.path = check_out_path(path, inputs)
         self.tmp = temporary_name(path)
         self.model, self.L = model, int(L)
@@ -167,6 +219,7 @@ class AtomicH5Writer:
         self._committed = False
         self._failed = None
         self._rows = {}  # group index -> {dataset name: _Rows}
+        self._reserved = False
         with self._writing():
             # no chunk cache: every write reaches the file at once, so a full disk raises here,
             # in the write, and not later while h5py frees a dataset (where the error would be
@@ -177,6 +230,7 @@ class AtomicH5Writer:
                                    .isoformat(timespec="seconds"))
             if root_attrs:
                 self.file.attrs.update(root_attrs)
+            self._reserved = bool(size) and preallocate(self.tmp, size)
 
     def __enter__(self):
         return self
@@ -300,6 +354,8 @@ class AtomicH5Writer:
             self._flush()
             self.file.close()  # flushes: a full disk shows up here at the latest
             self.file = None
+            if self._reserved:
+                release_reserve(self.tmp)
             finish(self.tmp, self.path)
         self._committed = True
         return self.path

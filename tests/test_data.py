@@ -166,3 +166,27 @@ def test_append_refuses_unequal_lengths(tmp_path):
         w.group(0, ATTRS)
         w.append(0, np.ones((2, 4, 4), np.int8), np.zeros(3))
     assert os.listdir(tmp_path) == []
+
+
+def test_reserved_space_is_given_back_and_the_file_is_the_same(tmp_path):
+    """``size`` reserves disk up front (fallocate, where supported); the committed file has
+    the same size as without, and the blocks reserved past its end are freed."""
+    configs = np.ones((40, 64, 64), np.int8)
+    sizes = {}
+    for name, size in (("plain.h5", None), ("reserved.h5", 8 << 20)):
+        with AtomicH5Writer(str(tmp_path / name), "ising", 64, size=size) as w:
+            w.group(0, {**ATTRS, "L": 64})
+            w.append(0, configs, np.zeros(40))
+            w.commit()
+        st = os.stat(tmp_path / name)
+        sizes[name] = st.st_size
+        assert st.st_blocks * 512 < st.st_size + (1 << 20)  # not the 8 MiB reserved
+        assert np.array_equal(read(str(tmp_path / name)).temperatures[0].configs(), configs)
+    assert sizes["plain.h5"] == sizes["reserved.h5"]
+
+
+def test_reserving_more_than_the_disk_is_disk_full_and_leaves_nothing(small_disk):
+    with pytest.raises(DataError, match="disk full writing"):
+        with AtomicH5Writer(str(small_disk / "big.h5"), "ising", 16, size=64 << 20):
+            pass
+    assert os.listdir(small_disk) == []

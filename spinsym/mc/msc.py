@@ -151,18 +151,6 @@ def _transpose8(x):
     return x
 
 
-def _byte_table():
-    """_SPREAD[v]: 8 int8 spins (bytes 0x01 = +1, 0xFF = -1) for the 8 bits of v (1 = -1)."""
-    t = np.zeros(256, np.uint64)
-    for v in range(256):
-        w = 0
-        for k in range(8):
-            w |= (0xFF if (v >> k) & 1 else 0x01) << (8 * k)
-        t[v] = w
-    return t
-
-
-_SPREAD = _byte_table()
 _LOW_BITS = np.uint64(0x0101010101010101)
 _GATHER = np.uint64(0x0102040810204080)  # (t * _GATHER) >> 56 packs bits 0, 8, .., 56 of t
 
@@ -223,13 +211,28 @@ def _pack_rows(spins, packed, y0, y1):
 
 
 @njit(nogil=True, cache=True)
+def _spread_lanes(words, o, G, B, s0, s1, s2, s3, s4, s5, s6, s7):
+    """words[o + b·G] (8 int8 spins) for b < B: byte c is lane b of s_c, as +1 (bit 0) or
+    -1 (bit 1): 0x01 + 0xFE·bit, byte by byte (no carries).  Loads only scalars, so the loop
+    over b vectorizes (variable shifts)."""
+    one = _U(1)
+    for b in range(B):
+        q = _U(b)
+        x = (((s0 >> q) & one) | (((s1 >> q) & one) << _U(8)) | (((s2 >> q) & one) << _U(16))
+             | (((s3 >> q) & one) << _U(24)) | (((s4 >> q) & one) << _U(32))
+             | (((s5 >> q) & one) << _U(40)) | (((s6 >> q) & one) << _U(48))
+             | (((s7 >> q) & one) << _U(56)))
+        words[o + b * G] = _LOW_BITS + x * _U(0xFE)
+
+
+@njit(nogil=True, cache=True)
 def unpack(packed, spins):
     """packed uint64 (4, n, W) -> int8 (L, L) spins.
 
     Lane b of word w of sublattice (py, px), row i, is column x = 2W·b + 2w + px of row
     y = 2i + py: each word fills one column of the row seen as a (B, 2W) byte matrix.  When
-    B and 2W are multiples of 8 (L = 512: B = 64, 2W = 8), blocks of 8 lanes × 8 columns are
-    turned around with an 8 × 8 bit transpose and written 8 spins at a time.
+    B and 2W are multiples of 8 (L = 512: B = 64, 2W = 8), each group of 8 consecutive columns
+    (8 words) gives one 8-spin word per lane, written 8 spins at a time (:func:`_spread_lanes`).
     """
     _unpack_rows(packed, spins, 0, spins.shape[0])
 
@@ -247,17 +250,12 @@ def _unpack_rows(packed, spins, y0, y1):
         for y in range(y0, y1):
             i = y >> 1
             base = y * (L // 8)
-            k0 = 2 * (y & 1)
+            r0 = packed[2 * (y & 1), i]
+            r1 = packed[2 * (y & 1) + 1, i]
             for g in range(G):
-                for j in range(B // 8):
-                    m = _U(0)
-                    for c in range(8):
-                        cc = 8 * g + c
-                        byte = (packed[k0 + (cc & 1), i, cc >> 1] >> _U(8 * j)) & _U(0xFF)
-                        m |= byte << _U(8 * c)
-                    m = _transpose8(m)
-                    for b in range(8):
-                        words[base + (8 * j + b) * G + g] = _SPREAD[(m >> _U(8 * b)) & _U(0xFF)]
+                w = 4 * g  # columns cc = 8g .. 8g+7: word cc >> 1 of sublattice cc & 1
+                _spread_lanes(words, base + g, G, B, r0[w], r1[w], r0[w + 1], r1[w + 1],
+                              r0[w + 2], r1[w + 2], r0[w + 3], r1[w + 3])
         return
     for y in range(y0, y1):
         i = y >> 1
@@ -791,6 +789,19 @@ def _same(a, b):
 
 
 @njit(nogil=True, cache=True)
+def _copy2(src, a, b):
+    """a[...] = b[...] = src for C-contiguous (L, L) arrays, as one flat loop (Numba's 2-D
+    slice assignment takes ten times as long)."""
+    fs = src.reshape(src.size)
+    fa = a.reshape(a.size)
+    fb = b.reshape(b.size)
+    for j in range(fs.size):
+        v = fs[j]
+        fa[j] = v
+        fb[j] = v
+
+
+@njit(nogil=True, cache=True)
 def _setup(spins, states, beta, Jx, Jy, J2, h, out, heatbath, neg, P, last, sums):
     """Check the arguments of :func:`run_chain`; the classes, groups and path to take."""
     L0, L1 = spins.shape
@@ -839,10 +850,10 @@ def _run_serial(spins, states, beta, Jx, Jy, J2, h, every, out, heatbath, neg, P
         if sums is not None:
             _bond_sums(P, sums[i])
     if out.shape[0]:
-        spins[:, :] = out[out.shape[0] - 1]
+        _copy2(out[out.shape[0] - 1], spins, last)
     else:
         unpack(P, spins)
-    last[:, :] = spins
+        _copy2(spins, last, last)
     return flips.sum()
 
 

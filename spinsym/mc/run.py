@@ -742,10 +742,11 @@ def simulate(config: SimulationConfig, out_path: str | None, progress=None, sink
         from ..data import AtomicH5Writer, expected_size  # h5py only where files are written
         from ..fileio import check_free_space
 
-        check_free_space(out_path, expected_size(config.model, config.L, nG, config.n_samples))
+        size = expected_size(config.model, config.L, nG, config.n_samples)
+        check_free_space(out_path, size)
         sink = AtomicH5Writer(out_path, config.model, config.L,
                               inputs=[_source.path] if _source is not None and
-                              _source.path and not _source.replaces else ())
+                              _source.path and not _source.replaces else (), size=size)
         if checkpoint_seconds and checkpoint_seconds > 0:
             partial = checkpoint_path(out_path)
     threads = config.threads or os.cpu_count() or 1
