@@ -63,10 +63,13 @@ def ess(energy, configs) -> tuple[float, float, float, int]:
     from spinsym.stats import tau_int
 
     n = len(energy)
-    m = np.abs(configs.reshape(n, -1).astype(np.float64).mean(axis=1))
+    m = np.abs(configs.sum(axis=(1, 2), dtype=np.int64)) / configs[0].size
     tau_e, tau_m = tau_int(np.asarray(energy, dtype=np.float64))[0], tau_int(m)[0]
-    same = np.all(configs[1:] == configs[:-1], axis=(1, 2))
-    distinct = 1 + int(np.count_nonzero(~same))
+    distinct = 1
+    for lo in range(1, n, 4096):
+        hi = min(n, lo + 4096)
+        distinct += int(np.count_nonzero(np.any(configs[lo:hi] != configs[lo - 1:hi - 1],
+                                                axis=(1, 2))))
     value = min(n / (2.0 * max(tau_e, tau_m, 0.5)), float(distinct))
     return value, tau_e, tau_m, distinct
 
