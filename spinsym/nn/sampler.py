@@ -591,11 +591,11 @@ class MaskedSampler(nn.Module):
         z = (c[:, 4] < 0).astype(np.int64)
         return d, z
 
-    def kernel_support(self, cond: torch.Tensor, d, z=None) -> torch.Tensor:
-        """(B, F) bool: whether the frame (d[f], z[f]) can be drawn by the inversion kernel for
-        input b, i.e. lies in c(x)·Stab(c(x)⁻¹·x): every d if Jx == Jy, else the d that swap
-        the axes exactly when c(x) does (the lattice part; translations are all in the
-        stabilizer, and the flip / XY reflection are handled inside the components)."""
+    def kernel_support(self, cond: torch.Tensor, d) -> torch.Tensor:
+        """(B, F) bool: whether a frame with point-group element d[f] can be drawn by the
+        inversion kernel for input b, i.e. lies in c(x)·Stab(c(x)⁻¹·x): every d if Jx == Jy,
+        else the d that swap the axes exactly when c(x) does (translations are all in the
+        stabilizer; the flip and the XY reflection are handled inside the components)."""
         c = torch.as_tensor(cond).detach().cpu().double().reshape(-1, 5)
         P = point_group()
         swaps = torch.tensor([P.swaps_axes(e) for e in range(len(P))])
@@ -656,8 +656,8 @@ class MaskedSampler(nn.Module):
         state, logp = self.sample_canonical(fr.transform_couplings(cond, d), L, generator, noise,
                                             remap=remap)
         sign = (1.0 - 2.0 * z.double().to(state.device))[:, None, None]
-        th = torch.remainder(sign * state + frames["alpha"].double().to(state.device)[:, None, None],
-                             TWO_PI)
+        alpha = frames["alpha"].double().to(state.device)[:, None, None]
+        th = torch.remainder(sign * state + alpha, TWO_PI)
         return fr.act(th, ty, tx, d), logp - LOG_2PI
 
     def canonical(self, configs: torch.Tensor, cond: torch.Tensor, frames: dict):

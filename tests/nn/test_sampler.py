@@ -158,8 +158,8 @@ def test_sampling_reports_the_likelihood_it_samples_from():
         m = _model(spin=spin, L=L, pe_period=4).prepare_inference()
         gen = torch.Generator().manual_seed(3)
         rng = np.random.default_rng(3)
-        cond = _cond(16, 0.6)
-        frames = m.draw_frames(16, L, rng)
+        cond = _cond(16, 0.6, 1.0, 0.7)
+        frames = m.draw_frames(16, L, rng, cond=cond)
         x, lq = m.sample(cond, L, gen, frames)
         m.train(False)
         m._plain = None  # evaluate with the escnn body: the export must agree
