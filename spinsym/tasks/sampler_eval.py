@@ -274,14 +274,20 @@ def boltzmann_log_prob(L: int, couplings, T: float) -> np.ndarray:
     """log π(s) of every configuration of :func:`all_configs`: −βE(s) − log Z, with E from
     :func:`spinsym.hamiltonians.energy` and Z summed over the same configurations."""
     from ..hamiltonians import energy
+
+    T = _temperature(T)
+    E = np.asarray(energy("ising", all_configs(L), _homogeneous(couplings)), dtype=np.float64)
+    a = -E / T
+    return a - _logsumexp(a)
+
+
+def _temperature(T) -> float:
     from ..validate import finite_float
 
     T = finite_float(T, "T")
     if T <= 0:
         raise ParameterError(f"T must be positive, got {T}")
-    E = np.asarray(energy("ising", all_configs(L), _homogeneous(couplings)), dtype=np.float64)
-    a = -E / T
-    return a - _logsumexp(a)
+    return T
 
 
 def _logsumexp(a: np.ndarray) -> float:
@@ -359,7 +365,7 @@ def sampler_log_prob(sampler, T: float, couplings):
         raise ParameterError("the noise sampler's mixture over its noise fields has no exact "
                              "likelihood; the exact KL needs sympe, frames or gcnn")
     c = _homogeneous(couplings)
-    row = torch.tensor([[1.0 / float(T), c.Jx, c.Jy, c.J2, c.h]], dtype=torch.float32)
+    row = torch.tensor([[1.0 / _temperature(T), c.Jx, c.Jy, c.J2, c.h]], dtype=torch.float32)
     device = next(model.parameters()).device
 
     def log_q(configs: np.ndarray) -> np.ndarray:

@@ -245,6 +245,10 @@ def test_sampler_kl_refuses_noise_and_xy():
     with pytest.raises(ParameterError, match="Ising"):
         E.sampler_kl(MaskedSampler("xy", "sympe", width=1, depth=1, pe_period=2), 1.0,
                      Couplings(), L=2)
+    with pytest.raises(ParameterError, match="positive"):
+        E.sampler_kl(_random_sampler("sympe"), 0.0, Couplings(), L=2)
+    with pytest.raises(ParameterError, match="couplings must be"):
+        E.sampler_kl(_random_sampler("sympe"), 1.0, 3.0, L=2)
 
 
 @pytest.mark.slow
