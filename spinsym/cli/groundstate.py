@@ -116,6 +116,24 @@ def train_groundstate(
     encoding: Optional[str] = typer.Option(None, help="Network input: bonds (injective "
                                                       "per-bond encoding) or sites (older, "
                                                       "site sums) (default: bonds)"),
+    v: Optional[str] = typer.Option(None, "--v", help="SymPE ablation: the encoding field v is "
+                                                      "learned, fixed (random, never trained) "
+                                                      "or none (no encoding channels) "
+                                                      f"(default: {_GS.v})"),
+    canonicalizer: Optional[str] = typer.Option(None, help="SymPE ablation: learned "
+                                                           "(equivariant canonicalizer) or "
+                                                           "uniform (g̃ uniform on G) "
+                                                           f"(default: {_GS.canonicalizer})"),
+    group: Optional[str] = typer.Option(None, help="Spatial group of the sympe/gcnn/noise "
+                                                   "networks: p4m (rotations and mirrors) or "
+                                                   "p4 (rotations only; an ablation) "
+                                                   f"(default: {_GS.group})"),
+    teacher: Optional[str] = typer.Option(None, help="none, or anneal: add a cross-entropy "
+                                                     "term towards a short simulated anneal of "
+                                                     "each training Hamiltonian where it beats "
+                                                     "the network's sample (default: none)"),
+    teacher_sweeps: Optional[int] = typer.Option(None, help="Sweeps of the teacher's anneal "
+                                                            f"(default: {_GS.teacher_sweeps})"),
     checkpoint_every: Optional[int] = typer.Option(
         None, help="Write the checkpoint to --out every N steps (and every 5 minutes); 0: only "
                    f"at the end (default: {_GS.checkpoint_every})"),
@@ -136,7 +154,9 @@ def train_groundstate(
                  depth=depth, pe_fields=pe_fields, T0=T0, canon_depth=canon_depth,
                  canon_scale=canon_scale, time_limit=time_limit, device=device,
                  threads=threads, fold=fold, checkpoint_every=checkpoint_every,
-                 families=families, pe_period=pe_period, encoding=encoding)
+                 families=families, pe_period=pe_period, encoding=encoding, v=v,
+                 canonicalizer=canonicalizer, group=group, teacher=teacher,
+                 teacher_sweeps=teacher_sweeps)
     cfg = build_config(_GS, CHECKPOINT_KIND, given, config, resume)
     log = None if quiet else (lambda s: typer.echo(s, err=True))
     ckpt = train(cfg, log=log, out=out, resume=resume)

@@ -1,6 +1,7 @@
 """Baselines: the plain G-CNN, the G-CNN with noise injection, a non-equivariant CNN.
 
-* ``gcnn``: the same antisymmetrized p4m G-CNN as SymPE, without positional encoding.  Exactly
+* ``gcnn``: the same antisymmetrized p4m G-CNN as SymPE, without positional encoding (``group``:
+  "p4m", or "p4" for the rotations-only ablation; also for ``noise``).  Exactly
   equivariant and deterministic, so a symmetric input gives a symmetric output: a constant
   Hamiltonian gives a constant configuration (never Néel or stripes); at h = 0 its logit is
   exactly 0 (ties are read as spin up).
@@ -17,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .fields import normalize, point_group
+from ..symmetry import point_group
+from .fields import normalize
 from .gcnn import GCNN
 from .sympe import Predictor
 
@@ -26,9 +28,9 @@ class GCNNPredictor(Predictor):
     kind = "gcnn"
 
     def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3,
-                 encoding: str = "bonds"):
-        super().__init__(encoding)
-        self.net = GCNN(width=width, depth=depth, kernel=kernel, encoding=encoding)
+                 encoding: str = "bonds", group: str = "p4m"):
+        super().__init__(encoding, group)
+        self.net = GCNN(width=width, depth=depth, kernel=kernel, encoding=encoding, group=group)
 
     def forward_sites(self, x, samples: int = 1, generator=None, **kw):
         u, w = self.split(x)
@@ -38,23 +40,23 @@ class GCNNPredictor(Predictor):
     def config(self):
         c = self.net.config
         return dict(width=c["width"], depth=c["depth"], kernel=c["kernel"],
-                    encoding=self.encoding)
+                    encoding=self.encoding, **self._group_config())
 
 
 class NoisePredictor(Predictor):
     kind = "noise"
 
     def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3, pe_fields: int = 2,
-                 encoding: str = "bonds"):
-        super().__init__(encoding)
+                 encoding: str = "bonds", group: str = "p4m"):
+        super().__init__(encoding, group)
         self.pe_fields = int(pe_fields)
         self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel,
-                        encoding=encoding)
+                        encoding=encoding, group=group)
 
     def forward_sites(self, x, samples: int = 1, generator=None, noise=None, **kw):
         B, L = x.shape[0], x.shape[-1]
         K = samples
-        C = self.pe_fields * len(point_group())
+        C = self.pe_fields * len(point_group(self.point))
         if noise is None:
             gen_device = generator.device if generator is not None else x.device
             noise = torch.randn((B, K, C, L, L), generator=generator, device=gen_device,
@@ -68,7 +70,7 @@ class NoisePredictor(Predictor):
     def config(self):
         c = self.net.config
         return dict(width=c["width"], depth=c["depth"], kernel=c["kernel"],
-                    pe_fields=self.pe_fields, encoding=self.encoding)
+                    pe_fields=self.pe_fields, encoding=self.encoding, **self._group_config())
 
 
 class CNNPredictor(Predictor):
@@ -80,7 +82,7 @@ class CNNPredictor(Predictor):
         self.period = int(pe_period)
         self.pe_fields = int(pe_fields)
         channels = width * len(point_group())  # as many channels as the G-CNN's regular fields
-        C = pe_fields * len(point_group())
+        C = pe_fields * len(point_group())  # (D4: the CNN has no group, only the same sizes)
         self.pe = nn.Parameter(torch.randn(C, self.period, self.period))
         layers = []
         c_in = len(self.odd_in) + C

@@ -31,6 +31,16 @@ Pieces (Lawrence et al., ICLR 2025, adapted to G = T_L ⋊ D4 × Z2 on the torus
   so e = Σ_g w_g (g·v) costs one small matrix product.
 * the main network f(x ⊕ g̃·v) is the antisymmetrized G-CNN of :mod:`spinsym.nn.gcnn` with the
   encoding as extra odd regular channels, so f(g·x, g·g̃) = g·f(x, g̃) exactly.
+
+Ablations (constructor keywords, training-config fields of the same names):
+
+* ``v="fixed"``: v is a random buffer drawn at initialization (from the same stream as a
+  learned v) and never trained; ``v="none"``: no encoding channels at all, the network is the
+  plain antisymmetrized G-CNN and g̃ (still drawn and reported) never reaches it;
+* ``canonicalizer="uniform"``: no canonicalizer network; g̃ is uniform on G for every input
+  (Gumbel-max over zero logits; in training the hard one-hot, no gradient);
+* ``group="p4"``: every network (and G, the stabilizer and the canonical order) uses the
+  point group C4 instead of D4: G = T_L ⋊ C4 × Z2, escnn's ``rot2dOnR2(4)``.
 """
 
 from __future__ import annotations
@@ -40,10 +50,9 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
-from ..symmetry import N_FLIP
-from .fields import (TorusGroup, encode, escnn, even_channels, fiber_matrices, gspace,
-                     input_types, normalize, point_group)
-from .gcnn import GCNN
+from ..symmetry import N_FLIP, point_group
+from .fields import TorusGroup, encode, escnn, even_channels, normalize
+from .gcnn import GCNN, GROUPS, check_group, group_fiber_matrices, group_input_types, group_space
 from .stabilizer import Orbit
 
 #: relative tolerance under which two symmetrized logits count as tied in a canonical draw
@@ -66,20 +75,27 @@ class Predictor(nn.Module):
     kind = "base"
     period = 1  # L must be a multiple of this
 
-    def __init__(self, encoding: str = "bonds"):
+    def __init__(self, encoding: str = "bonds", group: str = "p4m"):
         super().__init__()
         self.encoding = encoding
+        #: the spatial group of the networks: "p4m" (D4) or "p4" (C4, an ablation)
+        self.group_name = check_group(group)
+        self.point = GROUPS[group]
         self._groups: dict[int, TorusGroup] = {}
-        rho = fiber_matrices(_in_type(encoding))
+        rho = group_fiber_matrices(_in_type(encoding, group))
         self.register_buffer("rho_in", rho.round(), persistent=False)
         n_even = even_channels(encoding)
         self.register_buffer("odd_in", torch.tensor([False] * n_even + [True]),
                              persistent=False)
 
     def group(self, L: int) -> TorusGroup:
+        """G = T_L ⋊ P × Z2 with the network's point group P (D4 for p4m, C4 for p4)."""
         if L not in self._groups:  # (also caches other per-L tables under tuple keys)
-            self._groups[L] = TorusGroup(L)
+            self._groups[L] = TorusGroup(L, self.point)
         return self._groups[L]
+
+    def _group_config(self) -> dict:
+        return {} if self.group_name == "p4m" else {"group": self.group_name}
 
     def check_L(self, L: int) -> int:
         if L % 2:
@@ -103,9 +119,17 @@ class Predictor(nn.Module):
         return xn[:, :n], xn[:, n:]
 
 
-def _in_type(encoding: str = "bonds"):
-    even, odd = input_types(encoding=encoding)
+def _in_type(encoding: str = "bonds", group: str = "p4m"):
+    even, odd = group_input_types(encoding=encoding, group=group)
     return even + odd
+
+
+#: how v enters (``v``): "learned" (a parameter), "fixed" (a random buffer drawn at
+#: initialization, never trained) or "none" (no encoding channels: the network never sees g̃)
+V_MODES = ("learned", "fixed", "none")
+#: how g̃ is drawn (``canonicalizer``): "learned" (the equivariant canonicalizer and the
+#: inversion kernel) or "uniform" (g̃ uniform on G whatever the input; no canonicalizer)
+CANONICALIZERS = ("learned", "uniform")
 
 
 class SymPE(Predictor):
@@ -113,28 +137,43 @@ class SymPE(Predictor):
 
     def __init__(self, width: int = 12, depth: int = 4, kernel: int = 3, pe_fields: int = 2,
                  pe_period: int = 4, canon_width: int = 2, canon_depth: int = 2,
-                 tau: float = 1.0, canon_scale: float = 4.0, encoding: str = "bonds"):
-        super().__init__(encoding)
+                 tau: float = 1.0, canon_scale: float = 4.0, encoding: str = "bonds",
+                 v: str = "learned", canonicalizer: str = "learned", group: str = "p4m"):
+        super().__init__(encoding, group)
         if int(pe_period) < 1:
             raise ParameterError(f"pe_period must be at least 1, got {pe_period}")
+        if v not in V_MODES:
+            raise ParameterError(f"unknown v {v!r}; choose one of {', '.join(V_MODES)}")
+        if canonicalizer not in CANONICALIZERS:
+            raise ParameterError(f"unknown canonicalizer {canonicalizer!r}; choose one of "
+                                 f"{', '.join(CANONICALIZERS)}")
         self.canon_scale0 = float(canon_scale)
         self.period = int(pe_period)
         self.pe_fields = int(pe_fields)
         self.tau = float(tau)
-        self.net = GCNN(n_odd_regular=pe_fields, width=width, depth=depth, kernel=kernel,
-                        encoding=encoding)
+        self.v_mode, self.canonicalizer = v, canonicalizer
+        self._canon_cfg = dict(canon_width=int(canon_width), canon_depth=int(canon_depth))
+        n_point = len(point_group(self.point))
+        self.net = GCNN(n_odd_regular=0 if v == "none" else pe_fields, width=width,
+                        depth=depth, kernel=kernel, encoding=encoding, group=group)
         self.canon = GCNN(width=canon_width, depth=canon_depth, kernel=kernel, out="regular",
-                          encoding=encoding)
-        self.v = nn.Parameter(torch.randn(pe_fields * len(point_group()), self.period,
-                                          self.period))
-        # learnable inverse temperature of q(g | x): lets the canonicalizer become decisive
-        # about which coset of the stabilizer to present (an invariant scalar: no effect on
-        # equivariance)
-        self.canon_log_scale = nn.Parameter(torch.tensor(float(np.log(canon_scale))))
+                          encoding=encoding, group=group) if canonicalizer == "learned" else None
+        v0 = torch.randn(pe_fields * n_point, self.period, self.period)
+        if v == "learned":
+            self.v = nn.Parameter(v0)
+        elif v == "fixed":  # drawn from the same stream as a learned v, then never trained
+            self.register_buffer("v", v0)
+        else:
+            self.v = None
+        if self.canon is not None:
+            # learnable inverse temperature of q(g | x): lets the canonicalizer become
+            # decisive about which coset of the stabilizer to present (an invariant scalar: no
+            # effect on equivariance)
+            self.canon_log_scale = nn.Parameter(torch.tensor(float(np.log(canon_scale))))
         enn = escnn().nn
-        gs = gspace()
+        gs = group_space(group)
         v_type = enn.FieldType(gs, [gs.regular_repr] * pe_fields)
-        self.register_buffer("rho_v", fiber_matrices(v_type).round(), persistent=False)
+        self.register_buffer("rho_v", group_fiber_matrices(v_type).round(), persistent=False)
 
     # -- the positional encodings --------------------------------------------------------------
     def _encoding_index(self, L: int) -> torch.Tensor:
@@ -172,7 +211,11 @@ class SymPE(Predictor):
 
     # -- the canonicalizer -----------------------------------------------------------------------
     def group_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Equivariant logits ℓ_x(g), shape (B, L, L, |D4|, 2)."""
+        """Equivariant logits ℓ_x(g), shape (B, L, L, |P|, 2) (all zero without a learned
+        canonicalizer: q uniform on G)."""
+        if self.canon is None:
+            L = x.shape[-1]
+            return x.new_zeros((x.shape[0], L, L, len(self.group(L).point_group), N_FLIP))
         u, w = self.split(x)
         plus, minus = self.canon(u, w)
         ell = torch.stack([plus, minus], -1).permute(0, 2, 3, 1, 4)
@@ -261,12 +304,21 @@ class SymPE(Predictor):
         softmax(ℓ̄); "canonical" draws uniformly among the maximizers of ℓ̄, which are exact ties
         on the stabilizer cosets, so the draw is γ(x)·s with s uniform on Stab(x).  Both are
         exactly equivariant: q(h·g | h·x) = q(g | x)."""
+        if self.canonicalizer == "uniform":
+            mode = "uniform"  # no canonicalizer: every draw is uniform on G
         mode = ("gumbel" if soft else self.sampling) if mode is None else mode
-        if mode not in ("gumbel", "canonical") or (soft and mode != "gumbel"):
+        if mode not in ("gumbel", "canonical", "uniform") or (
+                soft and mode not in ("gumbel", "uniform")):
             raise ValueError(f"unknown sampling mode {mode!r} (soft draws are gumbel)")
         B, L = x.shape[0], x.shape[-1]
         G = self.group(L)
-        if mode == "gumbel":
+        if mode == "uniform":
+            # g̃ uniform on G: the argmax of i.i.d. Gumbel noise (the same stream as the other
+            # modes); q(h·g | h·x) = q(g | x) = 1/|G| trivially
+            ell = torch.zeros((B, 1, G.order), dtype=torch.float64, device=x.device)
+            noisy = gumbel((B, samples, G.order), generator, x.device)
+            noise = noisy
+        elif mode == "gumbel":
             ell = self.group_logits(x)
             if not soft:
                 # exact ties on stabilizer cosets (the draw is then exactly equivariant);
@@ -285,9 +337,12 @@ class SymPE(Predictor):
         if not soft:
             return g, None
         P = self.period
-        w_soft = torch.softmax((ell.double() + noise).to(ell.dtype) / self.tau, -1)
-        hard = torch.nn.functional.one_hot(idx, ell.shape[-1]).to(w_soft.dtype)
-        w = hard + w_soft - w_soft.detach()
+        if mode == "uniform":  # nothing to learn: the hard one-hot, no gradient
+            w = torch.nn.functional.one_hot(idx, G.order).to(torch.float32)
+        else:
+            w_soft = torch.softmax((ell.double() + noise).to(ell.dtype) / self.tau, -1)
+            hard = torch.nn.functional.one_hot(idx, ell.shape[-1]).to(w_soft.dtype)
+            w = hard + w_soft - w_soft.detach()
         w = w.reshape(B, samples, L // P, P, L // P, P, len(G.point_group), N_FLIP).sum((2, 4))
         return g, w[..., 0] - w[..., 1]
 
@@ -303,21 +358,28 @@ class SymPE(Predictor):
             g = torch.as_tensor(g, dtype=torch.long, device=x.device).reshape(B, -1, 4)
             K = g.shape[1]
             w = None
-        if w is not None:
-            V = self.encodings(L)
-            e = torch.einsum("bkstd,stdcyx->bkcyx", w.to(V.dtype), V)
-        else:
-            e = self.encode(g, L)
         u, w0 = self.split(x)
         uK = u[:, None].expand(-1, K, -1, -1, -1).reshape((B * K,) + u.shape[1:])
-        wK = torch.cat([w0[:, None].expand(-1, K, -1, -1, -1), e.to(w0.dtype)], 2)
+        wK = w0[:, None].expand(-1, K, -1, -1, -1)
+        if self.v is not None:  # (v = "none": g̃ is drawn but never reaches the network)
+            if w is not None:
+                V = self.encodings(L)
+                e = torch.einsum("bkstd,stdcyx->bkcyx", w.to(V.dtype), V)
+            else:
+                e = self.encode(g, L)
+            wK = torch.cat([wK, e.to(w0.dtype)], 2)
         wK = wK.reshape((B * K,) + wK.shape[2:])
         logits = self.net(uK, wK).reshape(B, K, L, L)
         return {"logits": logits, "g": g}
 
     def config(self) -> dict:
-        return dict(width=self.net.config["width"], depth=self.net.config["depth"],
-                    kernel=self.net.config["kernel"], pe_fields=self.pe_fields,
-                    pe_period=self.period, canon_width=self.canon.config["width"],
-                    canon_depth=self.canon.config["depth"], tau=self.tau,
-                    canon_scale=self.canon_scale0, encoding=self.encoding)
+        c = dict(width=self.net.config["width"], depth=self.net.config["depth"],
+                 kernel=self.net.config["kernel"], pe_fields=self.pe_fields,
+                 pe_period=self.period, canon_width=self._canon_cfg["canon_width"],
+                 canon_depth=self._canon_cfg["canon_depth"], tau=self.tau,
+                 canon_scale=self.canon_scale0, encoding=self.encoding)
+        if self.v_mode != "learned":
+            c["v"] = self.v_mode
+        if self.canonicalizer != "learned":
+            c["canonicalizer"] = self.canonicalizer
+        return {**c, **self._group_config()}

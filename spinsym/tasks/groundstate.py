@@ -13,6 +13,15 @@ by the coupling scale |Jx| + |Jy| + 2|J2| + |h| (the ground state does not depen
 overall factor) and an annealed mean-field entropy term −T·S(m) (T → 0) keeps the early
 network from freezing into single-spin-stable but wrong states.
 
+``teacher = "anneal"`` (off by default) adds a second term: each training Hamiltonian also gets
+one short simulated anneal (:func:`anneal_states`, the per-bond Metropolis kernel of
+:mod:`spinsym.mc.anneal`); where its state has a lower energy than the network's own sample, the
+state is moved within the input's exact stabilizer to the image closest to the network's output
+(:func:`align_to`: the same energy, and the symmetry breaking the network chose) and the
+network's spin distribution gets a cross-entropy term towards it (:func:`teacher_loss`).  No
+exact ground state is used; the network stays exactly equivariant (only its training signal
+changes).
+
 The homogeneous family is Jx, Jy ∈ [−3, 3], J2 ∈ [−1, 1], h ∈ [−3, 3], randomly rotated
 (Jx ↔ Jy) and spin-flipped (h → −h); a fraction sits exactly on the symmetric sub-families
 (h = 0, Jx = Jy, J2 = 0) so that degenerate cases are trained on.  The other families (defects,
@@ -77,19 +86,31 @@ class TrainConfig(TrainingConfig):
     families: str = "all"    # comma-separated subset of FAMILIES, or "all"
     pe_period: int = 0       # period of SymPE's / the CNN's encoding v; 0: the training L
     encoding: str = "bonds"  # network input: "bonds" (injective) or "sites" (older)
+    # ablations (sympe only, except group): how v enters, how g̃ is drawn, the spatial group
+    v: str = "learned"               # learned, fixed (random, never trained) or none
+    canonicalizer: str = "learned"   # learned, or uniform (g̃ uniform on G)
+    group: str = "p4m"               # p4m (flipRot2dOnR2(4)) or p4 (rot2dOnR2(4)); not cnn
+    # the annealing teacher: "anneal" adds a cross-entropy term towards a short simulated
+    # annealing run of each training Hamiltonian where it beats the network's own sample
+    teacher: str = "none"
+    teacher_sweeps: int = 64         # sweeps of the teacher's anneal
+    teacher_weight: float = 1.0      # weight of the teacher's term (config key)
 
     ARCHS: ClassVar[tuple] = MODELS
     INT_LIMITS: ClassVar[dict] = {**TrainingConfig.INT_LIMITS, "L": (4, 1024),
                                   "canon_width": (1, 64), "canon_depth": (0, 16),
-                                  "pe_period": (0, 1024)}
+                                  "pe_period": (0, 1024), "teacher_sweeps": (1, 100000)}
     FLOAT_LIMITS: ClassVar[dict] = {**TrainingConfig.FLOAT_LIMITS, "tau": (1e-6, 100.0),
                                     "canon_scale": (1e-6, 1000.0), "T0": (0.0, 100.0),
                                     "anneal": (0.0, 1.0), "special": (0.0, 1.0),
-                                    "hard": (0.0, 1.0)}
+                                    "hard": (0.0, 1.0), "teacher_weight": (0.0, 1000.0)}
     OPTIONS: ClassVar[dict] = {**TrainingConfig.OPTIONS, "L": "--L", "T0": "--T0",
                                "canon_depth": "--canon-depth", "canon_scale": "--canon-scale",
                                "fold": "--fold", "families": "--families",
-                               "pe_period": "--pe-period", "encoding": "--encoding"}
+                               "pe_period": "--pe-period", "encoding": "--encoding",
+                               "v": "--v", "canonicalizer": "--canonicalizer",
+                               "group": "--group", "teacher": "--teacher",
+                               "teacher_sweeps": "--teacher-sweeps"}
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "config"):
@@ -114,6 +135,20 @@ class TrainConfig(TrainingConfig):
         if cfg.L % 2:
             raise ParameterError(f"--L must be even, got {cfg.L}")
         choice(cfg.encoding, "--encoding", ("bonds", "sites"))
+        choice(cfg.v, "--v", ("learned", "fixed", "none"))
+        choice(cfg.canonicalizer, "--canonicalizer", ("learned", "uniform"))
+        choice(cfg.group, "--group", ("p4m", "p4"))
+        choice(cfg.teacher, "--teacher", ("none", "anneal"))
+        if cfg.arch != "sympe":
+            for name, default in (("v", "learned"), ("canonicalizer", "learned")):
+                if getattr(cfg, name) != default:
+                    raise ParameterError(f"--{name} {getattr(cfg, name)} is a sympe ablation; "
+                                         f"the {cfg.arch} model has no {name}")
+        if cfg.group != "p4m" and cfg.arch == "cnn":
+            raise ParameterError("--group p4 needs an equivariant model (sympe, gcnn, noise); "
+                                 "the cnn model has no group")
+        if cfg.group != "p4m" and cfg.encoding != "bonds":
+            raise ParameterError("--group p4 needs --encoding bonds")
         if not isinstance(cfg.families, str):
             raise ParameterError(f"--families must be a string, got {cfg.families!r}")
         parse_families(cfg.families)
@@ -147,6 +182,14 @@ def model_config(cfg: TrainConfig) -> dict:
         base.update(pe_fields=cfg.pe_fields, pe_period=cfg.period)
     if cfg.encoding != "sites":  # (older checkpoints store no encoding: "sites")
         base["encoding"] = cfg.encoding
+    # the ablations, only where they differ from the defaults (older checkpoints have none)
+    if cfg.arch == "sympe":
+        if cfg.v != "learned":
+            base["v"] = cfg.v
+        if cfg.canonicalizer != "learned":
+            base["canonicalizer"] = cfg.canonicalizer
+    if cfg.group != "p4m":
+        base["group"] = cfg.group
     return base
 
 
@@ -725,7 +768,11 @@ def train(cfg: TrainConfig, log=None, out: str | None = None,
     model = build_model(cfg.arch, **_network_config(model_config(cfg))).to(device)
     rng = np.random.default_rng(data_seed)
     gen = _generator(int(sample_seed.generate_state(1)[0]), 1)
-    trainer = training.Trainer(CHECKPOINT_KIND, cfg, model, np_rngs={"hamiltonians": rng},
+    np_rngs = {"hamiltonians": rng}
+    if cfg.teacher != "none":  # its own stream (the other draws stay those of no teacher)
+        np_rngs["teacher"] = teacher_rng = np.random.default_rng(
+            np.random.SeedSequence([int(cfg.seed), 4]))
+    trainer = training.Trainer(CHECKPOINT_KIND, cfg, model, np_rngs=np_rngs,
                                torch_gens={"frames": gen})
     if prev is not None:
         trainer.restore(prev, resume)
@@ -742,8 +789,14 @@ def train(cfg: TrainConfig, log=None, out: str | None = None,
         bt = torch.tensor(bonds_np, dtype=torch.float32, device=device)
         anneal = max(1.0, cfg.anneal * trainer.first_cycle_steps)
         T = cfg.T0 * max(0.0, 1.0 - step / anneal)
-        out_ = model(bt, samples=1, generator=gen)
+        x_in = model.encode_input(bt)
+        out_ = model.forward_sites(x_in, samples=1, generator=gen)
         loss = expected_energy_loss(out_["logits"], bt, T)
+        taught = None
+        if cfg.teacher != "none":
+            t_loss, taught = teacher_loss(out_["logits"], bonds_np, x_in, model,
+                                          cfg.teacher_sweeps, teacher_rng)
+            loss = loss + cfg.teacher_weight * t_loss
 
         def report():
             if not (step % 50 == 0 or step == cfg.steps - 1):
@@ -759,6 +812,8 @@ def train(cfg: TrainConfig, log=None, out: str | None = None,
             if hom.any():  # (no key otherwise: NaN would make equal histories unequal)
                 egs = ground_state_energies(rows[hom])
                 rec["gap"] = float(np.mean((e[hom] - egs) / np.abs(egs)))
+            if taught is not None:  # the fraction of the batch the teacher improved on
+                rec["taught"] = taught
             return rec
         return training.Step(loss, report)
 
@@ -1045,8 +1100,9 @@ def canonical_ties(model, params, L: int, batch: int = 64) -> dict | None:
     """For a SymPE model: on how many inputs the near-maximizers of its symmetrized logits
     exceed the input's stabilizer (the canonicalizer cannot tell cosets apart, so the draw
     would be uniform over more than one coset), and on how many the drawn set still exceeds it
-    after the exact canonical tie-break (0 by construction).  None for other models."""
-    if getattr(model, "kind", None) != "sympe":
+    after the exact canonical tie-break (0 by construction).  None for other models and for
+    the uniform-canonicalizer ablation (its draw is uniform on G by design)."""
+    if getattr(model, "kind", None) != "sympe" or model.canonicalizer != "learned":
         return None
     torch = _torch()
     bonds = as_bonds(params, L)
@@ -1103,3 +1159,84 @@ def degeneracy_balance(spins: np.ndarray) -> dict:
                     "neel_plus": int((n & (op["ms"][i] > 0)).sum()),
                     "neel_minus": int((n & (op["ms"][i] < 0)).sum())})
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the annealing teacher (training option ``teacher = "anneal"``)
+
+
+def anneal_states(bonds: np.ndarray, sweeps: int, rng: np.random.Generator) -> np.ndarray:
+    """One simulated-annealing run per Hamiltonian of bond fields (n, 5, L, L): uniformly
+    random initial spins, ``sweeps`` sweeps of the per-bond Metropolis kernel on the default
+    geometric schedule of :mod:`spinsym.mc.anneal`; int8 (n, L, L).  Spins and streams come
+    from ``rng`` (so a resumed training run draws the same)."""
+    from ..mc import ising
+    from ..mc.anneal import anneal_chain, default_temperatures, schedule
+    from ..mc.rng import state_from_seedsequence
+
+    n, L = len(bonds), bonds.shape[-1]
+    out = np.empty((n, L, L), dtype=np.int8)
+    for i in range(n):
+        arrays = tuple(np.ascontiguousarray(a) for a in bonds[i])
+        t_hi, t_lo = default_temperatures(arrays)
+        four, rows, T = ising.bond_tables(*arrays)
+        spins = rng.choice(np.array([-1, 1], np.int8), size=(L, L))
+        state = state_from_seedsequence(np.random.SeedSequence(
+            int(rng.integers(0, 2 ** 63, dtype=np.int64))))
+        anneal_chain(spins, state, schedule(t_hi, t_lo, int(sweeps)), four, rows, T, False)
+        out[i] = spins
+    return out
+
+
+def align_to(states: np.ndarray, means: np.ndarray, x: np.ndarray, group, rho, odd) -> np.ndarray:
+    """Each state (n, L, L) moved by the element of the input's exact stabilizer Stab(x_i)
+    (:class:`spinsym.nn.stabilizer.Orbit`) that maximizes its overlap with ``means`` (n, L, L),
+    the network's mean spins.  A stabilizer element maps the Hamiltonian to itself, so the
+    energy is unchanged; the target then follows the symmetry breaking the network chose (for
+    SymPE: the one g̃ selected) instead of an arbitrary one."""
+    from ..nn.stabilizer import Orbit
+
+    out = np.empty_like(states)
+    L = states.shape[-1]
+    n_point = len(group.point_group)
+    for i in range(len(states)):
+        S = states[i].astype(np.float64)
+        F_m = np.fft.fft2(means[i])
+        # corr[d][t] = Σ_p m(p) (R_d S)(p − t) = overlap of m with the translate of R_d·S
+        corr = np.stack([np.fft.ifft2(np.conj(np.fft.fft2(group.spatial(S, d))) * F_m).real
+                         for d in range(n_point)])
+        el = Orbit(x[i], group, rho, odd).elements()
+        score = corr[el[:, 2], el[:, 0] % L, el[:, 1] % L] * np.where(el[:, 3] == 1, -1.0, 1.0)
+        best = tuple(int(v) for v in el[int(np.argmax(score))])
+        out[i] = group.act(best, states[i])
+    return out
+
+
+def teacher_loss(logits, bonds_np: np.ndarray, x, model, sweeps: int,
+                 rng: np.random.Generator):
+    """The annealing teacher's term: for each Hamiltonian whose annealed state (aligned by
+    :func:`align_to`) has a lower energy than the network's own sample (the sign of its logits),
+    the binary cross-entropy of the network's spin distribution P(s_i = +1) = σ(2·logit_i)
+    towards that state; averaged over the batch (0 where the network's sample is as good).
+    No exact ground state is used: the teacher is a short anneal of the training Hamiltonian."""
+    torch = _torch()
+    L = logits.shape[-1]
+    with torch.no_grad():
+        hard = torch.where(logits[:, 0] >= 0, 1.0, -1.0).double().cpu().numpy()
+        means = torch.tanh(logits[:, 0]).double().cpu().numpy()
+    states = anneal_states(bonds_np, sweeps, rng)
+    e_net = energies_per_site(hard[:, None].astype(np.int8), bonds_np)[:, 0]
+    e_sa = energies_per_site(states[:, None], bonds_np)[:, 0]
+    better = e_sa < e_net - 1e-9 * np.maximum(1.0, np.abs(e_net))
+    zero = logits.sum() * 0.0
+    if not better.any():
+        return zero, 0.0
+    idx = np.flatnonzero(better)
+    group = model.group(L)
+    target = align_to(states[idx], means[idx], x[idx].detach().cpu().numpy(), group,
+                      model.rho_in.cpu().numpy(), model.odd_in.cpu().numpy())
+    t = torch.tensor((target + 1) / 2, dtype=logits.dtype, device=logits.device)
+    sel = torch.as_tensor(idx, device=logits.device)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        2.0 * logits[sel, 0], t, reduction="none").mean((-2, -1))
+    return bce.sum() / logits.shape[0], float(better.mean())

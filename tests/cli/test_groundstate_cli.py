@@ -114,6 +114,18 @@ def test_bad_input_is_one_clear_line(cli, clean_error, trained, tmp_path):
                     tmp_path / "m.pt"), "--encoding")
     clean_error(cli("train", "groundstate", "--L", "8", "--pe-period", "3", "--out",
                     tmp_path / "m.pt"), "period 3")
+    clean_error(cli("train", "groundstate", "--v", "frozen", "--out", tmp_path / "m.pt"),
+                "unknown --v 'frozen'")
+    clean_error(cli("train", "groundstate", "--canonicalizer", "argmax", "--out",
+                    tmp_path / "m.pt"), "--canonicalizer")
+    clean_error(cli("train", "groundstate", "--group", "p6m", "--out", tmp_path / "m.pt"),
+                "unknown --group 'p6m'")
+    clean_error(cli("train", "groundstate", "--model", "gcnn", "--v", "fixed", "--out",
+                    tmp_path / "m.pt"), "sympe ablation")
+    clean_error(cli("train", "groundstate", "--model", "cnn", "--group", "p4", "--out",
+                    tmp_path / "m.pt"), "no group")
+    clean_error(cli("train", "groundstate", "--group", "p4", "--encoding", "sites", "--out",
+                    tmp_path / "m.pt"), "--encoding bonds")
     grid = [[1.0] * 12 for _ in range(12)]
     grid[0][0] = -1.0
     big = tmp_path / "big.json"
@@ -182,3 +194,33 @@ def test_directories_and_inputs_as_outputs(cli, clean_error, fake, tmp_path):
                 "--Jx must be")
     clean_error(cli("plot", "phase-diagram", ck, "--out", tmp_path / "pd.png", "--L", "6"),
                 "divisible by 4")
+
+
+def test_ablation_options_train_predict_and_evaluate(cli, tmp_path):
+    """--v, --canonicalizer, --group as flags and as --config keys: stored in the checkpoint's
+    training and model configs, and the checkpoint predicts and evaluates."""
+    params = tmp_path / "h.json"
+    params.write_text(json.dumps([{"Jx": 1, "Jy": -1, "J2": 0.2, "h": 0},
+                                  {"Jx": -1, "Jy": -1.5, "J2": 0.2, "h": 0.5}]))
+    a = tmp_path / "a.pt"
+    proc = cli("train", "groundstate", "--L", "4", "--v", "fixed", "--canonicalizer", "uniform",
+               "--group", "p4", "--out", a, *TINY)
+    assert proc.returncode == 0, proc.stderr
+    conf = tmp_path / "c.toml"
+    conf.write_text('v = "none"\ngroup = "p4m"\n')
+    b = tmp_path / "b.pt"
+    proc = cli("train", "groundstate", "--L", "4", "--config", conf, "--out", b, *TINY)
+    assert proc.returncode == 0, proc.stderr
+    ca, cb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    assert (ca["train_config"]["v"], ca["train_config"]["canonicalizer"],
+            ca["train_config"]["group"]) == ("fixed", "uniform", "p4")
+    assert ca["model_config"]["group"] == "p4" and ca["model_config"]["v"] == "fixed"
+    assert "canon.body.0.weights" not in ca["state_dict"] and "v" in ca["state_dict"]
+    assert cb["train_config"]["v"] == "none" and "v" not in cb["state_dict"]
+    for ck in (a, b):
+        proc = cli("evaluate", "groundstate", ck, "--params", params, "--L", "4", "--samples",
+                   "3", "--json")
+        assert proc.returncode == 0, proc.stderr
+        rep = json.loads(proc.stdout)
+        assert rep["n_hamiltonians"] == 2 and rep["mean_gap"] >= 0
+    assert rep["canonical_ties"] is not None  # b: a learned canonicalizer

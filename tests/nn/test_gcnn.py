@@ -114,3 +114,32 @@ def test_export_keeps_circular_padding(net):
         assert not torch.allclose(raw_out, ref, atol=1e-3)
         assert torch.allclose((lambda y: (y[:2] - y[2:])[:, 0])(fix_circular(raw)(xb)), ref,
                               atol=1e-5)
+
+
+def test_p4_gcnn_reads_the_bond_input_as_c4_regular_fields():
+    """group = "p4": the 16 bond channels are four C4-regular fields (a D4-regular field
+    restricted to C4 is two C4-regular ones, in escnn's order), so ρ_C4(r) equals ρ_D4(r) on
+    the rotations; the network is exactly equivariant under p4 × Z2; p4 needs the bond
+    encoding (one-line ParameterError otherwise)."""
+    from spinsym.errors import ParameterError
+    from spinsym.nn.gcnn import group_fiber_matrices
+
+    torch.manual_seed(0)
+    p4 = GCNN(n_odd_regular=1, width=3, depth=2, group="p4").eval()
+    d4 = GCNN(n_odd_regular=1, width=3, depth=2).eval()
+    r4, r8 = group_fiber_matrices(p4.in_type).round(), F.fiber_matrices(d4.in_type).round()
+    assert r4.shape[0] == 4 and r8.shape[0] == 8
+    # the even channels (16 bonds + h) coincide on rotations; v is one C4- vs D4-regular field
+    assert torch.equal(r4[:, :17, :17], r8[:4, :17, :17])
+    L = 6
+    G = F.TorusGroup(L, "C4")
+    E = p4.even_type.size
+    odd = torch.tensor([False] * E + [True] * (p4.in_type.size - E))
+    x = torch.randn(2, p4.in_type.size, L, L)
+    fn = lambda t: p4(t[:, :E], t[:, E:])  # noqa: E731
+    assert_equivariant(fn, x, G, rho_in=r4, odd_in=odd, n=6, rng=np.random.default_rng(1),
+                       atol=TOL)
+    with pytest.raises(ParameterError, match="bonds encoding"):
+        GCNN(group="p4", encoding="sites")
+    with pytest.raises(ParameterError, match="unknown group"):
+        GCNN(group="p6")

@@ -338,3 +338,136 @@ def test_orbit_canonical_is_equivariant_on_random_candidates():
         oh = Orbit(G.act(h, x, rho, odd), G, rho, odd)
         assert set(oh.canonical(np.arange(G.order)).tolist()) == set(
             G.left_perm(h)[chosen].tolist())
+
+
+# ---------------------------------------------------------------------------------------------
+# ablations: v learned / fixed / none, canonicalizer learned / uniform, group p4m / p4
+
+
+def _ablation(**kw):
+    torch.manual_seed(0)
+    return build_model("sympe", width=2, depth=1, pe_fields=1, canon_width=1, canon_depth=1,
+                       pe_period=4, **kw)
+
+
+def _backward(m, L=4):
+    bonds = F.bond_fields([[1.0, -2.0, 0.3, 0.5], [-1.0, -1.0, 0.1, 0.0]], L)
+    out = m.train()(bonds, samples=2, generator=torch.Generator().manual_seed(0))
+    (out["logits"].tanh() * torch.randn_like(out["logits"])).sum().backward()
+    return out
+
+
+def test_fixed_v_gets_no_gradient_and_stays_put_in_training():
+    """v = "fixed": the same random v as a learned one at the same seed, a buffer (saved with
+    the model), no gradient, unchanged by an optimizer step; the canonicalizer still learns."""
+    learned, fixed = _ablation(), _ablation(v="fixed")
+    assert torch.equal(learned.v.detach(), fixed.v)
+    assert "v" not in dict(fixed.named_parameters()) and "v" in fixed.state_dict()
+    v0 = fixed.v.clone()
+    opt = torch.optim.Adam(fixed.parameters(), lr=0.1)
+    _backward(fixed)
+    assert fixed.v.grad is None
+    assert sum(float(p.grad.abs().sum()) for p in fixed.canon.parameters()
+               if p.grad is not None) > 0
+    opt.step()
+    assert torch.equal(fixed.v, v0)
+    # the encoding still breaks the symmetry: a translated g̃ changes the output
+    x = fixed.eval().encode_input(F.bond_fields([[1.0, 1.0, 0.0, 0.0]], 4))
+    with torch.no_grad():
+        a = fixed.forward_sites(x, g=torch.tensor([[(0, 0, 0, 0)]]))["logits"]
+        b = fixed.forward_sites(x, g=torch.tensor([[(1, 0, 0, 0)]]))["logits"]
+    assert float((a - b).abs().max()) > 1e-4
+
+
+def test_absent_v_has_no_encoding_channel_and_ignores_the_draw():
+    """v = "none": the network's input is the 17 bond channels only, no v anywhere, and its
+    output does not depend on g̃ (which is still drawn and reported)."""
+    m = _ablation(v="none").eval()
+    full = _ablation().eval()
+    assert m.v is None and "v" not in m.state_dict()
+    assert m.net.in_type.size == 17
+    assert full.net.in_type.size == 17 + 8  # one D4-regular field of v
+    x = m.encode_input(F.bond_fields([[1.0, -2.0, 0.3, 0.5]], 4))
+    G = m.group(4)
+    rng = np.random.default_rng(0)
+    gs = torch.tensor([[G.random_element(rng) for _ in range(6)]])
+    with torch.no_grad():
+        out = m.forward_sites(x, g=gs)["logits"]
+        drawn = m.forward_sites(x, 3, torch.Generator().manual_seed(1))
+    assert torch.equal(out, out[:, :1].expand_as(out))
+    assert drawn["g"].shape == (1, 3, 4)
+    # training: no gradient reaches the canonicalizer (its draw has no effect)
+    m2 = _ablation(v="none")
+    _backward(m2)
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in m2.canon.parameters())
+
+
+def test_uniform_canonicalizer_draws_uniformly_on_G():
+    """canonicalizer = "uniform": no canonicalizer network, and g̃ is uniform on G (chi-square
+    over all |G| elements) for a generic per-bond input with a field, whose stabilizer is
+    trivial (a learned canonicalizer would draw one element there), in training too."""
+    m = _ablation(canonicalizer="uniform").eval()
+    assert m.canon is None and not any("canon" in n for n, _ in m.named_parameters())
+    L = 4
+    G = m.group(L)
+    rng = np.random.default_rng(2)
+    x = m.encode_input(torch.tensor(rng.normal(size=(1, 5, L, L)), dtype=torch.float32))
+    assert len(m.stabilizer(x[0])) == 1
+    with torch.no_grad():
+        g, _ = m.sample_group(x, G.order * 40, torch.Generator().manual_seed(3))
+    counts = np.bincount([G.index(e) for e in g[0].tolist()], minlength=G.order)
+    assert stats.chisquare(counts).pvalue > P_MIN
+    learned = _ablation().eval()
+    with torch.no_grad():
+        g2, _ = learned.sample_group(x, 50, torch.Generator().manual_seed(3))
+    assert len({tuple(e) for e in g2[0].tolist()}) == 1
+    # training draws: uniform too, hard one-hot weights without gradient
+    with torch.no_grad():
+        gt, w = m.sample_group(x, G.order * 40, torch.Generator().manual_seed(4), soft=True)
+    counts = np.bincount([G.index(e) for e in gt[0].tolist()], minlength=G.order)
+    assert stats.chisquare(counts).pvalue > P_MIN
+    assert set(w.unique().tolist()) <= {-1.0, 0.0, 1.0} and not w.requires_grad
+
+
+def test_p4_group_is_equivariant_under_rotations_only():
+    """group = "p4": G = T ⋊ C4 × Z2.  f(h·x, h·g̃) = h·f(x, g̃) for every h of p4 × Z2 (the
+    shared assert_equivariant on the C4 torus group, also the canonicalizer logits), while a
+    mirror is not a symmetry (it is for p4m)."""
+    from spinsym.symmetry import assert_equivariant
+
+    L = 4
+    m = _ablation(group="p4").eval()
+    G = m.group(L)
+    assert G.point_group.name == "C4" and G.order == L * L * 8
+    assert m.rho_in.shape == (4, 17, 17)
+    rng = np.random.default_rng(5)
+    x = _x(m, rng, 2, L)
+    for h in [(1, 0, 1, 0), (0, 2, 3, 1), (3, 1, 2, 0)]:
+        gt = (1, 2, 1, 0)
+        with torch.no_grad():
+            out = m.forward_sites(x, g=torch.tensor([[gt]] * 2))["logits"]
+            hx = G.act(h, x, m.rho_in, m.odd_in)
+            out2 = m.forward_sites(hx, g=torch.tensor([[G.compose(h, gt)]] * 2))["logits"]
+        assert float((out2 - G.act(h, out)).abs().max()) < TOL
+    # at g̃ = e the map x ↦ f(x, e) is equivariant under the stabilizer of e only; the
+    # canonicalizer's logits are equivariant under all of p4 × Z2 (left translation of G)
+    with torch.no_grad():
+        ell = m.symmetrize(m.group_logits(x), x).reshape(2, -1)
+        for h in [G.random_element(rng) for _ in range(4)]:
+            hx = G.act(h, x, m.rho_in, m.odd_in)
+            ell2 = m.symmetrize(m.group_logits(hx), hx).reshape(2, -1)
+            assert torch.allclose(ell2[:, G.left_perm(h)], ell, atol=TOL)
+    # the plain p4 network: the shared check passes on C4 and fails on the D4 mirrors
+    gc = build_model("gcnn", width=2, depth=1, group="p4").eval()
+    fn = lambda t: gc.forward_sites(t)["logits"][:, 0]  # noqa: E731
+    assert_equivariant(fn, x, G, rho_in=gc.rho_in, odd_in=gc.odd_in, atol=TOL, n=4)
+    D = F.TorusGroup(L)
+    full = build_model("gcnn", width=2, depth=1).eval()
+    rho_d4 = full.rho_in  # the input channels are the same; D4 acts on them
+    mirrors = [(0, 0, 4, 0), (0, 0, 5, 0)]
+    with pytest.raises(AssertionError, match="not equivariant"):
+        assert_equivariant(fn, x, D, rho_in=rho_d4, odd_in=gc.odd_in, atol=1e-3,
+                           elements=mirrors)
+    full_fn = lambda t: full.forward_sites(t)["logits"][:, 0]  # noqa: E731
+    assert_equivariant(full_fn, x, D, rho_in=rho_d4, odd_in=full.odd_in, atol=TOL,
+                       elements=mirrors)

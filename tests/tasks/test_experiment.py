@@ -34,6 +34,12 @@ def test_shipped_specs_parse(path):
     if path == SHIPPED:
         assert len(spec.seeds) >= 3
         X.prepare(spec)  # every set loads and fits every network
+        # the SymPE ablations: v fixed / absent, uniform canonicalizer, p4 x Z2, period-4 v
+        over = {m.name: m.overrides for m in spec.models if m.arch == "sympe"}
+        assert {"v": "fixed"} in over.values() and {"v": "none"} in over.values()
+        assert {"canonicalizer": "uniform"} in over.values()
+        assert {"group": "p4"} in over.values() and {"pe_period": 4} in over.values()
+        assert {"gcnn", "noise", "cnn"} <= {m.arch for m in spec.models}
 
 
 def _edit(fn):
@@ -50,6 +56,8 @@ def _edit(fn):
     (lambda d: d["models"][0].update(note="x"), "unknown key(s) note"),
     (lambda d: d["models"][0].update(overrides={"widht": 3}), "unknown override(s) widht"),
     (lambda d: d["models"][0].update(overrides={"steps": 9}), "may not override steps"),
+    (lambda d: d["models"][0].update(overrides={"v": "frozen"}), "--v"),
+    (lambda d: d["models"][0].update(overrides={"group": "p6"}), "--group"),
     (lambda d: d["models"][0].update(arch="transformer"), "arch"),
     (lambda d: d["models"][1].update(name="sympe"), "repeated"),
     (lambda d: d["models"][1].update(name="sa"), "reserved"),

@@ -337,3 +337,132 @@ def test_older_checkpoints_load_with_the_site_encoding(tmp_path):
     m2, _ = gs.load_checkpoint(str(tmp_path / "new.pt"))
     assert np.array_equal(gs.predict(m, P, 8, samples=4, seed=1)["spins"],
                           gs.predict(m2, P, 8, samples=4, seed=1)["spins"])
+
+
+# ---------------------------------------------------------------------------------------------
+# the ablation fields and the annealing teacher
+
+
+@pytest.mark.parametrize("over", [dict(v="fixed"), dict(v="none"),
+                                  dict(canonicalizer="uniform"), dict(group="p4")])
+def test_ablation_fields_reach_the_network_and_its_checkpoint(tmp_path, over):
+    ck = gs.train(_cfg("sympe", **over))
+    key, value = next(iter(over.items()))
+    assert ck["train_config"][key] == value and ck["model_config"][key] == value
+    path = str(tmp_path / "m.pt")
+    gs.save_checkpoint(ck, path)
+    m, _ = gs.load_checkpoint(path)
+    got = {"v": m.v_mode, "canonicalizer": m.canonicalizer, "group": m.group_name}[key]
+    assert got == value
+    r = gs.predict(m, np.array([[1.0, -1.0, 0.3, 0.0]]), 4, samples=2, seed=1)
+    assert r["spins"].shape == (1, 2, 4, 4) and r["g"].shape == (1, 2, 4)
+    if key == "group":  # G = T ⋊ C4 × Z2: the drawn point-group index is a rotation
+        assert (r["g"][..., 2] < 4).all()
+
+
+def test_defaults_store_no_ablation_keys():
+    """Checkpoints of the default model config are those of before the ablations (older ones
+    stay loadable and resumable)."""
+    mc = gs.model_config(gs.TrainConfig())
+    assert not {"v", "canonicalizer", "group"} & set(mc)
+
+
+@pytest.mark.parametrize("over, words", [
+    (dict(v="frozen"), "unknown --v"),
+    (dict(canonicalizer="max"), "unknown --canonicalizer"),
+    (dict(group="p6"), "unknown --group"),
+    (dict(arch="gcnn", v="none"), "sympe ablation"),
+    (dict(arch="noise", canonicalizer="uniform"), "sympe ablation"),
+    (dict(arch="cnn", group="p4"), "no group"),
+    (dict(group="p4", encoding="sites"), "--encoding bonds"),
+    (dict(teacher="sa"), "unknown --teacher"),
+    (dict(teacher_sweeps=0), "--teacher-sweeps"),
+])
+def test_bad_ablation_and_teacher_fields(over, words):
+    with pytest.raises(ParameterError, match=words.replace("-", r"\-")):
+        _cfg(**over).validate()
+
+
+def test_align_to_moves_the_state_within_the_stabilizer_only():
+    """align_to picks, from Stab(x), the image of the state with the largest overlap with the
+    network's means: the energy is unchanged, and on a constant zero-field input (Stab = G)
+    a translated, rotated, flipped copy of a stripe state is moved back onto the means; on an
+    input with a field (no flip in Stab) the flip is never used."""
+    from spinsym.nn import build_model
+
+    torch.manual_seed(0)
+    m = build_model("sympe", width=2, depth=1, pe_fields=1, canon_width=1, canon_depth=1,
+                    pe_period=4)
+    L = 4
+    G = m.group(L)
+    yy, xx = np.indices((L, L))
+    stripe = np.where(xx % 2 == 0, 1, -1).astype(np.int8)  # alternating along x
+    moved = G.act((1, 3, 1, 1), stripe)  # rotated: a y-stripe, translated, flipped
+    bonds = gs.as_bonds(np.array([[-1.0, 1.0, 0.0, 0.0]]), L)
+    x = m.encode_input(torch.tensor(bonds, dtype=torch.float32)).numpy()
+    # Jx = -1, Jy = 1: Stab contains the translations, the flip and the D2 mirrors, not the
+    # quarter turn: the y-stripe cannot become an x-stripe; the x-stripe is aligned exactly
+    xs = G.act((1, 3, 0, 1), stripe)
+    out = gs.align_to(xs[None], stripe[None].astype(float), x, G, m.rho_in.numpy(),
+                      m.odd_in.numpy())
+    assert np.array_equal(out[0], stripe)
+    e = gs.energies_per_site(np.stack([xs, out[0]])[:, None], np.repeat(bonds, 2, 0))
+    assert e[0, 0] == e[1, 0]
+    out2 = gs.align_to(moved[None], stripe[None].astype(float), x, G, m.rho_in.numpy(),
+                       m.odd_in.numpy())
+    assert not np.array_equal(out2[0], stripe)  # a quarter turn is no symmetry here
+    # with a uniform field the flip is not in Stab: a flipped target stays flipped
+    bh = gs.as_bonds(np.array([[1.0, 1.0, 0.0, 0.5]]), L)
+    xh = m.encode_input(torch.tensor(bh, dtype=torch.float32)).numpy()
+    up = np.ones((1, L, L), np.int8)
+    assert np.array_equal(gs.align_to(up, -up.astype(float), xh, G, m.rho_in.numpy(),
+                                      m.odd_in.numpy()), up)
+    x0 = m.encode_input(torch.tensor(gs.as_bonds(np.array([[1.0, 1.0, 0.0, 0.0]]), L),
+                                     dtype=torch.float32)).numpy()
+    assert np.array_equal(gs.align_to(up, -up.astype(float), x0, G, m.rho_in.numpy(),
+                                      m.odd_in.numpy()), -up)
+
+
+def test_teacher_training_is_deterministic_resumable_and_uses_the_teacher(tmp_path):
+    """teacher = "anneal": the teacher's term is reported (fraction of the batch it improved
+    on), the same seed gives the same weights, and a run resumed halfway is bit for bit the
+    uninterrupted one (the teacher's stream is checkpointed)."""
+    import shutil
+
+    cfg = _cfg("sympe", teacher="anneal", teacher_sweeps=8, steps=6, checkpoint_every=4)
+    out, half = str(tmp_path / "a.pt"), str(tmp_path / "half.pt")
+
+    def log(line):  # the last step (5) is logged; the checkpoint of step 4 is then on disk
+        if line.split()[1] == "5":
+            shutil.copy(out, half)
+
+    a = gs.train(cfg, out=out, log=log)
+    assert a["history"] and all(0.0 <= h["taught"] <= 1.0 for h in a["history"])
+    assert not torch.load(half, weights_only=True)["complete"]
+    b = gs.train(cfg, resume=half)
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert gs.train(cfg)["history"][-1]["taught"] == a["history"][-1]["taught"]
+    plain = gs.train(_cfg("sympe", steps=6, checkpoint_every=4))
+    assert any(not torch.equal(a["state_dict"][k], plain["state_dict"][k])
+               for k in a["state_dict"])
+
+
+def test_teacher_loss_is_zero_where_the_network_is_already_optimal():
+    """A network whose sample is an exact ground state gets no teacher term; one whose sample
+    is the worst state gets a positive one, with a gradient towards the annealed state."""
+    from spinsym.nn import build_model
+
+    torch.manual_seed(0)
+    m = build_model("gcnn", width=2, depth=1)
+    L = 4
+    bonds = gs.as_bonds(np.array([[1.0, 1.0, 0.0, 0.5]]), L)  # ground state: all up
+    x = m.encode_input(torch.tensor(bonds, dtype=torch.float32))
+    good = torch.full((1, 1, L, L), 3.0, requires_grad=True)
+    loss, frac = gs.teacher_loss(good, bonds, x, m, 16, np.random.default_rng(0))
+    assert float(loss.detach()) == 0.0 and frac == 0.0
+    bad = torch.full((1, 1, L, L), -3.0, requires_grad=True)
+    loss, frac = gs.teacher_loss(bad, bonds, x, m, 16, np.random.default_rng(0))
+    assert float(loss.detach()) > 1.0 and frac == 1.0
+    loss.backward()
+    assert (bad.grad < 0).all()  # raising the logits (towards +1) lowers the loss
