@@ -236,14 +236,6 @@ def train(cfg: SamplerTrainConfig, paths=(), log=None, out: str | None = None,
     cfg = cfg.validate()
     paths = [os.fspath(p) for p in paths]
     objective = cfg.objective
-    if objective != "reverse" and not paths:
-        raise ParameterError(f"--objective {objective} trains on data: give --data")
-    if paths and target is not None:
-        raise ParameterError("give either training data or a reverse-training target "
-                             "(--L/--T/couplings), not both")
-    if objective == "reverse" and not paths and target is None:
-        raise ParameterError("--objective reverse needs --L and --T (or --data to take them "
-                             "from)")
     if init is not None and resume is not None:
         raise ParameterError("--init starts a new run; --resume continues one (give one)")
     if out is not None:
@@ -254,6 +246,14 @@ def train(cfg: SamplerTrainConfig, paths=(), log=None, out: str | None = None,
         training.check_model_config(prev, stored.model_config(prev["model"]), resume)
         training.resume_config(stored, cfg.to_dict(), resume)
         training.check_resumable(prev, cfg, resume)
+    if objective != "reverse" and not paths:
+        raise ParameterError(f"--objective {objective} trains on data: give --data")
+    if paths and target is not None:
+        raise ParameterError("give either training data or a reverse-training target "
+                             "(--L/--T/couplings), not both")
+    if objective == "reverse" and not paths and target is None:
+        raise ParameterError("--objective reverse needs --L and --T (or --data to take them "
+                             "from)")
     ds = None
     if paths:
         ds = SpinConfigs(paths)
