@@ -138,6 +138,48 @@ def one_lattice_on_threads(L: int, threads: int, sweeps: int, rep: int, folder: 
     (k1, s1), (kt, st) = res[1], res[threads]
     print(f"  speed-up on {threads} threads: kernel alone {k1 / kt:5.2f}x, simulate "
           f"{s1 / st:5.2f}x")
+    w1, c1 = strip_team(L, 1, sweeps, rep)
+    wt, ct = strip_team(L, threads, sweeps, rep)
+    print(f"  strip kernel alone, {sweeps} sweeps: 1 thread {flips(w1 / sweeps):6.3f} flips/ns "
+          f"(CPU {flips(c1[0] / sweeps):6.3f}); {threads} threads {flips(wt / sweeps):6.3f} "
+          f"flips/ns wall, CPU per thread " + ", ".join(f"{x:.3f} s" for x in ct))
+    print(f"  speed-up on {threads} threads: wall {w1 / wt:5.2f}x; ideal (1-thread CPU / "
+          f"busiest thread's CPU) {c1[0] / max(ct):5.2f}x; CPU of all threads / 1 thread "
+          f"{sum(ct) / c1[0]:5.3f}")
+
+
+def strip_team(L: int, threads: int, sweeps: int, rep: int):
+    """The strip kernel alone at L (``msc._run_team``, the driver's kernel on ``threads``
+    threads; ``msc._run_serial`` on one): (wall seconds, per-thread CPU seconds) of the best
+    of ``rep`` calls of ``sweeps`` sweeps, one configuration stored at the end.  The "ideal"
+    speed-up, CPU time on one thread / the busiest thread's CPU time on ``threads``, is what
+    idle cores would give but for the time threads wait at barriers: on a shared machine,
+    where the wall time is polluted, it tells whether the work splits evenly."""
+    from spinsym.mc import msc
+
+    cfg = SimulationConfig(model="ising", L=L, temperatures=(ONSAGER_TC,), sweeps=sweeps,
+                           thermalize=0, every=sweeps, threads=threads)
+    chain = Chain(cfg, 0, np.random.SeedSequence(0))
+    k = chain.kernel
+    out = np.empty((1, L, L), np.int8)
+    best = (np.inf, [np.inf])
+    for r in range(rep + 1):  # the first call packs (and compiles)
+        cpu = []
+        w = time.perf_counter()
+        if threads == 1:
+            c = time.thread_time()
+            msc._run_serial(chain.state_array, k.states, *k.args, sweeps, out, k.heatbath,
+                            k.neg, k.packed, k.last, None)
+            cpu = [time.thread_time() - c]
+        else:
+            msc._run_team(chain.state_array, k.states, *k.args, sweeps, out, k.heatbath, k.neg,
+                          k.packed, k.last, None, threads, cpu=cpu)
+        w = time.perf_counter() - w
+        if r and w < best[0]:
+            best = (w, best[1])
+        if r and max(cpu) < max(best[1]):
+            best = (best[0], cpu)
+    return best
 
 
 def tau_at_tc(L: int, algorithm: str, sweeps: int, every: int, folder: str) -> dict:

@@ -158,3 +158,30 @@ def test_simulate_strips_same_bits_whatever_the_threads_and_resumable():
     assert E.tobytes() == one[0].energy.tobytes()
     part = spinsym.simulate("ising", sweeps=2, threads=2, **args)
     _same_runs(spinsym.simulate(resume=part, sweeps=2, threads=1), one)
+
+
+@pytest.mark.parametrize("c", [COUPLINGS[0], COUPLINGS[3], Couplings(0.7, -1.1, 0.4, 0.25)])
+def test_team_meets_only_where_a_pass_reads_the_last_one(c):
+    """Without diagonal couplings the team meets after passes 0 and 2 only (passes 1 and 2,
+    and 3 and the next 0, are independent); with them after every pass.  Strips of two rows
+    (the most boundary rows) and many sweeps: the same bits on 1, 2 and 4 threads, and the
+    one-thread bits are those of the strips run one after the other (_run_serial)."""
+    L, S = 256, 64
+    results = []
+    for threads in (1, 2, 4):
+        spins = random_spins(L, 3)
+        states = msc.strip_states(np.random.SeedSequence(8), S)
+        P, last = _cache(L)
+        out, sums = np.empty((2, L, L), np.int8), np.empty((2, 4), np.int64)
+        if threads == 1:
+            flips = msc._run_serial(spins, states, 0.45, c.Jx, c.Jy, c.J2, c.h, 7, out, False,
+                                    None, P, last, sums)
+        else:
+            cpu = []
+            flips = msc._run_team(spins, states, 0.45, c.Jx, c.Jy, c.J2, c.h, 7, out, False,
+                                  None, P, last, sums, threads, cpu=cpu)
+            assert len(cpu) == threads and min(cpu) > 0
+        results.append((flips, spins, states, out, sums))
+    for a, b, d in zip(*results):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, d)
