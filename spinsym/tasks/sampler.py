@@ -364,7 +364,7 @@ def reverse_loss(model, spin: str, L: int, cond, rng, gen):
 
     B = cond.shape[0]
     device = cond.device
-    frames = model.draw_frames(B, L, rng)
+    frames = model.draw_frames(B, L, rng, cond=cond)
     noise = model.draw_noise(B, L, gen, device)
     x, logq = model.sample(cond, L, gen, frames, noise)
     logp = model.component_log_prob(x, cond, frames, noise)
@@ -515,7 +515,7 @@ def generate(model, spin: str, cfg: SampleConfig, T: float, ss) -> dict:
     while done < total:
         b = min(cfg.batch, total - done)
         cond = _cond(torch, [beta] * b, [[c.Jx, c.Jy, c.J2, c.h]] * b, device)
-        frames = model.draw_frames(b, L, rng)
+        frames = model.draw_frames(b, L, rng, cond=cond)
         noise = model.draw_noise(b, L, gen, device)
         x, lq = model.sample(cond, L, gen, frames, noise)
         configs[done:done + b] = x.cpu().numpy().astype(dtype)
