@@ -399,8 +399,12 @@ class Trainer:
 
     def _schedule(self, total: int):
         torch = _torch()
+        total = int(total)
+        # warm-up 10 % of the run; short runs get at least two warm-up steps (torch divides by
+        # pct_start * total - 1, which is zero at total = 10 with 10 %)
+        pct = 0.1 if 0.1 * total >= 2 else min(0.75, 2.0 / total)
         return torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=self.cfg.lr,
-                                                   total_steps=int(total), pct_start=0.1)
+                                                   total_steps=total, pct_start=pct)
 
     @property
     def first_cycle_steps(self) -> int:

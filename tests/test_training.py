@@ -313,3 +313,19 @@ def test_sigterm_keeps_a_resumable_checkpoint(tmp_path):
                           "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert torch.load(out, weights_only=True)["steps_done"] > done
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 9, 10, 11, 19, 20, 21])
+def test_one_cycle_runs_for_any_number_of_steps(steps):
+    """torch's one-cycle divides by (warm-up fraction × steps − 1): 10 steps at 10 % crashed."""
+    cfg = gs.TrainConfig(**{**GS_TINY, "steps": steps}).validate()
+    model = torch.nn.Linear(2, 1)
+    tr = training.Trainer("test", cfg, model, np_rngs={}, torch_gens={})
+    lrs = []
+    for _ in range(steps):
+        tr.opt.step()
+        lrs.append(tr.opt.param_groups[0]["lr"])
+        tr.sched.step()
+    assert all(0 < lr <= cfg.lr * (1 + 1e-12) for lr in lrs)
+    if steps >= 3:
+        assert max(lrs) > lrs[0] and lrs[-1] < max(lrs)
