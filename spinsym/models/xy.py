@@ -39,6 +39,11 @@ class _Metropolis(Kernel):
             self.fn, self.args = xy.metropolis_chain, (beta, c.Jx, c.Jy, c.J2, c.h)
             self.couplings, self.observes = c, True
         self.overrelax = config.overrelax
+        # the float32 kernel (even L, no over-relaxation) stores exactly the angles it holds,
+        # so a call boundary does not change the chain; the float64 paths restart from angles
+        # rounded to float32
+        self.batches = (not isinstance(c, BondCouplings) and config.L % 2 == 0
+                        and not config.overrelax)
         self.step = np.array([1.0])
 
     def __call__(self, state, rng_state, n_out, every, out, adapt, obs=None):
