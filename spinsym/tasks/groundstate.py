@@ -727,7 +727,8 @@ def compute_size(cfg: TrainConfig) -> int:
 def _format(rec: dict) -> str:
     return (f"step {rec['step']:5d}  loss {rec['loss']:+.4f}  T {rec['T']:.3f}  "
             f"gap {rec.get('gap', math.nan):.4f}  e/scale {rec.get('energy', math.nan):+.4f}  "
-            f"{rec['seconds']:.0f}s")
+            + (f"taught {rec['taught']:.2f}  " if "taught" in rec else "")
+            + f"{rec['seconds']:.0f}s")
 
 
 def _network_config(mc: dict) -> dict:
