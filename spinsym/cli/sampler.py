@@ -37,7 +37,7 @@ def train_sampler(
                                              help="MC HDF5 file or sweep directory (all its "
                                                   "finished files; repeat for several); with "
                                                   "--resume: default the checkpoint's files."),
-    model: Optional[str] = typer.Option(None, "--model", help="sympe, gcnn or noise (the "
+    model: Optional[str] = typer.Option(None, "--model", help="sympe, frames, gcnn or noise (the "
                                                               f"network) (default: {_S.arch})"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed (initialization, batches, "
                                                             f"augmentation) (default: {_S.seed})"),

@@ -21,17 +21,18 @@ supports: progressive training L = 8 → 16 → 32 → 64.
 
 Forward training: maximum likelihood on the configurations of one or more HDF5 files (any
 temperatures and homogeneous couplings in them; a sweep directory stands for all its finished
-files), read through :class:`spinsym.torchdata.SpinConfigs`.  Each
-configuration is moved by a uniformly random lattice element (translation, D4; the data
-distribution is invariant, so this is data augmentation) and enters the canonical-frame
-generator of :mod:`spinsym.nn.sampler` with its own β and couplings.  The loss is the exact
+files), read through :class:`spinsym.torchdata.SpinConfigs`.  The loss is an exact
 negative log-likelihood per site:
 
-* ``sympe``: the spin flip of the frame is an exact canonicalization (h = 0: the
-  canonical configuration has s_00 = +1, the mixture over the flip is ½ P_e(s_00·s)); XY:
-  θ_00 = 0 and a random reflection.  Loss −log P(s), exact;
-* ``gcnn``: −log P_e(s | x) (flip / reflection by augmentation, antisymmetry does the rest);
-* ``noise``: −log P_e(s | x, ε) with fresh ε ~ N(0, 1) (a bound on the mixture likelihood).
+* ``sympe``, ``frames``: the one-frame bound of the mixture the sampler draws from,
+  −log P_g(s | x) with g drawn from the inversion kernel of each input
+  (:meth:`~spinsym.nn.sampler.MaskedSampler.draw_frames` with the couplings); the spin flip
+  (Ising, h = 0) and the XY rotation are summed / integrated exactly inside P_g;
+* ``gcnn``: −log P_e(s | x) on configurations moved by a uniformly random lattice element
+  (translation, D4; the data distribution is invariant, so this is data augmentation), with
+  the flip / reflection by augmentation (antisymmetry does the rest);
+* ``noise``: as gcnn, −log P_e(s | x, ε) with fresh ε ~ N(0, 1) (a bound on the mixture
+  likelihood).
 
 Sampling writes the schema of :mod:`spinsym.data` (the same group attributes as
 :mod:`spinsym.mc.run`, algorithm ``sampler:<kind>`` or ``sampler:<kind>+mh``) with the
@@ -73,7 +74,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 CHECKPOINT_KIND = "sampler"
 FORMAT_VERSION = 1
-KINDS = ("sympe", "gcnn", "noise")
+KINDS = ("sympe", "frames", "gcnn", "noise")
 OBJECTIVES = ("forward", "reverse", "mix")
 
 
@@ -88,11 +89,11 @@ class SamplerTrainConfig(TrainingConfig):
     """Training settings (frozen: override with ``dataclasses.replace`` or ``.override``);
     the same keys make a ``--config`` TOML file."""
 
-    arch: str = "sympe"      # the network: sympe, gcnn or noise (--model)
+    arch: str = "sympe"      # the network: sympe, frames, gcnn or noise (--model)
     steps: int = 1500
     batch: int = 32
     width: int = 4
-    pe_period: int = 4
+    pe_period: int = 2
     init_scale: float = 0.1
     objective: str = "forward"  # forward (MC data), reverse (variational free energy), mix
 
@@ -307,10 +308,17 @@ def train(cfg: SamplerTrainConfig, paths=(), log=None, out: str | None = None,
             s = item["config"].to(device)
             cond = _cond(torch, item["beta"], item["couplings"], device)
             B = s.shape[0]
-            ty, tx, d, z = (torch.as_tensor(rng.integers(0, m, B))
-                            for m in (L, L, len(point_group()), N_FLIP))
-            nll = _loss(torch, model, fr.act(s, ty, tx, d), fr.transform_couplings(cond, d),
-                        z, gen)
+            if model.framed:
+                # the one-frame bound of the mixture the sampler draws from: g from the
+                # inversion kernel of each input, log P_g(s) (exact, pinned flip included)
+                frames = model.draw_frames(B, L, rng, cond=cond)
+                noise = model.draw_noise(B, L, gen, device)
+                nll = -model.component_log_prob(s, cond, frames, noise).mean()
+            else:
+                ty, tx, d, z = (torch.as_tensor(rng.integers(0, m, B))
+                                for m in (L, L, len(point_group()), N_FLIP))
+                nll = _loss(torch, model, fr.act(s, ty, tx, d),
+                            fr.transform_couplings(cond, d), z, gen)
             loss = nll / N
             rec["nll_per_site"] = float(nll.detach()) / N
         if objective in ("reverse", "mix"):
@@ -393,7 +401,7 @@ def _loss(torch, model, s, cond, z, gen):
         noise = model.draw_noise(B, s.shape[-1], gen, s.device)
         return -(model.log_prob(s, cond, noise) - LOG_2PI).mean()
     pinned = model.pinned(cond)
-    if model.kind == "sympe":  # the canonical frame: s_00 = +1 (h = 0) or h >= 0
+    if model.framed:  # the canonical frame: s_00 = +1 (h = 0) or h >= 0
         zc = model.flip_frame(cond, z)
         sign = torch.where(pinned, s[:, 0, 0].sign(), 1.0 - 2.0 * zc.to(s.dtype))
     else:  # flip augmentation (s, h) -> (-s, -h)
@@ -434,8 +442,8 @@ def load_checkpoint(path: str, device: str = "cpu", warn: bool = True):
         model = MaskedSampler(**ckpt["model_config"])
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError, ParameterError) as exc:
-        raise DataError(f"{path}: checkpoint weights do not match its config "
-                        f"({type(exc).__name__})") from None
+        why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"{path}: checkpoint weights do not match its config ({why})") from None
     model.to(device).prepare_inference()
     if warn:
         training.check_complete(ckpt, path)

@@ -90,7 +90,7 @@ def test_foreign_and_groundstate_checkpoints_are_refused(tmp_path):
 
 def test_bad_sample_parameters(ising_ckpt):
     _, ck = S.load_checkpoint(ising_ckpt)
-    for bad in (dict(temperatures=(2.0, -1.0), L=4), dict(temperatures=(2.0,), L=6),
+    for bad in (dict(temperatures=(2.0, -1.0), L=4), dict(temperatures=(2.0,), L=5),
                 dict(temperatures=(2.0,), L=4, n=1)):
         with pytest.raises(ParameterError):
             S.check_sample_config(S.SampleConfig(**bad), ck)
