@@ -282,15 +282,17 @@ class Sampler:
         return cls(network, ckpt, path, device)
 
     def sample(self, T, *, L: int | None = None, n: int = 1000, seed: int = 0, mh: bool = True,
-               couplings=None, batch: int = 500, threads: int = 0) -> Run:
+               couplings=None, batch: int = 500, threads: int = 0, burn_in: int = 0) -> Run:
         """``n`` configurations per temperature, as a :class:`Run` (the ``sample`` command's
-        output in memory): MH-corrected with the Boltzmann weight unless ``mh=False``."""
+        output in memory): MH-corrected with the Boltzmann weight unless ``mh=False``
+        (``burn_in``: proposals drawn first whose part of the chain is discarded)."""
         from .tasks.sampler import SampleConfig, check_sample_config, sample_into
 
         temps = [T] if np.ndim(T) == 0 and not isinstance(T, str) else T
         c = None if couplings is None else _couplings(1.0, 1.0, 0.0, 0.0, couplings)
         cfg = check_sample_config(SampleConfig(temps, self.ckpt["L"] if L is None else L, n,
-                                               seed, mh, c, batch, self.device, threads),
+                                               seed, mh, c, batch, self.device, threads,
+                                               burn_in),
                                   self.ckpt)
         builder = RunBuilder(self.ckpt["model"], cfg.L)
         return sample_into(self.network, self.ckpt, cfg, builder, self.path)

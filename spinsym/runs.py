@@ -230,6 +230,10 @@ def _is_view(a, b) -> bool:
             and a.strides == b.strides)
 
 
+#: the per-proposal dataset of sampler output (see :mod:`spinsym.analysis`)
+LOG_WEIGHT = "log_weight"
+
+
 def load(path) -> Run:
     """Read a spinsym HDF5 file (``simulate``, ``sample``, a sweep job) into memory."""
     import h5py
@@ -244,6 +248,10 @@ def load(path) -> Run:
         with h5py.File(path, "r") as f:
             for g in ds.temperatures:
                 h = f[g.name]
+                # a sampler's per-proposal log importance weights (the free energy in analyze)
+                if isinstance(h.get(LOG_WEIGHT), h5py.Dataset):
+                    state = state or {"arrays": {}}
+                    state["arrays"][f"{g.name}/{LOG_WEIGHT}"] = h[LOG_WEIGHT][()]
                 groups.append(TemperatureRun(dict(g.attrs), h["configs"][()], h["energy"][()],
                                              h["magnetization"][()],
                                              g.couplings if g.per_bond else None))

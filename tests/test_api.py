@@ -156,5 +156,13 @@ def test_learning_classes_from_cli_checkpoints(cli, tmp_path):
     p = cli("sample", sp, "--T", "2.269", "--n", "50", "--seed", "7", "--quiet", "--out", out)
     assert p.returncode == 0, p.stderr
     assert np.array_equal(spinsym.load(out)[0].configs, r1[0].configs)
+    # the free energy: the same from the file, from load(file) and from the in-memory Run
+    f_file = spinsym.analyze(out)[0]["free_energy_per_site"]
+    f_loaded = spinsym.analyze(spinsym.load(out))[0]["free_energy_per_site"]
+    f_mem = spinsym.analyze(r1)[0]["free_energy_per_site"]
+    assert f_file == f_loaded == f_mem and np.isfinite(f_file["mean"])
+    # burn-in: the chain's first proposals are discarded, n samples are kept
+    r3 = sampler.sample(T=[2.269], n=50, seed=7, burn_in=20)
+    assert r3[0].configs.shape == (50, 4, 4) and r3[0].attrs["burn_in"] == 20
     with pytest.raises(spinsym.DataError):
         spinsym.Sampler.load(gs)  # a ground-state checkpoint is not a sampler
