@@ -874,7 +874,7 @@ def flip_gains(spins: np.ndarray, params) -> np.ndarray:
 
 
 def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
-           priority: np.ndarray | None = None) -> np.ndarray:
+           priority: np.ndarray | None = None, pairs: bool = False) -> np.ndarray:
     """Equivariant zero-temperature descent of predicted configurations (n, K, L, L).
 
     Each round flips, simultaneously, every site whose flip lowers the energy (gain > 0) and
@@ -892,19 +892,44 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
     deterministic rule, which cannot break a symmetry; a fixed point need not be a local
     minimum).  ``priority``: the priority fields themselves, shape of ``spins`` (instead of
     ``rng``; distinct values per configuration for the local-minimum guarantee).
-    ``params``: anything :func:`as_bonds` takes."""
-    torch = _torch()
+    ``params``: anything :func:`as_bonds` takes.
+
+    ``pairs``: then, repeatedly, each configuration flips the two spins of its best bond
+    (nearest or diagonal) whose joint flip lowers the energy, the best by (gain, larger
+    priority, smaller priority) of the two sites, and descends again by single flips; it ends
+    at a minimum under single and pair flips.  The choice is a G-invariant rule on priorities
+    that move with the input, so the output distribution stays equivariant; it needs distinct
+    priorities (``rng`` or ``priority``), else tied best pairs block."""
     spins = np.asarray(spins)
+    prio = _priorities(spins, rng, priority)
+    b = _torch().tensor(as_bonds(params, spins.shape[-1]))
+    s = _single_descent(spins, b, max_iter, prio)
+    if pairs:
+        for _ in range(int(max_iter)):
+            s, moved = _pair_round(s, b, prio)
+            if not moved:
+                break
+            s = _single_descent(s, b, max_iter, prio)
+    return s.to(_torch().int8).numpy()
+
+
+def _priorities(spins: np.ndarray, rng, priority):
+    torch = _torch()
     n, K, L = spins.shape[0], spins.shape[1], spins.shape[-1]
-    b = torch.tensor(as_bonds(params, L))
     if priority is not None:
-        prio = torch.tensor(np.broadcast_to(priority, spins.shape), dtype=torch.float64)
-    elif rng is None:
-        prio = torch.zeros(spins.shape, dtype=torch.float64)
-    else:
-        prio = torch.tensor(rng.random((n, K, L * L)).argsort(-1).reshape(spins.shape),
-                            dtype=torch.float64)
-    s = torch.tensor(np.ascontiguousarray(spins), dtype=torch.float64)
+        return torch.tensor(np.broadcast_to(priority, spins.shape), dtype=torch.float64)
+    if rng is None:
+        return torch.zeros(spins.shape, dtype=torch.float64)
+    return torch.tensor(rng.random((n, K, L * L)).argsort(-1).reshape(spins.shape),
+                        dtype=torch.float64)
+
+
+def _single_descent(spins, b, max_iter, prio):
+    """The single-flip rounds of :func:`refine`: spins (array or float64 tensor), bond fields
+    ``b`` (tensor), priorities ``prio``; float64 ±1 tensor out."""
+    torch = _torch()
+    s = torch.as_tensor(np.ascontiguousarray(spins) if isinstance(spins, np.ndarray)
+                        else spins, dtype=torch.float64)
     for _ in range(int(max_iter)):
         s.requires_grad_(True)
         with torch.enable_grad():
@@ -920,7 +945,50 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
         if not bool(flip.any()):
             break
         s = torch.where(flip, -s, s)
-    return s.to(torch.int8).numpy()
+    return s
+
+
+#: the bond from site p to p + vector of each bond channel (Jx, Jy, J2p, J2m)
+_BOND_VECTORS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def _pair_round(s, b, prio):
+    """One pair round of :func:`refine`: in each configuration, the best bond (i, j) by
+    (gain, max priority, min priority) flips both spins if that lowers the energy.  Gains
+    −ΔE_ij = g_i + g_j + 4 J_ij s_i s_j from the single-flip gains g (autograd of THE energy),
+    rounded to 1e-9 like them.  Returns (spins, whether anything flipped)."""
+    torch = _torch()
+    s = s.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        grad, = torch.autograd.grad(_bond_energy(s, b).sum(), s)
+    s = s.detach()
+    g = 2.0 * s * grad
+    n, K = s.shape[:2]
+    gains, pmax, pmin = [], [], []
+    for c, (dy, dx) in enumerate(_BOND_VECTORS):
+        sj = s.roll((-dy, -dx), (-2, -1))
+        gains.append(torch.round((g + g.roll((-dy, -dx), (-2, -1))
+                                  + 4.0 * b[:, c, None] * s * sj) * 1e9))
+        pj = prio.roll((-dy, -dx), (-2, -1))
+        pmax.append(torch.maximum(prio, pj))
+        pmin.append(torch.minimum(prio, pj))
+    gain = torch.stack(gains, 2).reshape(n, K, -1)
+    pmax = torch.stack(pmax, 2).reshape(n, K, -1)
+    pmin = torch.stack(pmin, 2).reshape(n, K, -1)
+    best = gain == gain.max(-1, keepdim=True).values
+    key = torch.where(best, pmax, torch.full_like(pmax, -1.0))
+    best &= key == key.max(-1, keepdim=True).values
+    key = torch.where(best, pmin, torch.full_like(pmin, -1.0))
+    best &= key == key.max(-1, keepdim=True).values
+    move = best & (gain > 0) & (best.sum(-1, keepdim=True) == 1)  # ties (equal priorities) block
+    if not bool(move.any()):
+        return s, False
+    L = s.shape[-1]
+    m = move.reshape(n, K, len(_BOND_VECTORS), L, L)
+    flip = m.any(2).clone()
+    for c, (dy, dx) in enumerate(_BOND_VECTORS):
+        flip |= m[:, :, c].roll((dy, dx), (-2, -1))  # the partner p + vector
+    return torch.where(flip, -s, s), True
 
 
 def _priority_rng(seed: int) -> np.random.Generator:
@@ -929,7 +997,7 @@ def _priority_rng(seed: int) -> np.random.Generator:
 
 def predict(model, params, L: int, samples: int = 1, seed: int = 0,
             device: str = "cpu", batch: int = 64, best_of: int = 1,
-            refine_output: bool = True) -> dict:
+            refine_output: bool = True, refine_pairs: bool = False) -> dict:
     """Spins int8 (n, K, L, L) (sign of the logit; 0 → +1) and, for SymPE, the sampled g̃
     (n, K, 4) = (ty, tx, d, z).  Each sample draws its own g̃; same seed → same output.
 
@@ -939,7 +1007,8 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     ``best_of = R > 1``: each of the K samples is the lowest-energy one of R independent draws
     (the first among ties).  The energy is G-invariant, so this selection keeps the
     distribution equivariant and degenerate ground states equally likely; R = 1 is the plain
-    sampler.  ``refine_output``: each configuration then goes through :func:`refine` with
+    sampler.  ``refine_pairs``: the refinement also makes pair flips (:func:`refine`,
+    ``pairs``).  ``refine_output``: each configuration then goes through :func:`refine` with
     priorities drawn from the seed (equivariant in distribution; ends at single-flip local
     minima)."""
     torch = _torch()
@@ -963,7 +1032,7 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
             out = model(bt, samples=K * R, generator=gen)
             s = torch.where(out["logits"] >= 0, 1, -1).to(torch.int8).cpu().numpy()
             if refine_output:
-                s = refine(s, chunk, rng=prio_rng)
+                s = refine(s, chunk, rng=prio_rng, pairs=refine_pairs)
             g = out["g"].cpu().numpy() if out.get("g") is not None else None
             if R > 1:
                 n = len(chunk)

@@ -466,3 +466,57 @@ def test_teacher_loss_is_zero_where_the_network_is_already_optimal():
     assert float(loss.detach()) > 1.0 and frac == 1.0
     loss.backward()
     assert (bad.grad < 0).all()  # raising the logits (towards +1) lowers the loss
+
+
+def _pair_gains(s, bonds):
+    """Energy decrease of flipping both ends of every bond, by brute force through
+    energies_per_site (the reference of the pair rule)."""
+    from itertools import product
+
+    L = s.shape[-1]
+    n, K = s.shape[:2]
+    e0 = gs.energies_per_site(s, bonds)
+    out = []
+    for (y, x), (dy, dx) in product(np.ndindex(L, L), ((0, 1), (1, 0), (1, 1), (1, -1))):
+        t = s.copy()
+        t[..., y, x] *= -1
+        t[..., (y + dy) % L, (x + dx) % L] *= -1
+        out.append((e0 - gs.energies_per_site(t, bonds)) * L * L)
+    return np.stack(out, -1)
+
+
+def test_refine_pairs_reaches_pair_minima_monotonically_and_equivariantly():
+    """pairs = True: every output is a minimum under single and pair flips (brute force), its
+    energy is at most the single-flip refinement's, some ±J / glass configurations go lower,
+    and refine(g·s, g·J, g·π) = g·refine(s, J, π) exactly."""
+    from spinsym.nn import fields as F
+
+    L = 4
+    H = gs.sample_bonds(np.random.default_rng(5), 6, L, ("pm_j", "gaussian_glass"))[0]
+    rng = np.random.default_rng(6)
+    s = rng.choice(np.array([-1, 1], np.int8), size=(6, 3, L, L))
+    prio = rng.random((6, 3, L, L))
+    single = gs.refine(s, H, priority=prio)
+    pair = gs.refine(s, H, priority=prio, pairs=True)
+    assert (gs.flip_gains(pair, H) <= 0).all()
+    assert (_pair_gains(pair, H) <= 1e-9).all()
+    e1, e2 = gs.energies_per_site(single, H), gs.energies_per_site(pair, H)
+    assert (e2 <= e1 + 1e-12).all() and (e2 < e1 - 1e-9).any()
+    assert (_pair_gains(single, H) > 1e-9).any()  # the single-flip minima were not all
+    G = F.TorusGroup(L)
+    for g in [(1, 0, 0, 0), (0, 0, 1, 0), (0, 0, 4, 0), (0, 0, 0, 1), (3, 1, 6, 1)]:
+        gb = np.stack([F.transform_bonds(G, g, b) for b in H])
+        gp = G.act(g[:3] + (0,), prio)
+        assert np.array_equal(gs.refine(G.act(g, s), gb, priority=gp, pairs=True),
+                              G.act(g, pair))
+    # predict: the pair refinement is opt-in; the default output is unchanged by the option
+    torch.manual_seed(0)
+    from spinsym.nn import build_model
+
+    m = build_model("gcnn", width=2, depth=1).eval()
+    a = gs.predict(m, H, L, samples=2, seed=3)["spins"]
+    b = gs.predict(m, H, L, samples=2, seed=3, refine_pairs=True)["spins"]
+    assert np.array_equal(a, gs.refine(gs.predict(m, H, L, samples=2, seed=3,
+                                                  refine_output=False)["spins"], H,
+                                       rng=gs._priority_rng(3)))
+    assert (gs.energies_per_site(b, H) <= gs.energies_per_site(a, H) + 1e-12).all()
