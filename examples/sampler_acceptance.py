@@ -22,7 +22,8 @@ checkpoint (``--init``), sampled and checked the same way.
 
 Every step is a ``spinsym`` command, printed before it runs.  Existing outputs in ``--out-dir``
 are reused (their timing, recorded beside them in ``timing.json`` when this script made them, is
-reported; otherwise "not timed").  The exit status is 0 when every criterion passes, 1 otherwise.
+reported; otherwise "not timed"); a partial sampler checkpoint (an interrupted training run) is
+finished first with ``train sampler --resume``.  The exit status is 0 when every criterion passes, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -68,16 +69,29 @@ class Timings:
     def once(self, out: str, *args) -> dict | None:
         """Run the command unless ``out`` exists; the timing of ``out`` (None: not timed)."""
         key = os.path.basename(out)
+        resumed = False
         if os.path.exists(out):
-            print(f"(reusing {out})", flush=True)
-            return self.data.get(key)
+            if not (out.endswith(".pt") and _partial(out)):
+                print(f"(reusing {out})", flush=True)
+                return self.data.get(key)
+            # an interrupted training run (checkpoints are written as it goes): finish it
+            args, resumed = ("train", "sampler", "--resume", out, "--out", out), True
         _, wall, cpu = spinsym(*args)
         self.data[key] = {"wall_s": wall, "cpu_s": cpu}
+        if resumed:
+            self.data[key]["resumed"] = True
         tmp = f"{self.path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             json.dump(self.data, f, indent=1)
         os.replace(tmp, self.path)
         return self.data[key]
+
+
+def _partial(path: str) -> bool:
+    """Whether a sampler checkpoint is a partial one (training interrupted)."""
+    import torch
+
+    return not torch.load(path, map_location="cpu", weights_only=True).get("complete", False)
 
 
 def analyze(path: str) -> list:
@@ -88,7 +102,8 @@ def analyze(path: str) -> list:
 def _t(timing) -> str:
     if timing is None:
         return "not timed (reused output)"
-    return f"CPU {timing['cpu_s']:.0f} s, wall {timing['wall_s']:.0f} s"
+    part = " (only the resumed part of an interrupted run)" if timing.get("resumed") else ""
+    return f"CPU {timing['cpu_s']:.0f} s, wall {timing['wall_s']:.0f} s{part}"
 
 
 def check(label: str, path: str, L: int, n: int, Tc: float) -> list:
@@ -175,7 +190,7 @@ def main(argv=None) -> int:
     results = check("forward (train sampler defaults)", samples, a.L, a.n, Tc)
     parts = [t_sim, t_train, t_sample]
     print(f"\nsimulate: {_t(t_sim)}\ntrain sampler: {_t(t_train)}\nsample: {_t(t_sample)}")
-    if all(p is not None for p in parts):
+    if all(p is not None and not p.get("resumed") for p in parts):
         cpu = sum(p["cpu_s"] for p in parts)
         print(f"protocol total (without analyze): CPU {cpu:.0f} s "
               f"= {cpu / 60:.1f} CPU-min, wall {sum(p['wall_s'] for p in parts):.0f} s")
