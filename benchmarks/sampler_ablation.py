@@ -28,15 +28,18 @@
    Jx = Jy makes it a symmetry).  Bonferroni thresholds (family-wise 1e-3) are printed with
    them.  Optionally (default on) the exact KL(q‖π) at L = 4 (``sampler_kl``; the L-trained
    network runs at L = 4), iso couplings, T = 2.4, for every kind with an exact likelihood
-   (not noise).
+   (not noise).  It also measures the transfer from L to L = 4: sympe's learned v (Fourier
+   modes of the torus coordinates) is a different field at L = 4, and one seed of the
+   default run transferred badly (KL 0.75 against 0.03; at L = 8 the same seed is as good
+   as the others).
 5. The per-seed rows and, per kind and evaluation point, the mean over seeds with a 95 %
    Student-t interval (``scipy.stats.t``; a small table without scipy), then the same for the
    per-seed averages over all evaluation points, as Markdown.
 
 Same arguments, same output bits (apart from the timings).  The default run (200 steps,
-batch 32, width 4, 3 seeds, 4 kinds, n = 1000) took about 35 minutes on the 2-core development
-machine at load 7–8 (training ≈ 0.45 s wall per step there, the exact KL ≈ 70 s per sampler):
-200 steps is what fitted the budget; ``--steps 1500`` matches the README's sampler table but
+batch 32, width 4, 3 seeds, 4 kinds, n = 1000) took 20 minutes on the 2-core development
+machine at load 4–8 (training ≈ 33 CPU s, 35–80 s wall per sampler; the exact KL 33–79 s per
+sampler; log: benchmarks/results/sampler_ablation_L8.txt): 200 steps is what fitted the budget; ``--steps 1500`` matches the README's sampler table but
 trains 7.5 times as long.  The first training pays no import costs (torch, escnn and the
 sampler module are loaded before any timing).
 """
