@@ -612,7 +612,8 @@ def sample_into(model, ckpt: dict, cfg: SampleConfig, writer, checkpoint_path: s
         writer.set_attrs(i, seconds=time.perf_counter() - t0, **res["stats"])
         weights[f"T_{i:03d}/{LOG_WEIGHT}"] = res["log_weight"]
         if log:
-            extra = "".join(f"  {k} {v:.3g}" for k, v in res["stats"].items())
+            extra = "".join(f"  {k} {v}" if isinstance(v, (int, np.integer))
+                            else f"  {k} {v:.3g}" for k, v in res["stats"].items())
             log(f"T = {T:g}: {cfg.n} samples{extra}")
     writer.write_state({"arrays": weights})
     return writer.commit()
