@@ -894,6 +894,18 @@ def _grid(n: int):
     return fig, list(axes.flat[:n])
 
 
+def _legend(fig, axes):
+    """One legend for the whole figure, right of the panels (the panels share their models)."""
+    handles, labels = {}, []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    fig.legend([handles[lab] for lab in labels], labels, loc="center left",
+               bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+
+
 def figures(result: dict, out_dir: str) -> list:
     """gap_per_family.png (bars with CIs, refined networks and SA) and gap_vs_time.png (the SA
     curve and each network's raw and refined point: amortized inference time per Hamiltonian;
@@ -902,7 +914,13 @@ def figures(result: dict, out_dir: str) -> list:
 
     sets = list(result["sets"])
     models = list(dict.fromkeys(r["model"] for r in result["results"]))
-    colour = {m: f"C{i}" for i, m in enumerate(models)}
+    if len(models) <= 10:
+        colour = {m: f"C{i}" for i, m in enumerate(models)}
+    else:  # one distinct colour per model beyond the 10 of the default cycle
+        from ..plot.style import plt
+
+        cmap = plt.get_cmap("tab20")
+        colour = {m: cmap(i % 20) for i, m in enumerate(models)}
     paths = []
     fig, axes = _grid(len(sets))
     for ax, name in zip(axes, sets):
@@ -920,7 +938,7 @@ def figures(result: dict, out_dir: str) -> list:
         ax.set_ylim(bottom=0)  # gaps are >= 0; a t-interval may reach below
         ax.set_title(f"{name} (L = {result['sets'][name]['L']}, "
                      f"{result['sets'][name]['reference']})")
-        ax.legend(fontsize=7)
+    _legend(fig, axes)
     fig.tight_layout()
     paths.append(save_figure(fig, os.path.join(out_dir, "gap_per_family.png")))
 
@@ -945,7 +963,7 @@ def figures(result: dict, out_dir: str) -> list:
         ax.set_ylabel("mean gap (%)")
         ax.set_title(f"{name} (L = {result['sets'][name]['L']}, "
                      f"{result['sets'][name]['reference']})")
-        ax.legend(fontsize=6)
+    _legend(fig, axes)
     fig.tight_layout()
     paths.append(save_figure(fig, os.path.join(out_dir, "gap_vs_time.png")))
     return paths
