@@ -360,6 +360,9 @@ class AtomicH5Writer:
     def commit(self) -> str:
         with self._writing():
             self._flush()
+            # drop the dataset handles before the file: h5py objects that outlive their closed
+            # file are freed at interpreter exit, after the library, and crash it
+            self._rows = {}
             self.file.close()  # flushes: a full disk shows up here at the latest
             self.file = None
             if self._reserved:

@@ -190,3 +190,24 @@ def test_reserving_more_than_the_disk_is_disk_full_and_leaves_nothing(small_disk
         with AtomicH5Writer(str(small_disk / "big.h5"), "ising", 16, size=64 << 20):
             pass
     assert os.listdir(small_disk) == []
+
+
+def test_commit_leaves_no_dataset_handles_of_the_closed_file(tmp_path):
+    """h5py Datasets that outlive their closed file are freed at interpreter exit, after the
+    library: the command then crashed (segfault) or hung after writing its file."""
+    import gc
+
+    import h5py
+
+    from spinsym.data import AtomicH5Writer
+
+    def stale():
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, h5py.Dataset) and not o.id.valid]
+
+    before = len(stale())
+    w = AtomicH5Writer(str(tmp_path / "a.h5"), "ising", 4)
+    w.group(0, {"T": 2.0})
+    w.append(0, np.ones((3, 4, 4), np.int8), np.zeros(3))
+    w.commit()
+    assert len(stale()) == before
