@@ -92,3 +92,15 @@ def bitplane_flips(thresholds, state):
                     flip[b] = tb == 1
         q += 1
     return flip
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_come_back():
+    """Every test leaves SIGINT and SIGTERM as it found them (a command run in-process that
+    left Ctrl-C ignored once made later interrupt tests pass vacuously or fail)."""
+    import signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    after = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    assert after == before, f"signal handlers changed: {before} -> {after}"

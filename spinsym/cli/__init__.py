@@ -78,7 +78,12 @@ def main(argv=None) -> int:
     """Run the CLI; return the exit status (usage errors: 2, bad input: 2, Ctrl-C: 130,
     SIGTERM: 2)."""
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
+    # both handlers come back on return (an interrupted run ignores signals while it cleans
+    # up; a caller in the same process, e.g. a test, must get its own handlers back)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if main_thread else {}
+    if main_thread:
+        signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         Interrupted.last, Interrupted.last_note = None, ""
         code = app(args=argv, prog_name="spinsym", standalone_mode=False)
@@ -117,11 +122,12 @@ def main(argv=None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     finally:
-        if main_thread and previous is not None:
-            try:
-                signal.signal(signal.SIGTERM, previous)
-            except (ValueError, OSError):  # pragma: no cover
-                pass
+        for sig, handler in saved.items():
+            if handler is not None:
+                try:
+                    signal.signal(sig, handler)
+                except (ValueError, OSError):  # pragma: no cover
+                    pass
     remove_temporaries()
     return 0
 
