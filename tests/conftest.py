@@ -104,3 +104,14 @@ def _signal_handlers_come_back():
     yield
     after = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     assert after == before, f"signal handlers changed: {before} -> {after}"
+
+
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raises KeyboardInterrupt during the test, even where pytest runs with SIGINT
+    ignored (a background job of a non-interactive shell); the old handler comes back after."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)

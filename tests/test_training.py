@@ -66,7 +66,7 @@ def _interrupt_at(at_step):
 # exact resumption
 
 
-def test_groundstate_resume_is_bit_identical(tmp_path):
+def test_groundstate_resume_is_bit_identical(tmp_path, default_sigint):
     cfg = gs.TrainConfig(**GS_TINY)
     out = str(tmp_path / "a.pt")
     # the last step (5) is logged; the periodic checkpoint of step 4 is then on disk
@@ -85,7 +85,7 @@ def test_groundstate_resume_is_bit_identical(tmp_path):
     _same(full, gs.train(cfg, resume=str(tmp_path / "c.pt")))
 
 
-def test_sampler_resume_is_bit_identical(ising_file, tmp_path):
+def test_sampler_resume_is_bit_identical(ising_file, tmp_path, default_sigint):
     cfg = S.SamplerTrainConfig(**S_TINY)
     out = str(tmp_path / "a.pt")
     full = S.train(cfg, [ising_file], out=out, log=_copy_when(out, tmp_path / "p.pt", 4))

@@ -35,7 +35,7 @@ def _estimates(model, T: float, n: int, seed: int, L: int = 4) -> dict:
     return importance_free_energy(res["log_weight"], T, L * L)
 
 
-def test_reverse_training_is_deterministic_and_resumes_bit_for_bit(tmp_path):
+def test_reverse_training_is_deterministic_and_resumes_bit_for_bit(tmp_path, default_sigint):
     cfg = S.SamplerTrainConfig(objective="reverse", steps=3, **TINY)
     full = S.train(cfg, target=TARGET, out=str(tmp_path / "a.pt"))
     assert full["data"] == [] and full["n_train_configs"] == 0 and full["L"] == 4
