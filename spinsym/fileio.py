@@ -57,6 +57,8 @@ class Interrupted(KeyboardInterrupt):
     last: int | None = None
     #: the note of the latest one (e.g. where a checkpoint was saved), for the final message
     last_note: str = ""
+    #: a SIGTERM the command line's handler saw, whether or not its exception got through
+    pending: int | None = None
 
     def __init__(self, signum: int, note: str = ""):
         super().__init__(signum)

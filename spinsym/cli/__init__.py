@@ -32,7 +32,11 @@ _SIGNAL_NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated by SI
 
 
 def _raise_interrupted(signum, frame):
-    """SIGTERM takes the Ctrl-C path: the work stops, the temporaries go, exit 2."""
+    """SIGTERM takes the Ctrl-C path: the work stops, the temporaries go, exit 2.  The signal
+    is also recorded (``Interrupted.pending``): raised inside a finalizer (h5py frees objects
+    in weakref callbacks) the exception is swallowed, and the run checks the record when it
+    installs its own handlers."""
+    Interrupted.pending = signum
     raise Interrupted(signum)
 
 
@@ -84,8 +88,17 @@ def main(argv=None) -> int:
         if main_thread else {}
     if main_thread:
         signal.signal(signal.SIGTERM, _raise_interrupted)
+    hook = sys.unraisablehook
+
+    def quiet_unraisable(unraisable):
+        # a stop raised inside a callback (Numba's compiler, h5py's finalizers) is swallowed
+        # there; it is recorded in Interrupted.pending and acted on, so no traceback is shown
+        if not isinstance(unraisable.exc_value, Interrupted):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet_unraisable
     try:
-        Interrupted.last, Interrupted.last_note = None, ""
+        Interrupted.last, Interrupted.last_note, Interrupted.pending = None, "", None
         code = app(args=argv, prog_name="spinsym", standalone_mode=False)
         if code == 130:  # typer turned a KeyboardInterrupt (or an Interrupted) into Exit(130)
             return _interrupted(Interrupted(Interrupted.last or signal.SIGINT,
@@ -122,6 +135,8 @@ def main(argv=None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     finally:
+        Interrupted.pending = None
+        sys.unraisablehook = hook
         for sig, handler in saved.items():
             if handler is not None:
                 try:

@@ -844,6 +844,10 @@ def _interrupt_flag(stop: threading.Event):
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    from ..fileio import Interrupted
+
+    if Interrupted.pending:  # a signal came before, and its exception was swallowed
+        handler(Interrupted.pending, None)
     try:
         yield lambda: flag[0] if flag else 0
     finally:
