@@ -75,6 +75,17 @@ _FM = {"contract"}
 _TINY_FIELD2 = 1e-200  # |local field|² below this counts as zero (over-relaxation skipped)
 
 
+@njit(nogil=True, cache=True)
+def _adapted_step(st, acc, N):
+    """The thermalization step update toward 50 % acceptance, clipped to [1e-9, π]."""
+    st *= math.exp(acc / N - 0.5)
+    if st > math.pi:
+        return math.pi
+    if st < 1e-9:
+        return 1e-9
+    return st
+
+
 @njit(nogil=True, cache=True, fastmath=_FM)
 def _renorm(c, s):
     """One Newton step towards c² + s² = 1 (error ε -> O(ε²))."""
@@ -852,11 +863,7 @@ def _metropolis_chain_f32(theta, state, beta, Jx, Jy, J2, h, every, out, step, a
                                        _proposal_scale(st), yp_t, ym_t)
             total += acc
             if adapt:
-                st *= math.exp(acc / N - 0.5)
-                if st > math.pi:
-                    st = math.pi
-                elif st < 1e-9:
-                    st = 1e-9
+                st = _adapted_step(st, acc, N)
         _u32_to_angles(U, out[i])
     step[0] = st
     _u32_to_angles(U, theta)
@@ -930,11 +937,7 @@ def metropolis_chain(theta, state, beta, Jx, Jy, J2, h, every, out, step, n_over
                 else:
                     _overrelax_pass(c, s, Jx, Jy, J2, h, yp_t, ym_t, xp_t, xm_t)
             if adapt:
-                st *= math.exp(acc / N - 0.5)
-                if st > math.pi:
-                    st = math.pi
-                elif st < 1e-9:
-                    st = 1e-9
+                st = _adapted_step(st, acc, N)
         if split:
             _split_to_angles(Z, out[i])
         else:
@@ -1270,11 +1273,7 @@ def metropolis_chain_bonds(theta, state, beta, Jx, Jy, J2p, J2m, h, every, out, 
             for _k in range(n_overrelax):
                 _overrelax_pass_bonds(c, s, Jx, Jy, J2p, J2m, h, yp_t, ym_t, xp_t, xm_t)
             if adapt:
-                st *= math.exp(acc / N - 0.5)
-                if st > math.pi:
-                    st = math.pi
-                elif st < 1e-9:
-                    st = 1e-9
+                st = _adapted_step(st, acc, N)
         _to_angles(c, s, out[i])
     step[0] = st
     _to_angles(c, s, theta)
