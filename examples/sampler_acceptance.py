@@ -1,6 +1,6 @@
 """Issue 9's held-out acceptance run for the equivariant sampler, through the command line.
 
-    python examples/sampler_acceptance.py --out-dir runs/acc16 [--L 16] [--steps 1500]
+    python examples/sampler_acceptance.py --out-dir runs/acc16 [--L 16] [--steps 1000]
         [--n 4000] [--seed 0] [--mix-steps 400]
 
 The protocol: a Wolff scan of the isotropic Ising model (Jx = Jy = 1, J2 = h = 0) at

@@ -90,7 +90,7 @@ class SamplerTrainConfig(TrainingConfig):
     the same keys make a ``--config`` TOML file."""
 
     arch: str = "sympe"      # the network: sympe, frames, gcnn or noise (--model)
-    steps: int = 1500
+    steps: int = 1000
     batch: int = 32
     width: int = 4
     pe_period: int = 2
