@@ -74,15 +74,17 @@ def small_disk(tmp_path):
 def bitplane_flips(thresholds, state):
     """The multi-spin kernels' coin flips for the B lanes of one word, as a plain reference:
     lane b flips iff its 53-bit uniform is below ``thresholds[b]`` (negative or >= 2^53:
-    always), decided bit plane by bit plane from the top, one ``next_u64`` per plane while any
-    lane is still open (bit b of the word is lane b's bit)."""
+    always), decided bit plane by bit plane from the top, one ``next_u64`` per plane (bit b
+    of the word is lane b's bit): if any lane is open, the first floor(log2 B) + 3 planes
+    whatever happens, then one more while any lane is still open."""
     from spinsym.mc.rng import next_u64
 
     two53 = 1 << 53
     flip = [t < 0 or t >= two53 for t in thresholds]
     open_ = [not f for f in flip]
+    first = (len(thresholds).bit_length() - 1) + 3 if any(open_) else 0
     q = 0
-    while any(open_) and q < 53:
+    while (any(open_) or q < first) and q < 53:
         u = int(next_u64(state))
         for b, t in enumerate(thresholds):
             if open_[b]:

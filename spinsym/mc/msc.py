@@ -36,9 +36,12 @@ number U with its own threshold t, most significant bit first.  Plane q draws on
 word (one fresh random bit per lane) and forms the lanes' q-th threshold bit from the group
 masks; a lane is decided at the first plane where its random bit differs from its threshold
 bit (flip iff that bit of t is 1, i.e. U < t); lanes equal on all 53 planes have U = t and do
-not flip.  The loop stops as soon as every lane is decided: about log2(#lanes) + 2 planes per
-word, i.e. ~7 xoshiro calls per 64 sites.  Lanes never share a random bit, so the 64 coin
-flips are independent, each with probability exactly t/2^53, as in the scalar kernel (whose
+not flip.  When any lane of a word needs a draw, the first Q0 = floor(log2 B) + 3 planes
+(B = 64: 9) are drawn unconditionally (:func:`_first_planes`: no data-dependent branch in the
+common case), then one plane at a time while any lane is undecided; a lane's decision depends
+only on its own bits up to its first differing plane, so the planes drawn after it is decided
+do not change the law.  Lanes never share a random bit, so the 64 coin flips are
+independent, each with probability exactly t/2^53, as in the scalar kernel (whose
 test ``(next_u64 >> 11) < t`` has the same law).  The random stream differs from the scalar
 kernel's, so the two give different (equally distributed) chains for one seed.
 
@@ -321,6 +324,20 @@ def _classes(beta, Jx, Jy, J2, h, heatbath):
 
 
 @njit(inline="always", cache=True)
+def _first_planes(B):
+    """Bit planes drawn without a test once any of the B lanes of a word needs a draw:
+    floor(log2 B) + 3 (B = 64: 9), about the planes it takes to decide every open lane.
+    Drawing them unconditionally removes the data-dependent loop exit (a mispredicted branch
+    per word) and makes the isotropic kernel about a third faster at L = 512; it changes
+    only which random words are drawn, not the law (see the module docstring)."""
+    q = 3
+    while B > 1:
+        B >>= 1
+        q += 1
+    return q
+
+
+@njit(inline="always", cache=True)
 def _right(r, w, W, B):
     """Lanes of column j + 1 for word w of row array r (strided layout)."""
     if w + 1 < W:
@@ -349,6 +366,7 @@ def _pass(P, k, lo, hi, st, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=No
     W = P.shape[2]
     B = n // W
     maskB = _ONES if B == 64 else (_U(1) << _U(B)) - _U(1)
+    Q0 = _first_planes(B)
     X = np.empty(6, np.uint64)
     Y = np.empty(6, np.uint64)
     D = np.empty(6, np.uint64)
@@ -443,6 +461,15 @@ def _pass(P, k, lo, hi, st, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=No
                 und |= M[g]
             acc = maskB & ~und
             q = 0
+            if und != _U(0):  # the first Q0 planes without a test (see _first_planes)
+                for q in range(Q0):
+                    u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+                    pk = _U(0)
+                    for g in range(ng):
+                        pk |= M[g] & planes[g, q]
+                    acc |= und & pk & ~u
+                    und &= ~(u ^ pk)
+                q = Q0
             while und != _U(0) and q < _PLANES:
                 u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
                 pk = _U(0)
@@ -507,6 +534,7 @@ def _pass_iso(P, k, lo, hi, st, ga, gb, planes, neg=None):
     W = P.shape[2]
     B = n // W
     maskB = _ONES if B == 64 else (_U(1) << _U(B)) - _U(1)
+    Q0 = _first_planes(B)
     ferro = ga == 0
     pa = planes[0]
     pb = planes[1]
@@ -556,6 +584,13 @@ def _pass_iso(P, k, lo, hi, st, ga, gb, planes, neg=None):
             und = ma | mb
             acc = maskB & ~und
             q = 0
+            if und != _U(0):  # the first Q0 planes without a test (see _first_planes)
+                for q in range(Q0):
+                    u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+                    pk = (ma & pa[q]) | (mb & pb[q])
+                    acc |= und & pk & ~u
+                    und &= ~(u ^ pk)
+                q = Q0
             while und != _U(0) and q < _PLANES:
                 u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
                 pk = (ma & pa[q]) | (mb & pb[q])
