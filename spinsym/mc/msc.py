@@ -324,6 +324,24 @@ def _classes(beta, Jx, Jy, J2, h, heatbath):
 
 
 @njit(inline="always", cache=True)
+def _plane(pk, acc, und, s0, s1, s2, s3):
+    """One bit plane of the coin flips: ``pk`` holds each lane's threshold bit of this plane;
+    a fresh random word decides the open lanes (``und``) whose bit differs from it (flip,
+    into ``acc``, where the threshold bit is 1).  Returns (acc, und, s0, s1, s2, s3)."""
+    u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
+    return acc | (und & pk & ~u), und & ~(u ^ pk), s0, s1, s2, s3
+
+
+@njit(inline="always", cache=True)
+def _plane_bits(M, planes, ng, q):
+    """The lanes' threshold bits of plane q: the union over groups g of M[g] & planes[g, q]."""
+    pk = _U(0)
+    for g in range(ng):
+        pk |= M[g] & planes[g, q]
+    return pk
+
+
+@njit(inline="always", cache=True)
 def _first_planes(B):
     """Bit planes drawn without a test once any of the B lanes of a word needs a draw:
     floor(log2 B) + 3 (B = 64: 9), about the planes it takes to decide every open lane.
@@ -463,20 +481,12 @@ def _pass(P, k, lo, hi, st, cx, cy, cd, cs, cg, planes, ng, use_d, use_s, neg=No
             q = 0
             if und != _U(0):  # the first Q0 planes without a test (see _first_planes)
                 for q in range(Q0):
-                    u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                    pk = _U(0)
-                    for g in range(ng):
-                        pk |= M[g] & planes[g, q]
-                    acc |= und & pk & ~u
-                    und &= ~(u ^ pk)
+                    acc, und, s0, s1, s2, s3 = _plane(_plane_bits(M, planes, ng, q), acc, und,
+                                                      s0, s1, s2, s3)
                 q = Q0
             while und != _U(0) and q < _PLANES:
-                u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                pk = _U(0)
-                for g in range(ng):
-                    pk |= M[g] & planes[g, q]
-                acc |= und & pk & ~u
-                und &= ~(u ^ pk)
+                acc, und, s0, s1, s2, s3 = _plane(_plane_bits(M, planes, ng, q), acc, und,
+                                                  s0, s1, s2, s3)
                 q += 1
             row[w] = s ^ acc
             flips += np.int64(_popcount(acc))
@@ -586,16 +596,12 @@ def _pass_iso(P, k, lo, hi, st, ga, gb, planes, neg=None):
             q = 0
             if und != _U(0):  # the first Q0 planes without a test (see _first_planes)
                 for q in range(Q0):
-                    u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                    pk = (ma & pa[q]) | (mb & pb[q])
-                    acc |= und & pk & ~u
-                    und &= ~(u ^ pk)
+                    acc, und, s0, s1, s2, s3 = _plane(ma & pa[q] | mb & pb[q], acc, und,
+                                                      s0, s1, s2, s3)
                 q = Q0
             while und != _U(0) and q < _PLANES:
-                u, s0, s1, s2, s3 = _next_regs(s0, s1, s2, s3)
-                pk = (ma & pa[q]) | (mb & pb[q])
-                acc |= und & pk & ~u
-                und &= ~(u ^ pk)
+                acc, und, s0, s1, s2, s3 = _plane(ma & pa[q] | mb & pb[q], acc, und,
+                                                  s0, s1, s2, s3)
                 q += 1
             row[w] = s ^ acc
             flips += np.int64(_popcount(acc))
