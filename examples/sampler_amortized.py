@@ -2,6 +2,7 @@
 
     python examples/sampler_amortized.py --out-dir runs/amortized [--steps 4000] [--n 2000]
         [--seed 0] [--spec examples/sweeps/sampler_family.toml] [--workers 1] [--threads 1]
+        [--continue-from K] [--only 'iso;h=0.1']
 
 The protocol, every step a ``spinsym`` command printed before it runs:
 
@@ -28,13 +29,20 @@ Criteria, per point (issue 9's acceptance criteria at L = 16, applied here at L 
 yardstick): energy per site within 1 % and within 4.5 error bars of the exact value; free
 energy per site (importance sampling, ``free_energy_per_site``) within 0.1 % and within 4.5
 error bars.  Also printed: MH acceptance, ESS/n of the chain, IS-ESS/n of the proposals.
+Before training, every job of the sweep is compared with the transfer matrix too (its energy
+per site from the sweep index), and the jobs off by more than 4.5 error bars are listed: a
+Metropolis chain started at random can stay in a metastable state at low T (ordered against
+the field, or with a domain wall), and the sampler then trains on those configurations.
 
 Torch commands run with OMP_NUM_THREADS = MKL_NUM_THREADS = ``--threads`` (and ``--threads``);
 the sweep with ``--workers`` processes.  Existing outputs in ``--out-dir`` are reused (a
 finished sweep, the checkpoint, the sample files; their CPU and wall time, kept in
 ``timing.json`` when this script made them, are reported); a sweep with jobs missing is
 resumed, and a partial checkpoint (interrupted training) is finished with ``train sampler
---resume``.  The exit status is 0 when every criterion passes, 1 otherwise.
+--resume``.  ``--continue-from K`` makes the ``--steps`` checkpoint from the finished K-step
+one of the same seed (``train sampler --resume CKPT_K --steps STEPS``: a warm restart, a new
+one-cycle learning-rate run over the remaining steps).  The exit status is 0 when every
+criterion passes, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -192,6 +200,33 @@ def held_out_points(spec, only=None) -> list:
     return points
 
 
+def check_training_data(sweep_dir: str, show: int = 12) -> list:
+    """Each sweep job's energy per site (from the sweep index) against the transfer matrix;
+    prints the jobs off by more than 4.5 error bars (a chain frozen in one state, error bar 0,
+    counts as off when it is off by more than 1e-4) and returns them."""
+    from spinsym.exact import transfer_matrix_ising
+    from spinsym.sweep import load_sweep
+
+    off = []
+    jobs = load_sweep(sweep_dir, validate=False)
+    for job in jobs:
+        c = tuple(job[k] for k in ("Jx", "Jy", "J2", "h"))
+        est = job["observables"]["energy_per_site"]
+        exact = transfer_matrix_ising(L, c, job["T"])["energy_per_site"]
+        d = est["mean"] - exact
+        if abs(d) > 1e-4 and (not est["err"] or abs(d) > 4.5 * est["err"]):
+            off.append((abs(d), job["T"], c, est["mean"], est["err"] or 0.0, exact))
+    off.sort(reverse=True)
+    print(f"training data: {len(off)} of {len(jobs)} jobs have an energy per site more than "
+          "4.5 error bars from the exact L = 8 value" + (":" if off else ""))
+    for d, T, c, e, err, exact in off[:show]:
+        print(f"  T = {T:g} {_fmt_c(c)}: e = {e:.5f} ± {err:.5f}, exact {exact:.5f} "
+              f"({(e - exact) / err if err else math.inf:+.0f} err)")
+    if len(off) > show:
+        print(f"  ... and {len(off) - show} more")
+    return off
+
+
 def analyze(run: Runner, path: str) -> dict:
     out, _, _ = run("analyze", path, "--json", capture=True)
     (row,) = json.loads(out)["results"]
@@ -226,13 +261,20 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="sampler_amortized")
     ap.add_argument("--spec", default=SPEC, help="sweep spec of the training family (L = 8)")
     ap.add_argument("--steps", type=int, default=4000, help="training steps")
+    ap.add_argument("--continue-from", type=int, default=0, metavar="K",
+                    help="train the --steps checkpoint by continuing the finished K-step one "
+                         "(train sampler --resume: a new one-cycle run of the other steps)")
     ap.add_argument("--n", type=int, default=2000, help="MH samples per held-out point")
     ap.add_argument("--seed", type=int, default=0, help="training and sampling seed")
     ap.add_argument("--workers", type=int, default=1, help="sweep worker processes")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (train, sample)")
+    ap.add_argument("--skip-data-check", action="store_true",
+                    help="do not compare the sweep's energies with the transfer matrix")
     ap.add_argument("--only", default=None,
                     help="held-out labels to check, separated by ';' (default: all)")
     a = ap.parse_args(argv)
+    if a.continue_from and not 0 < a.continue_from < a.steps:
+        ap.error("--continue-from K needs 0 < K < --steps")
     only = None
     if a.only:
         only = set(a.only.split(";"))
@@ -259,16 +301,27 @@ def main(argv=None) -> int:
 
     sweep_dir = j("family")
     t_sweep = run.sweep(a.spec, sweep_dir, a.workers)
-    ckpt = j(f"sampler_family_s{a.steps}.pt")
-    t_train = run.once(ckpt, "train", "sampler", "--data", sweep_dir, "--steps", a.steps,
-                       "--seed", a.seed, "--threads", a.threads, "--out", ckpt)
+    if not a.skip_data_check:
+        check_training_data(sweep_dir)
+    ckpt = j(f"sampler_family_seed{a.seed}_s{a.steps}.pt")
+    if a.continue_from:  # a new one-cycle run of the remaining steps from a finished run
+        start = j(f"sampler_family_seed{a.seed}_s{a.continue_from}.pt")
+        if not os.path.exists(ckpt) and not os.path.exists(start):
+            sys.exit(f"--continue-from {a.continue_from}: no checkpoint {start}")
+        t_start = run.data.get(os.path.basename(start))
+        t_train = run.once(ckpt, "train", "sampler", "--resume", start, "--steps", a.steps,
+                           "--threads", a.threads, "--out", ckpt)
+        print(f"train sampler, the first {a.continue_from} steps: {_t(t_start)}")
+    else:
+        t_train = run.once(ckpt, "train", "sampler", "--data", sweep_dir, "--steps", a.steps,
+                           "--seed", a.seed, "--threads", a.threads, "--out", ckpt)
 
     rows, t_samples = [], []
     for label, text, c, T, why in points:
         print(f"\n-- {label}: {text}; T = {T} ({why}; nearest training T "
               f"{min(spec.T, key=lambda t: abs(t - T))})", flush=True)
         safe = label.replace("=", "").replace(",", "_")
-        out = j(f"samples_s{a.steps}_{safe}_n{a.n}.h5")
+        out = j(f"samples_seed{a.seed}_s{a.steps}_{safe}_n{a.n}.h5")
         t_samples.append(run.once(out, "sample", ckpt, "--T", T, "--L", L, "--Jx", c[0],
                                   "--Jy", c[1], "--J2", c[2], "--h", c[3], "--n", a.n,
                                   "--seed", a.seed, "--threads", a.threads, "--out", out))
@@ -304,7 +357,8 @@ def main(argv=None) -> int:
               f"{r['f_rel']:+.3%} | {r['f_z']:+.2f} | {r['acc']:.2f} | {r['ess']:.2f} | "
               f"{r['is_ess']:.2f} | {verdict} |")
 
-    print(f"\nsweep: {_t(t_sweep)}\ntrain sampler: {_t(t_train)}")
+    more = f" (steps {a.continue_from}-{a.steps})" if a.continue_from else ""
+    print(f"\nsweep: {_t(t_sweep)}\ntrain sampler{more}: {_t(t_train)}")
     timed = [t for t in t_samples if t is not None]
     if timed:
         cpu, wall = sum(t["cpu_s"] for t in timed), sum(t["wall_s"] for t in timed)

@@ -88,3 +88,29 @@ def test_check_against_the_transfer_matrix(amortized, ze, zf, passed):
     assert r["ess"] == pytest.approx(0.35) and r["acc"] == 0.5
     assert r["crit"] == passed
     assert set(r["crit"]) == set(amortized.CRITERIA)
+
+
+def test_training_data_check_lists_the_jobs_off_the_exact_energy(amortized, tmp_path, capsys):
+    """A fake sweep index: a job within its error bar and a frozen chain at the exact value
+    pass; a job 10 error bars off and a frozen chain 0.4 off (ordered against the field) are
+    listed, the larger deviation first."""
+    import json
+
+    from spinsym.exact import transfer_matrix_ising
+    from spinsym.sweep import INDEX_NAME, INDEX_SCHEMA
+
+    def job(T, c, shift, err):
+        exact = transfer_matrix_ising(8, c, T)["energy_per_site"]
+        coords = dict(model="ising", L=8, T=T, Jx=c[0], Jy=c[1], J2=c[2], h=c[3], seed=1)
+        return {"file": "jobs/none.h5", "coords": coords, "config": {"algorithm": "metropolis"},
+                "observables": {"energy_per_site": {"mean": exact + shift, "err": err}}}
+
+    jobs = {"a": job(2.0, (1.0, 0.7, 0.0, 0.0), 0.002, 0.001),
+            "b": job(1.5, (1.0, 0.7, -0.2, 0.0), 0.01, 0.001),
+            "c": job(0.55, (1.0, 0.7, 0.0, 0.5), 1e-6, 0.0),
+            "d": job(0.85, (1.0, 1.3, 0.2, 0.2), 0.4, 0.0)}
+    (tmp_path / INDEX_NAME).write_text(json.dumps({"schema": INDEX_SCHEMA, "jobs": jobs}))
+    off = amortized.check_training_data(str(tmp_path))
+    assert [(T, c) for _, T, c, *_ in off] == [(0.85, (1.0, 1.3, 0.2, 0.2)),
+                                               (1.5, (1.0, 0.7, -0.2, 0.0))]
+    assert "2 of 4 jobs" in capsys.readouterr().out
