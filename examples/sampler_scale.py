@@ -2,7 +2,7 @@
 sampled at T_c, through the command line.
 
     python examples/sampler_scale.py --init CKPT16 --out-dir DIR [--L 32,64]
-        [--steps 32:200,64:150] [--batch 32:32,64:16] [--n 32:4000,64:2000] [--lr 0.001]
+        [--steps 32:80,64:50] [--batch 32:32,64:8] [--n 32:2000,64:1000] [--lr 0.001]
         [--objective forward|mix] [--seed 0] [--threads 1] [--row16 SAMPLES16.h5]
 
 For each L in ``--L``, in order: a Wolff scan of the isotropic Ising model at L at ``--train-T``
@@ -18,7 +18,9 @@ variational bound ``free_energy_bound_per_site`` above the exact F.  ``--steps L
 incoming checkpoint at L as it is (no fine-tuning).  ``--row16 SAMPLES.h5`` adds a first row
 from an L = 16 sample file (the temperature closest to T_c), its checkpoint read from the file's
 ``checkpoint`` attribute and its timing from the ``timing.json`` beside it (else the
-checkpoint's own training record).
+checkpoint's own training record).  The defaults took 33 CPU-minutes single-threaded (a
+training step of batch 32 at L = 32 costs about 10 CPU-s, of batch 8 at L = 64 about 11; a MH
+proposal about 0.1 / 0.43 CPU-s at L = 32 / 64).
 
 Every step is a ``spinsym`` command, printed before it runs, with ``--threads`` (default 1)
 torch / Numba threads and OMP_NUM_THREADS = MKL_NUM_THREADS = ``--threads`` in its environment;
@@ -42,9 +44,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sampler_acceptance import Timings, analyze, spinsym  # noqa: E402
 
 TRAIN_T = "2.2,2.25,2.3,2.35"
-DEFAULT_STEPS = "32:200,64:150"
-DEFAULT_BATCH = "32:32,64:16"
-DEFAULT_N = "32:4000,64:2000"
+# about 33 CPU-minutes single-threaded on the shared development machine
+DEFAULT_STEPS = "32:80,64:50"
+DEFAULT_BATCH = "32:32,64:8"
+DEFAULT_N = "32:2000,64:1000"
 
 
 def per_L(text: str, Ls: list, name: str, minimum: int) -> dict:
