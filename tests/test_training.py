@@ -329,3 +329,45 @@ def test_one_cycle_runs_for_any_number_of_steps(steps):
     assert all(0 < lr <= cfg.lr * (1 + 1e-12) for lr in lrs)
     if steps >= 3:
         assert max(lrs) > lrs[0] and lrs[-1] < max(lrs)
+
+
+_FAULTS = """
+import resource
+import numpy as np
+from spinsym.training import reuse_freed_memory
+applied = reuse_freed_memory()
+assert reuse_freed_memory() == applied  # once per process, same answer
+def step():  # eight 4 MiB blocks alive at once, as a step's activations, then all freed
+    keep = [np.ones(1 << 22, np.uint8) for _ in range(8)]
+    del keep
+step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    step()
+print(int(applied), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(env_extra):
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's malloc only")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.pop("SPINSYM_MALLOC", None)
+    out = subprocess.run([sys.executable, "-c", _FAULTS], env={**env, **env_extra},
+                         capture_output=True, text=True, check=True).stdout.split()
+    return bool(int(out[0])), int(out[1])
+
+
+def test_reuse_freed_memory_stops_page_faults_of_reallocated_blocks():
+    """Blocks of a few MiB allocated and freed step after step: glibc's default returns the
+    memory at free and faults it in again next step (about 20 000 page faults in 5 steps here);
+    tuned, the heap keeps it and the steps fault almost nothing.  SPINSYM_MALLOC=default
+    leaves malloc as it is."""
+    applied, faults = _faults({})
+    assert applied
+    assert faults < 1000, faults
+    applied, faults = _faults({"SPINSYM_MALLOC": "default"})
+    assert not applied
+    assert faults > 5000, faults

@@ -663,6 +663,9 @@ def exact_reference(params: np.ndarray) -> dict:
 def _torch():
     import torch
 
+    from ..training import reuse_freed_memory
+
+    reuse_freed_memory()  # before the first tensor (once per process)
     return torch
 
 

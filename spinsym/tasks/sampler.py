@@ -81,6 +81,9 @@ OBJECTIVES = ("forward", "reverse", "mix")
 def _torch():
     import torch
 
+    from ..training import reuse_freed_memory
+
+    reuse_freed_memory()  # before the first tensor (once per process)
     return torch
 
 
