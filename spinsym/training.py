@@ -371,7 +371,8 @@ def check_resumable(ckpt: dict, cfg: TrainingConfig, path: str) -> None:
 
 class _StopOnSignal:
     """While active (main thread only), SIGINT / SIGTERM set a flag checked between steps; the
-    previous handlers come back at the first signal, so a second one acts at once."""
+    previous handlers come back at the first signal, so a second one acts at once.  A signal
+    recorded in ``Interrupted.pending`` before (see :mod:`spinsym.cli`) counts as caught."""
 
     def __init__(self):
         self.signum = None
@@ -393,6 +394,12 @@ class _StopOnSignal:
                 if previous is not signal.SIG_IGN and previous is not None:
                     self._previous[s] = previous
                     signal.signal(s, self._handler)
+            from .fileio import Interrupted
+
+            if Interrupted.pending and self.signum is None:
+                # a SIGTERM came before, inside a callback that swallowed its exception (the
+                # command line records it): stop at the first safe point, as simulate does
+                self._handler(Interrupted.pending, None)
         return self
 
     def __exit__(self, *exc):

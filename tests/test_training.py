@@ -371,3 +371,22 @@ def test_reuse_freed_memory_stops_page_faults_of_reallocated_blocks():
     applied, faults = _faults({"SPINSYM_MALLOC": "default"})
     assert not applied
     assert faults > 5000, faults
+
+
+def test_a_signal_swallowed_before_training_stops_it_at_the_first_step(monkeypatch):
+    """A SIGTERM whose exception a callback swallowed before the loop started (recorded by the
+    command line in Interrupted.pending) stops the run at its first safe point, as simulate
+    does, instead of being lost."""
+    from spinsym.fileio import Interrupted
+
+    monkeypatch.setattr(Interrupted, "pending", int(signal.SIGTERM))
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with training._StopOnSignal() as stop:
+        assert stop.signum == signal.SIGTERM
+        with pytest.raises(Interrupted) as info:
+            stop.stop("a note")
+    assert info.value.signum == signal.SIGTERM
+    assert {s: signal.getsignal(s) for s in before} == before
+    monkeypatch.setattr(Interrupted, "pending", None)
+    with training._StopOnSignal() as stop:
+        assert stop.signum is None
