@@ -67,8 +67,8 @@ def reuse_freed_memory() -> bool:
     A training or sampling step allocates and frees activations of tens of MB.  By default
     glibc serves each block above its mmap threshold (at most 32 MiB, adjusted as it goes)
     with a fresh mapping and unmaps it at free, and trims the heap's top, so the next step
-    faults every page in again: at L = 32 the kernel's page faults took more CPU time than
-    the computation.  With the mmap and trim thresholds at 1 GiB, freed blocks stay in the heap
+    faults every page in again; on large lattices those page faults can cost more CPU time
+    than the computation.  With the mmap and trim thresholds at 1 GiB, freed blocks stay in the heap
     and are reused (same results, bit for bit); the price is a higher resident size, the heap
     keeping its peak."""
     if _ALLOCATOR["tuned"] is not None:

@@ -346,8 +346,8 @@ def _first_planes(B):
     """Bit planes drawn without a test once any of the B lanes of a word needs a draw:
     floor(log2 B) + 3 (B = 64: 9), about the planes it takes to decide every open lane.
     Drawing them unconditionally removes the data-dependent loop exit (a mispredicted branch
-    per word) and makes the isotropic kernel about a third faster at L = 512; it changes
-    only which random words are drawn, not the law (see the module docstring)."""
+    per word); it changes only which random words are drawn, not the law (see the module
+    docstring)."""
     q = 3
     while B > 1:
         B >>= 1
