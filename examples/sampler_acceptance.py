@@ -67,16 +67,22 @@ class Timings:
                 self.data = json.load(f)
 
     def once(self, out: str, *args) -> dict | None:
-        """Run the command unless ``out`` exists; the timing of ``out`` (None: not timed)."""
+        """Run the command unless ``out`` exists; the timing of ``out`` (None: not timed).
+        A partial sampler checkpoint (an interrupted training run: checkpoints are written as
+        it goes) is finished with ``train sampler --resume`` (keeping ``--threads``)."""
         key = os.path.basename(out)
         resumed = False
         if os.path.exists(out):
             if not (out.endswith(".pt") and _partial(out)):
                 print(f"(reusing {out})", flush=True)
                 return self.data.get(key)
-            # an interrupted training run (checkpoints are written as it goes): finish it
-            args, resumed = ("train", "sampler", "--resume", out, "--out", out), True
+            args, resumed = ("train", "sampler", "--resume", out, "--out", out,
+                             *_threads_option(args)), True
         _, wall, cpu = spinsym(*args)
+        return self.record(key, wall, cpu, resumed)
+
+    def record(self, key: str, wall: float, cpu: float, resumed: bool = False) -> dict:
+        """Keep one output's timing (``timing.json`` rewritten atomically)."""
         self.data[key] = {"wall_s": wall, "cpu_s": cpu}
         if resumed:
             self.data[key]["resumed"] = True
@@ -85,6 +91,12 @@ class Timings:
             json.dump(self.data, f, indent=1)
         os.replace(tmp, self.path)
         return self.data[key]
+
+
+def _threads_option(args) -> list:
+    """The ``--threads N`` of a command's arguments, or []."""
+    args = list(args)
+    return args[args.index("--threads"):args.index("--threads") + 2] if "--threads" in args else []
 
 
 def _partial(path: str) -> bool:

@@ -48,15 +48,16 @@ criterion passes, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import resource
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from sampler_acceptance import Timings, spinsym  # noqa: E402
+from sampler_acceptance import analyze as acceptance_analyze  # noqa: E402
+
 SPEC = os.path.join(HERE, "sweeps", "sampler_family.toml")
 L = 8
 
@@ -76,57 +77,9 @@ CRITERIA = {"e 1 %": "|e - exact| < 1 %", "e 4.5σ": "|e - exact| < 4.5 err",
             "F 0.1 %": "|F - exact| < 0.1 %", "F 4.5σ": "|F - exact| < 4.5 err"}
 
 
-def _child_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-class Runner:
-    """Runs ``spinsym`` commands (printed first) with the thread settings in the environment,
-    and keeps the wall and CPU seconds of each produced output in ``timing.json``."""
-
-    def __init__(self, folder: str, threads: int):
-        self.env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        self.prefix = f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
-        self.path = os.path.join(folder, "timing.json")
-        self.data = {}
-        if os.path.exists(self.path):
-            with open(self.path) as f:
-                self.data = json.load(f)
-
-    def __call__(self, *args, capture: bool = False):
-        """One command; returns (stdout or None, wall s, CPU s)."""
-        print(f"$ {self.prefix}spinsym " + " ".join(map(str, args)), flush=True)
-        cmd = [sys.executable, "-m", "spinsym", *map(str, args)]
-        c0, t0 = _child_cpu(), time.perf_counter()
-        proc = subprocess.run(cmd, check=True, text=True, env=self.env,
-                              stdout=subprocess.PIPE if capture else None)
-        return proc.stdout, time.perf_counter() - t0, _child_cpu() - c0
-
-    def record(self, key: str, wall: float, cpu: float, resumed: bool) -> dict:
-        entry = {"wall_s": wall, "cpu_s": cpu}
-        if resumed:
-            entry["resumed"] = True
-        self.data[key] = entry
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f, indent=1)
-        os.replace(tmp, self.path)
-        return entry
-
-    def once(self, out: str, *args) -> dict | None:
-        """Run the command unless ``out`` exists; the timing of ``out`` (None: not timed).
-        A partial sampler checkpoint is finished with ``train sampler --resume``."""
-        key = os.path.basename(out)
-        resumed = False
-        if os.path.exists(out):
-            if not (out.endswith(".pt") and _partial(out)):
-                print(f"(reusing {out})", flush=True)
-                return self.data.get(key)
-            args, resumed = ("train", "sampler", "--resume", out, "--out", out,
-                             *_threads_option(args)), True
-        _, wall, cpu = self(*args)
-        return self.record(key, wall, cpu, resumed)
+class Runner(Timings):
+    """:class:`sampler_acceptance.Timings` (each output run once and timed in ``timing.json``)
+    plus the training sweep."""
 
     def sweep(self, spec_path: str, out_dir: str, workers: int) -> dict | None:
         """Run (or resume) the sweep unless all its jobs are done."""
@@ -137,20 +90,8 @@ class Runner:
         if not todo:
             print(f"(reusing {out_dir}: {len(jobs)} jobs done)", flush=True)
             return self.data.get(key)
-        _, wall, cpu = self("sweep", spec_path, "--out", out_dir, "--workers", workers)
+        _, wall, cpu = spinsym("sweep", spec_path, "--out", out_dir, "--workers", workers)
         return self.record(key, wall, cpu, resumed=len(todo) < len(jobs))
-
-
-def _threads_option(args) -> list:
-    args = list(args)
-    return args[args.index("--threads"):args.index("--threads") + 2] if "--threads" in args else []
-
-
-def _partial(path: str) -> bool:
-    """Whether a sampler checkpoint is a partial one (training interrupted)."""
-    import torch
-
-    return not torch.load(path, map_location="cpu", weights_only=True).get("complete", False)
 
 
 def _t(timing) -> str:
@@ -227,9 +168,8 @@ def check_training_data(sweep_dir: str, show: int = 12) -> list:
     return off
 
 
-def analyze(run: Runner, path: str) -> dict:
-    out, _, _ = run("analyze", path, "--json", capture=True)
-    (row,) = json.loads(out)["results"]
+def analyze(path: str) -> dict:
+    (row,) = acceptance_analyze(path)
     return row
 
 
@@ -296,7 +236,8 @@ def main(argv=None) -> int:
     points = held_out_points(spec, only)
     os.makedirs(a.out_dir, exist_ok=True)
     j = lambda name: os.path.join(a.out_dir, name)  # noqa: E731
-    run = Runner(a.out_dir, a.threads)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(a.threads)
+    run = Runner(a.out_dir)
     wall0 = time.perf_counter()
 
     sweep_dir = j("family")
@@ -325,7 +266,7 @@ def main(argv=None) -> int:
         t_samples.append(run.once(out, "sample", ckpt, "--T", T, "--L", L, "--Jx", c[0],
                                   "--Jy", c[1], "--J2", c[2], "--h", c[3], "--n", a.n,
                                   "--seed", a.seed, "--threads", a.threads, "--out", out))
-        rows.append((label, c, T, check(analyze(run, out), c, T, a.n)))
+        rows.append((label, c, T, check(analyze(out), c, T, a.n)))
 
     print(f"\n== one sampler ({a.steps} steps) at held-out couplings, L = {L}, n = {a.n} per "
           "point, MH, against the exact transfer matrix ==")

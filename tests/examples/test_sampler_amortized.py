@@ -3,21 +3,14 @@ refusal of points on the grid or at a training temperature, the specific-heat ma
 check of one sample file against the transfer matrix (the sweep, training and sampling are the
 CLI's, tested there)."""
 
-import importlib.util
-import os
-
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import load_example
 
 
 @pytest.fixture(scope="module")
 def amortized():
-    path = os.path.join(ROOT, "examples", "sampler_amortized.py")
-    spec = importlib.util.spec_from_file_location("sampler_amortized_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("sampler_amortized")
 
 
 def _spec(T, Jy, J2, h):

@@ -1,24 +1,18 @@
 """examples/sampler_scale.py: its per-L option parsing, the row against Kaufman's exact values
 and its one-line refusal of bad options (the training and sampling are the CLI's, tested there)."""
 
-import importlib.util
 import math
-import os
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import load_example
 
 
 @pytest.fixture(scope="module")
 def scale():
-    path = os.path.join(ROOT, "examples", "sampler_scale.py")
-    spec = importlib.util.spec_from_file_location("sampler_scale_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("sampler_scale")
 
 
 even_sizes = st.lists(st.integers(1, 64).map(lambda k: 2 * k), min_size=1, max_size=4,
