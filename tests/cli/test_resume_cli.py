@@ -67,7 +67,10 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_bits(tmp_path):
 
 def test_sigterm_leaves_the_checkpoint_and_says_where(tmp_path):
     out = tmp_path / "run.h5"
-    proc = _start("simulate", *ARGS, "--checkpoint-every", "0.2", "--out", out)
+    # 100 times ARGS' sweeps: the run must still be going when the signal comes (ARGS alone
+    # takes about as long as the first checkpoint, so it sometimes finished first)
+    long_args = [a if a != "600000" else "60000000" for a in ARGS]
+    proc = _start("simulate", *long_args, "--checkpoint-every", "0.2", "--out", out)
     _wait_for(f"{out}.partial", proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
