@@ -249,11 +249,13 @@ class GroundStatePredictor:
         return self.meta.get("arch", self.meta.get("model"))
 
     def predict(self, hamiltonians: Iterable, *, L: int = 8, samples: int = 1, seed: int = 0,
-                refine: bool = True, best_of: int = 1, refine_pairs: bool = False) -> np.ndarray:
+                refine: bool = True, best_of: int = 1, refine_pairs: bool = True) -> np.ndarray:
         """Spins int8 (P, samples, L, L) for P Hamiltonians (dicts of Jx, Jy, J2, h or per-bond
         dicts of Jx, Jy, J2p, J2m, h with numbers or L × L lists, Couplings / BondCouplings
         objects, or an array (P, 4)); each sample draws its own symmetry-breaking frame.
-        ``refine_pairs``: the refinement also flips improving bond pairs (``--refine-pairs``)."""
+        ``refine``: the equivariant local descent of the output; ``refine_pairs`` (the default):
+        it also flips improving bond pairs (``refine_pairs=False``: single flips only, the CLI's
+        ``--single-flips``)."""
         from .tasks.groundstate import predict
 
         for name, value, low in (("L", L, 2), ("samples", samples, 1), ("best_of", best_of, 1)):
@@ -264,7 +266,7 @@ class GroundStatePredictor:
         P = _hamiltonians(hamiltonians, int(L))
         res = predict(self.network, P, int(L), samples=int(samples), seed=int(seed),
                       device=self.device, best_of=int(best_of), refine_output=bool(refine),
-                      refine_pairs=bool(refine_pairs))
+                      refine_pairs=bool(refine) and bool(refine_pairs))
         return res["spins"]
 
 

@@ -179,11 +179,11 @@ def predict_cmd(
     out: str = typer.Option(..., help="Output .npz (spins int8 (n, K, L, L))."),
     refine: bool = typer.Option(True, "--refine/--no-refine",
                                 help="Equivariant local descent of the network's output "
-                                     "(removes local defects, cannot break symmetry)."),
-    refine_pairs: bool = typer.Option(False, "--refine-pairs",
+                                     "(single and, by default, pair flips)."),
+    refine_pairs: bool = typer.Option(True, "--refine-pairs/--single-flips",
                                       help="The descent also flips pairs of spins joined by a "
                                            "bond (ends at a minimum under single and pair "
-                                           "flips; implies --refine)."),
+                                           "flips); --single-flips: single flips only."),
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(an invariant selection; 1 = plain sampling)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -200,8 +200,8 @@ def predict_cmd(
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
     res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine or refine_pairs,
-                  refine_pairs=refine_pairs)
+                  best_of=best_of, refine_output=refine,
+                  refine_pairs=refine and refine_pairs)
     extra = {"g": res["g"]} if "g" in res else {}
     rows = scalar_rows(H.bonds)
     if not np.isnan(rows).any():
@@ -226,24 +226,50 @@ def evaluate_groundstate(
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     refine: bool = typer.Option(True, "--refine/--no-refine",
                                 help="Equivariant local descent of the network's output "
-                                     "(removes local defects, cannot break symmetry)."),
-    refine_pairs: bool = typer.Option(False, "--refine-pairs",
+                                     "(single and, by default, pair flips)."),
+    refine_pairs: bool = typer.Option(True, "--refine-pairs/--single-flips",
                                       help="The descent also flips pairs of spins joined by a "
                                            "bond (ends at a minimum under single and pair "
-                                           "flips; implies --refine)."),
+                                           "flips); --single-flips: single flips only."),
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(1 = plain sampling, the default)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Relative energy gaps to the exact ground state, per Hamiltonian, phase and family."""
-    import numpy as np
-
-    from ..exact import GROUND_STATE_BONDS_MAX_L
-    from ..tasks.groundstate import (canonical_ties, degeneracy_balance, evaluate,
-                                     load_checkpoint, predict, resolve_device, scalar_rows)
+    from ..tasks.groundstate import (canonical_ties, evaluate, load_checkpoint, predict,
+                                     resolve_device)
 
     _check_L(L)
     H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
+    _check_gs_L(L, H)
+    device = resolve_device(device)
+    model, meta = load_checkpoint(ckpt, device)
+    res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
+                  best_of=best_of, refine_output=refine,
+                  refine_pairs=refine and refine_pairs)
+    rep = evaluate(res["spins"], H)
+    ties = canonical_ties(model, H.bonds, L)
+    if ties is not None:
+        rep["canonical_ties"] = ties
+    rep["model"] = meta["arch"]
+    rep["L"] = L
+    rep["train_L"] = meta["train_config"]["L"]
+    rep["best_of"] = best_of
+    rep["refine"] = refine
+    rep["refine_pairs"] = refine and refine_pairs
+    _print_report(rep, res["spins"], as_json,
+                  f"model {meta['arch']} (trained at L={rep['train_L']}), L={L}, "
+                  f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"
+                  + (f" (best of {best_of} draws each)" if best_of > 1 else ""))
+
+
+def _check_gs_L(L: int, H) -> None:
+    """The exact reference's limits: L <= 10, or homogeneous entries at L divisible by 4."""
+    import numpy as np
+
+    from ..exact import GROUND_STATE_BONDS_MAX_L
+    from ..tasks.groundstate import scalar_rows
+
     homogeneous = not np.isnan(scalar_rows(H.bonds)).any()
     if L > GROUND_STATE_BONDS_MAX_L and (L % 4 or not homogeneous):
         raise ParameterError(f"--L {L}: the exact reference needs L <= "
@@ -251,13 +277,14 @@ def evaluate_groundstate(
                                                               " or L divisible by 4")
                              + (" (the file holds per-bond Hamiltonians)"
                                 if not homogeneous else ""))
-    device = resolve_device(device)
-    model, meta = load_checkpoint(ckpt, device)
-    res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine or refine_pairs,
-                  refine_pairs=refine_pairs)
-    rep = evaluate(res["spins"], H)
-    bal = degeneracy_balance(res["spins"])
+
+
+def _print_report(rep: dict, spins, as_json: bool, header: str) -> None:
+    """The degenerate-state counts, then the report as JSON or as text (evaluate groundstate,
+    evaluate descent)."""
+    from ..tasks.groundstate import degeneracy_balance
+
+    bal = degeneracy_balance(spins)
     deg = {"ferro_h0": [0, 0], "neel": [0, 0]}
     for row, b in zip(rep["per_hamiltonian"], bal):
         if row.get("exact_phase") == "ferro" and row.get("h") == 0.0:
@@ -267,21 +294,11 @@ def evaluate_groundstate(
             deg["neel"][0] += b["neel_plus"]
             deg["neel"][1] += b["neel_minus"]
     rep["degenerate_counts"] = deg
-    ties = canonical_ties(model, H.bonds, L)
-    if ties is not None:
-        rep["canonical_ties"] = ties
-    rep["model"] = meta["arch"]
-    rep["L"] = L
-    rep["train_L"] = meta["train_config"]["L"]
-    rep["best_of"] = best_of
-    rep["refine"] = refine or refine_pairs
-    rep["refine_pairs"] = refine_pairs
+    ties = rep.get("canonical_ties")
     if as_json:
         typer.echo(json.dumps(rep, indent=1, default=str))
         return
-    typer.echo(f"model {meta['arch']} (trained at L={rep['train_L']}), L={L}, "
-               f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"
-               + (f" (best of {best_of} draws each)" if best_of > 1 else ""))
+    typer.echo(header)
     typer.echo(f"mean relative gap {rep['mean_gap']:.4%}   worst Hamiltonian (mean over "
                f"samples) {rep['max_hamiltonian_gap']:.4%}   worst sample {rep['max_gap']:.4%}")
     if rep["per_phase"]:
@@ -312,6 +329,44 @@ def evaluate_groundstate(
         typer.echo(f"degenerate states: ferro at h=0 up/down {deg['ferro_h0'][0]}/"
                    f"{deg['ferro_h0'][1]}, Neel sublattice +/- {deg['neel'][0]}/"
                    f"{deg['neel'][1]}")
+
+
+
+
+@evaluate_app.command("descent")
+def evaluate_descent(
+    params: str = typer.Option(..., help=_PARAMS_HELP),
+    L: int = typer.Option(8, "--L", help="Lattice size (the exact reference's limits, as for "
+                                         "evaluate groundstate)."),
+    samples: int = typer.Option(8, help="Samples per Hamiltonian."),
+    seed: int = typer.Option(0, help="Seed of the random starts and priorities."),
+    restarts: int = typer.Option(1, help="Random starts per sample; the lowest-energy one is "
+                                         "kept."),
+    refine_pairs: bool = typer.Option(True, "--refine-pairs/--single-flips",
+                                      help="The descent also flips bond pairs (as the "
+                                           "networks' refinement)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+):
+    """The model-free control: uniformly random spins through the networks' refinement
+    (best of --restarts per sample), evaluated exactly like evaluate groundstate."""
+    from .. import validate
+    from ..tasks.groundstate import descent, evaluate, load_hamiltonians
+
+    _check_L(L)
+    validate.samples(samples, "--samples", maximum=100000)
+    validate.positive_int(restarts, "--restarts", maximum=1000)
+    validate.seed(seed, "--seed")
+    H = load_hamiltonians(params, L, check=lambda n: _check_predict(L, n, samples, restarts))
+    _check_gs_L(L, H)
+    spins = descent(H.bonds, L, samples=samples, seed=seed, restarts=restarts,
+                    pairs=refine_pairs)
+    rep = evaluate(spins, H)
+    rep.update(model="descent", L=L, restarts=restarts, refine=True,
+               refine_pairs=refine_pairs)
+    _print_report(rep, spins, as_json,
+                  f"descent (random starts, {'single and pair' if refine_pairs else 'single'} "
+                  f"flips), L={L}, {rep['n_hamiltonians']} Hamiltonians x {samples} samples"
+                  + (f" (best of {restarts} starts each)" if restarts > 1 else ""))
 
 
 @plot_app.command("phase-diagram")

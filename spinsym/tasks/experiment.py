@@ -4,7 +4,11 @@ Every network model of the spec is trained for each seed with the same training 
 (same steps and batch: equal budgets; wall and CPU time are recorded), then evaluated on every
 Hamiltonian set of the spec, raw (``refine_output=False``) and refined; simulated annealing
 (:mod:`spinsym.mc.anneal`) runs on the same sets with one stream per seed, and at a range of
-sweep budgets for the gap-versus-wall-time curve.
+sweep budgets for the gap-versus-wall-time curve.  The refinement is the equivariant descent of
+``groundstate.refine``, with pair flips unless ``refine_pairs = false``.  The model-free
+``descent`` control (``groundstate.descent``) sends uniformly random spins through the same
+descent and keeps the best of ``[descent] restarts`` starts per sample: what a network's
+output adds to the refinement is measured against it.
 
 References.  On a set with L ≤ 10 every Hamiltonian gets its exact minimum
 (:func:`spinsym.exact.ground_state_bonds`).  Homogeneous Hamiltonians at L divisible by 4 get
@@ -32,6 +36,7 @@ The spec (TOML; unknown keys are errors, everything is checked before any work):
     seeds = [0, 1, 2]     # training seeds (also the SA seeds); at least 2
     samples = 16          # samples per Hamiltonian at evaluation
     eval_seed = 1         # seed of the network samples
+    refine_pairs = true   # the refined variant's descent also flips bond pairs
     [train]               # TrainConfig fields shared by every network (steps, batch, width, …)
     steps = 300
     [[models]]            # networks; name unique, arch one of sympe, gcnn, noise, cnn
@@ -44,6 +49,8 @@ The spec (TOML; unknown keys are errors, everything is checked before any work):
     curve = [1, 4, 16, 64, 256, 1024]   # sweeps per restart for the time curve
     reference_sweeps = 20000            # the best-known reference (large L)
     reference_restarts = 8
+    [descent]             # the model-free control: random starts through the same descent
+    restarts = 4          # best of this many per sample; 0: no descent row
     [[sets]]              # evaluation sets
     name = "in-distribution"
     L = 8
@@ -72,6 +79,7 @@ from .. import validate as V
 SPEC_FORMAT = "spinsym/experiment-groundstate-v1"
 NETWORK_ARCHS = ("sympe", "gcnn", "noise", "cnn")
 SA_NAME = "sa"
+DESCENT_NAME = "descent"
 #: fields shared by every network that a model entry may not override (equal budgets)
 SHARED_ONLY = ("steps", "batch", "seed", "L", "arch", "threads", "device")
 SOURCES = ("heldout", "family", "file")
@@ -116,6 +124,11 @@ class AnnealSpec:
 
 
 @dataclass(frozen=True)
+class DescentSpec:
+    restarts: int = 4      # random starts per sample (the best one is kept); 0: no such row
+
+
+@dataclass(frozen=True)
 class Spec:
     path: str
     L: int
@@ -127,13 +140,16 @@ class Spec:
     anneal: AnnealSpec
     sets: tuple
     configs: dict = field(default_factory=dict)   # model name -> validated TrainConfig (seed 0)
+    refine_pairs: bool = True                     # the refined variant also flips bond pairs
+    descent: DescentSpec = DescentSpec()
 
     def as_dict(self) -> dict:
         return {"format": SPEC_FORMAT, "L": self.L, "seeds": list(self.seeds),
                 "samples": self.samples, "eval_seed": self.eval_seed, "train": dict(self.train),
                 "models": [dataclasses.asdict(m) for m in self.models],
                 "anneal": {**dataclasses.asdict(self.anneal), "curve": list(self.anneal.curve)},
-                "sets": [s.as_dict() for s in self.sets]}
+                "sets": [s.as_dict() for s in self.sets], "refine_pairs": self.refine_pairs,
+                "descent": dataclasses.asdict(self.descent)}
 
     def config(self, model: ModelEntry, seed: int):
         return dataclasses.replace(self.configs[model.name], seed=int(seed))
@@ -171,9 +187,10 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
     from .groundstate import TrainConfig
 
     where = path
-    _table(data, "top level", ("experiment", "train", "models", "anneal", "sets"), where,
-           required=("experiment", "models", "sets"))
-    ex = _table(data["experiment"], "experiment", ("L", "seeds", "samples", "eval_seed"), where,
+    _table(data, "top level", ("experiment", "train", "models", "anneal", "descent", "sets"),
+           where, required=("experiment", "models", "sets"))
+    ex = _table(data["experiment"], "experiment",
+                ("L", "seeds", "samples", "eval_seed", "refine_pairs"), where,
                 required=("seeds",))
     L = _int(ex.get("L", 8), "experiment.L", minimum=4, maximum=1024)
     seeds = ex["seeds"]
@@ -187,6 +204,10 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
     samples = _int(ex.get("samples", 16), "experiment.samples", 1, 4096)
     eval_seed = V.seed(_int(ex.get("eval_seed", 1), "experiment.eval_seed", 0, V.SEED_MAX),
                        "experiment.eval_seed")
+    refine_pairs = ex.get("refine_pairs", True)
+    if not isinstance(refine_pairs, bool):
+        raise ParameterError(f"{where}: experiment.refine_pairs must be true or false, got "
+                             f"{refine_pairs!r}")
 
     train = data.get("train", {})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -198,9 +219,10 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
         _table(m, f"models #{i + 1}", ("name", "arch", "overrides"), where,
                required=("name", "arch"))
         name = _name(m["name"], f"models #{i + 1} name")
-        if name == SA_NAME or name in configs:
+        if name in (SA_NAME, DESCENT_NAME) or name in configs:
             raise ParameterError(f"{where}: model name {name!r} is "
-                                 f"{'reserved for annealing' if name == SA_NAME else 'repeated'}")
+                                 + ("repeated" if name in configs else
+                                    "reserved for a baseline (sa, descent)"))
         arch = V.choice(m["arch"], f"arch of model {name!r}", NETWORK_ARCHS)
         over = m.get("overrides", {})
         if not isinstance(over, dict):
@@ -236,6 +258,10 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
                                               "anneal.reference_sweeps", 1),
                         reference_restarts=_int(an.get("reference_restarts", 8),
                                                 "anneal.reference_restarts", 1, 10 ** 6))
+
+    de = _table(data.get("descent", {}), "descent", ("restarts",), where)
+    descent = DescentSpec(restarts=_int(de.get("restarts", DescentSpec.restarts),
+                                        "descent.restarts", 0, 10 ** 6))
 
     if not isinstance(data["sets"], list) or not data["sets"]:
         raise ParameterError(f"{where}: [[sets]] must list at least one evaluation set")
@@ -281,7 +307,7 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
                              V.seed(_int(s.get("seed", 0), f"set {name!r} seed", 0, V.SEED_MAX)),
                              params, disorder, fam))
     spec = Spec(path, L, seeds, samples, eval_seed, dict(train), tuple(models), anneal,
-                tuple(sets), configs)
+                tuple(sets), configs, refine_pairs, descent)
     return spec
 
 
@@ -593,6 +619,9 @@ def train_one(spec: Spec, model: ModelEntry, seed: int, out_dir: str, log=_log_d
             raise DataError(f"{exc} (delete it to train again)") from None
         fixed = {k: v for k, v in cfg.to_dict().items()
                  if k not in ("checkpoint_every", "time_limit", "device", "threads")}
+        if fixed.get("teacher") == "none":  # the teacher's settings do not act without one
+            fixed = {k: v for k, v in fixed.items()
+                     if k not in ("teacher_sweeps", "teacher_weight")}
         if {k: getattr(stored, k) for k in fixed} != fixed:
             diff = sorted(k for k in fixed if getattr(stored, k) != fixed[k])
             raise ParameterError(f"{path} was trained with other settings "
@@ -640,7 +669,8 @@ def evaluate_one(spec: Spec, model: ModelEntry, seed: int, hset: HamiltonianSet,
 
     ck = os.path.join(out_dir, "checkpoints", f"{model.name}-seed{seed}.pt")
     cfg = spec.config(model, seed)
-    key = _digest(["net", cfg.to_dict(), hset.key(), spec.samples, spec.eval_seed])
+    key = _digest(["net", cfg.to_dict(), hset.key(), spec.samples, spec.eval_seed]
+                  + (["pairs"] if spec.refine_pairs else []))  # (single flips: the older key)
     path = os.path.join(out_dir, "evals", f"{model.name}-seed{seed}-{hset.entry.name}.json")
     rec = _cached(path, key)
     if rec is not None:
@@ -656,15 +686,46 @@ def evaluate_one(spec: Spec, model: ModelEntry, seed: int, hset: HamiltonianSet,
         torch.set_num_threads(int(cfg.threads))
     for variant, refine in (("raw", False), ("refined", True)):
         # warm-up (first-call costs are not inference time), then the timed run
-        gs.predict(net, params[:1], L, samples=1, seed=spec.eval_seed, refine_output=refine)
+        pairs = refine and spec.refine_pairs
+        gs.predict(net, params[:1], L, samples=1, seed=spec.eval_seed, refine_output=refine,
+                   refine_pairs=pairs)
         t0, c0 = time.perf_counter(), time.thread_time()
         out = gs.predict(net, params, L, samples=spec.samples, seed=spec.eval_seed,
-                         refine_output=refine)
+                         refine_output=refine, refine_pairs=pairs)
         sec, cpu = time.perf_counter() - t0, time.thread_time() - c0
         rec[variant] = {"energies": energies(out["spins"], hset).tolist(),
                         "seconds_per_hamiltonian": sec / len(params),
                         "cpu_seconds_per_hamiltonian": cpu / len(params)}
     log(f"{model.name} seed {seed}: evaluated on {hset.entry.name}")
+    _write_json(path, rec)
+    return rec
+
+
+def descent_one(spec: Spec, seed: int, hset: HamiltonianSet, out_dir: str,
+                log=_log_default) -> dict:
+    """The model-free control on one set for one seed (:func:`groundstate.descent`): uniformly
+    random starts through the networks' refinement, best of ``descent.restarts`` per sample,
+    ``samples`` samples per Hamiltonian; cached like the network evaluations."""
+    from . import groundstate as gs
+
+    R = spec.descent.restarts
+    key = _digest(["descent", R, spec.refine_pairs, spec.samples, seed, hset.key()])
+    path = os.path.join(out_dir, "evals", f"{DESCENT_NAME}-seed{seed}-{hset.entry.name}.json")
+    rec = _cached(path, key)
+    if rec is not None:
+        return rec
+    params = _network_input(hset)
+    L = hset.entry.L
+    gs.descent(params[:1], L, samples=1, seed=seed, restarts=1, pairs=spec.refine_pairs)
+    t0, c0 = time.perf_counter(), time.thread_time()
+    spins = gs.descent(params, L, samples=spec.samples, seed=seed, restarts=R,
+                       pairs=spec.refine_pairs)
+    sec, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    rec = {"key": key, "seed": seed, "set": hset.entry.name, "restarts": R,
+           "energies": energies(spins, hset).tolist(),
+           "seconds_per_hamiltonian": sec / len(params),
+           "cpu_seconds_per_hamiltonian": cpu / len(params)}
+    log(f"descent seed {seed}: {hset.entry.name}")
     _write_json(path, rec)
     return rec
 
@@ -765,7 +826,7 @@ def _gaps(E: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def summarize(spec: Spec, sets: list, net: dict, sa: dict, curves: dict, refs: dict,
-              timings: dict) -> dict:
+              timings: dict, desc: dict | None = None) -> dict:
     """The experiment's results: references, per-(model, variant, set, family) gaps with
     confidence intervals, timings and the time curves."""
     out = {"format": SPEC_FORMAT, "spec": spec.as_dict(), "sets": {}, "results": [],
@@ -780,6 +841,8 @@ def summarize(spec: Spec, sets: list, net: dict, sa: dict, curves: dict, refs: d
                 for m in spec.models:
                     for v in ("raw", "refined"):
                         cands.append(np.array(net[(m.name, s, name)][v]["energies"]).min(1))
+                if desc:
+                    cands.append(np.array(desc[(s, name)]["energies"]).min(1))
             for p in curves[name]["points"]:
                 cands.append(np.array(p["energies"]))
             ref = np.min(np.stack(cands), axis=0)
@@ -823,6 +886,14 @@ def summarize(spec: Spec, sets: list, net: dict, sa: dict, curves: dict, refs: d
                                                      for s in spec.seeds]),
                         "train_cpu_seconds": t_interval(
                             [timings[(m.name, s)]["train_cpu_seconds"] for s in spec.seeds])})
+        if desc:
+            recs = [desc[(s, name)] for s in spec.seeds]
+            gaps = [_gaps(np.array(rc["energies"]), ref) for rc in recs]
+            record(DESCENT_NAME, f"best of {spec.descent.restarts}",
+                   [g.mean(1) for g in gaps], [g.min(1) for g in gaps],
+                   [rc["seconds_per_hamiltonian"] for rc in recs],
+                   [rc["cpu_seconds_per_hamiltonian"] for rc in recs],
+                   {"restarts": spec.descent.restarts})
         recs = [sa[(s, name)] for s in spec.seeds]
         record(SA_NAME, f"{spec.anneal.sweeps}x{spec.anneal.restarts}",
                [_gaps(np.array(rc["energies"]), ref) for rc in recs], None,
@@ -954,7 +1025,7 @@ def figures(result: dict, out_dir: str) -> list:
             a = r["families"]["all"]
             ax.errorbar([1e3 * t], [100 * a["mean_gap"]], xerr=[1e3 * np.nan_to_num(th)],
                         yerr=[100 * np.nan_to_num(a["ci95"])], color=colour[r["model"]],
-                        fmt="o" if r["variant"] == "refined" else "x", capsize=2,
+                        fmt={"refined": "o", "raw": "x"}.get(r["variant"], "s"), capsize=2,
                         label=f"{r['model']} {r['variant']}")
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=0.1)
@@ -1005,13 +1076,15 @@ def run_experiment(spec: Spec, out_dir: str, log=_log_default, sets: list | None
                 timings[(m.name, s)] = train_one(spec, m, s, out_dir, log)
         net = {(m.name, s, h.entry.name): evaluate_one(spec, m, s, h, out_dir, log)
                for m in spec.models for s in spec.seeds for h in sets}
+        desc = {(s, h.entry.name): descent_one(spec, s, h, out_dir, log)
+                for s in spec.seeds for h in sets} if spec.descent.restarts else {}
         sa = {(s, h.entry.name): anneal_one(spec, s, h, out_dir, log)
               for s in spec.seeds for h in sets}
         curves = {h.entry.name: anneal_curve(spec, h, out_dir, log) for h in sets}
         for h in sets:
             if h.entry.name not in refs:
                 refs[h.entry.name] = reference(h, spec, out_dir, log)
-        result = summarize(spec, sets, net, sa, curves, refs, timings)
+        result = summarize(spec, sets, net, sa, curves, refs, timings, desc)
         _write_json(os.path.join(out_dir, "experiment.json"), result)
         from ..fileio import atomic_path
 

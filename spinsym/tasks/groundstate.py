@@ -59,6 +59,8 @@ FAMILIES = ("homogeneous", "defect", "superlattice", "diluted", "random_field", 
             "gaussian_glass", "unequal_diagonals", "mixture")
 #: the fields a stored config of an older spinsym (before per-bond input) gets
 LEGACY_FIELDS = {"encoding": "sites", "pe_period": 4, "families": "homogeneous"}
+#: the teacher fields of a stored config written before the teacher existed (no teacher)
+LEGACY_TEACHER = {"teacher": "none", "teacher_sweeps": 64, "teacher_weight": 1.0}
 FAMILY = {"Jx": (-3.0, 3.0), "Jy": (-3.0, 3.0), "J2": (-1.0, 1.0), "h": (-3.0, 3.0)}
 BROKEN_PHASES = ("neel", "stripe", "m1/2", "other")
 PHASES = ("ferro", "neel", "stripe", "m1/2", "other")
@@ -71,7 +73,7 @@ class TrainConfig(TrainingConfig):
 
     arch: str = "sympe"      # the network: sympe, gcnn, noise or cnn (--model)
     L: int = 8
-    steps: int = 2500
+    steps: int = 1500
     batch: int = 64
     width: int = 12
     canon_width: int = 1
@@ -92,8 +94,8 @@ class TrainConfig(TrainingConfig):
     group: str = "p4m"               # p4m (flipRot2dOnR2(4)) or p4 (rot2dOnR2(4)); not cnn
     # the annealing teacher: "anneal" adds a cross-entropy term towards a short simulated
     # annealing run of each training Hamiltonian where it beats the network's own sample
-    teacher: str = "none"
-    teacher_sweeps: int = 64         # sweeps of the teacher's anneal
+    teacher: str = "anneal"
+    teacher_sweeps: int = 256        # sweeps of the teacher's anneal
     teacher_weight: float = 1.0      # weight of the teacher's term (config key)
 
     ARCHS: ClassVar[tuple] = MODELS
@@ -118,6 +120,10 @@ class TrainConfig(TrainingConfig):
         if where == "stored training config" and isinstance(values, dict) \
                 and "encoding" not in values:
             values = {**values, **LEGACY_FIELDS}
+        # written before the annealing teacher existed: trained without one (now the default)
+        if where == "stored training config" and isinstance(values, dict) \
+                and "teacher" not in values:
+            values = {**LEGACY_TEACHER, **values}
         return super().from_dict(values, where)
 
     @property
@@ -1000,7 +1006,7 @@ def _priority_rng(seed: int) -> np.random.Generator:
 
 def predict(model, params, L: int, samples: int = 1, seed: int = 0,
             device: str = "cpu", batch: int = 64, best_of: int = 1,
-            refine_output: bool = True, refine_pairs: bool = False) -> dict:
+            refine_output: bool = True, refine_pairs: bool = True) -> dict:
     """Spins int8 (n, K, L, L) (sign of the logit; 0 → +1) and, for SymPE, the sampled g̃
     (n, K, 4) = (ty, tx, d, z).  Each sample draws its own g̃; same seed → same output.
 
@@ -1010,8 +1016,8 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     ``best_of = R > 1``: each of the K samples is the lowest-energy one of R independent draws
     (the first among ties).  The energy is G-invariant, so this selection keeps the
     distribution equivariant and degenerate ground states equally likely; R = 1 is the plain
-    sampler.  ``refine_pairs``: the refinement also makes pair flips (:func:`refine`,
-    ``pairs``).  ``refine_output``: each configuration then goes through :func:`refine` with
+    sampler.  ``refine_pairs`` (the default): the refinement also makes pair flips
+    (:func:`refine`, ``pairs``); False: single flips only.  ``refine_output``: each configuration then goes through :func:`refine` with
     priorities drawn from the seed (equivariant in distribution; ends at single-flip local
     minima)."""
     torch = _torch()
@@ -1038,14 +1044,10 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
                 s = refine(s, chunk, rng=prio_rng, pairs=refine_pairs)
             g = out["g"].cpu().numpy() if out.get("g") is not None else None
             if R > 1:
-                n = len(chunk)
-                e = energies_per_site(s, chunk).reshape(n, K, R)
-                pick = e.argmin(-1)  # first minimum
-                rows = np.arange(n)[:, None]
-                cols = np.arange(K)[None, :]
-                s = s.reshape((n, K, R) + s.shape[-2:])[rows, cols, pick]
+                s, pick = _best_of(s, chunk, K, R)
                 if g is not None:
-                    g = g.reshape(n, K, R, 4)[rows, cols, pick]
+                    g = g.reshape(len(chunk), K, R, 4)[np.arange(len(chunk))[:, None],
+                                                       np.arange(K)[None, :], pick]
             spins.append(s)
             if g is not None:
                 gs.append(g)
@@ -1053,6 +1055,41 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     if gs:
         res["g"] = np.concatenate(gs)
     return res
+
+
+def _best_of(s: np.ndarray, bonds: np.ndarray, K: int, R: int) -> tuple:
+    """Spins (n, K·R, L, L) → the lowest-energy one of each group of R (the first among ties),
+    (n, K, L, L), and the index picked in each group (n, K)."""
+    n = len(bonds)
+    e = energies_per_site(s, bonds).reshape(n, K, R)
+    pick = e.argmin(-1)  # first minimum
+    s = s.reshape((n, K, R) + s.shape[-2:])[np.arange(n)[:, None], np.arange(K)[None, :], pick]
+    return s, pick
+
+
+def descent(params, L: int, samples: int = 1, seed: int = 0, restarts: int = 1,
+            pairs: bool = True, batch: int = 64) -> np.ndarray:
+    """The model-free control of the networks: uniformly random spins through the same
+    equivariant descent as :func:`predict`'s refinement (:func:`refine`; ``pairs``: also pair
+    flips), the lowest-energy of ``restarts`` such starts per sample.  int8 (n, samples, L, L);
+    same seed → same output.  What a network adds is measured against this."""
+    L = check_size(L, minimum=2)
+    if int(samples) < 1 or int(restarts) < 1:
+        raise ParameterError("samples and restarts must be at least 1")
+    K, R = int(samples), int(restarts)
+    bonds = as_bonds(params, L)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5]))
+    prio_rng = _priority_rng(seed)
+    out = []
+    step = max(1, batch // R)
+    for i in range(0, len(bonds), step):
+        chunk = bonds[i:i + step]
+        s = rng.choice(np.array([-1, 1], np.int8), size=(len(chunk), K * R, L, L))
+        s = refine(s, chunk, rng=prio_rng, pairs=pairs)
+        if R > 1:
+            s, _ = _best_of(s, chunk, K, R)
+        out.append(s)
+    return np.concatenate(out)
 
 
 def energies_per_site(spins: np.ndarray, params) -> np.ndarray:

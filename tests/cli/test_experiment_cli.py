@@ -31,17 +31,18 @@ def test_end_to_end(finished):
     res = json.loads((out / "experiment.json").read_text())
     rows = {(r["model"], r["variant"]) for r in res["results"]}
     assert rows == {("sympe", "raw"), ("sympe", "refined"), ("gcnn", "raw"),
-                    ("gcnn", "refined"), ("sa", "20x2")}
+                    ("gcnn", "refined"), ("descent", "best of 2"), ("sa", "20x2")}
     assert res["sets"]["heldout"]["reference"] == "exact-periodic"
     for r in res["results"]:
         a = r["families"]["all"]
         assert len(a["per_seed"]) == 2 and all(g >= 0 for g in a["per_seed"])
         assert a["mean_gap"] == pytest.approx(np.mean(a["per_seed"]))
-        if r["model"] != "sa":
+        if r["model"] not in ("sa", "descent"):
             assert r["steps"] == [3, 3]
     assert [p["sweeps"] for p in res["curves"]["heldout"]] == [1, 8]
     table = (out / "table.md").read_text()
     assert "| sympe | refined |" in table and "| sa | 20x2 |" in table
+    assert "| descent | best of 2 |" in table
     assert sorted(os.listdir(out / "checkpoints")) == [
         "gcnn-seed0.pt", "gcnn-seed1.pt", "sympe-seed0.pt", "sympe-seed1.pt"]
     assert not [n for n in os.listdir(out) if n.endswith(".tmp")]

@@ -224,3 +224,27 @@ def test_ablation_options_train_predict_and_evaluate(cli, tmp_path):
         rep = json.loads(proc.stdout)
         assert rep["n_hamiltonians"] == 2 and rep["mean_gap"] >= 0
     assert rep["canonical_ties"] is not None  # b: a learned canonicalizer
+
+
+def test_evaluate_descent_the_model_free_control(cli, clean_error, trained):
+    """evaluate descent: random starts through the networks' refinement, the same report as
+    evaluate groundstate against the exact reference; same seed, same report; bad options
+    are one clear line."""
+    d, _, params = trained
+    args = ("evaluate", "descent", "--params", params, "--L", "8", "--samples", "3",
+            "--seed", "2", "--json")
+    a = cli(*args, "--restarts", "3")
+    assert a.returncode == 0, a.stderr
+    rep = json.loads(a.stdout)
+    assert rep["model"] == "descent" and rep["restarts"] == 3 and rep["refine_pairs"]
+    assert rep["n_hamiltonians"] == 2 and rep["samples"] == 3 and rep["mean_gap"] >= 0
+    assert json.loads(cli(*args, "--restarts", "3").stdout)["mean_gap"] == rep["mean_gap"]
+    single = cli(*args, "--single-flips")
+    assert single.returncode == 0 and not json.loads(single.stdout)["refine_pairs"]
+    text = cli("evaluate", "descent", "--params", params, "--L", "8")
+    assert text.returncode == 0 and "mean relative gap" in text.stdout
+    clean_error(cli("evaluate", "descent", "--params", params, "--L", "8", "--restarts", "0"),
+                "--restarts")
+    clean_error(cli("evaluate", "descent", "--params", params, "--L", "7"), "even")
+    clean_error(cli("evaluate", "descent", "--params", d / "missing.json", "--L", "8"),
+                "missing.json")

@@ -31,6 +31,7 @@ def test_shipped_specs_parse(path):
     assert len(spec.seeds) >= 2 and spec.models and spec.sets
     steps = {spec.configs[m.name].steps for m in spec.models}
     assert len(steps) == 1  # equal budgets
+    assert spec.refine_pairs and spec.descent.restarts >= 1  # pair descent, the control
     if path == SHIPPED:
         assert len(spec.seeds) >= 3
         X.prepare(spec)  # every set loads and fits every network
@@ -61,6 +62,10 @@ def _edit(fn):
     (lambda d: d["models"][0].update(arch="transformer"), "arch"),
     (lambda d: d["models"][1].update(name="sympe"), "repeated"),
     (lambda d: d["models"][1].update(name="sa"), "reserved"),
+    (lambda d: d["models"][1].update(name="descent"), "reserved"),
+    (lambda d: d.update(descent={"restarts": -1}), "descent.restarts"),
+    (lambda d: d.update(descent={"starts": 2}), "unknown key(s) starts"),
+    (lambda d: d["experiment"].update(refine_pairs="yes"), "refine_pairs must be true"),
     (lambda d: d["anneal"].update(temperature=1), "unknown key(s) temperature"),
     (lambda d: d["anneal"].update(curve=[4, 4]), "repeats"),
     (lambda d: d["anneal"].update(sweeps=0), "anneal.sweeps"),

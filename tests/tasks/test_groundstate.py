@@ -509,14 +509,49 @@ def test_refine_pairs_reaches_pair_minima_monotonically_and_equivariantly():
         gp = G.act(g[:3] + (0,), prio)
         assert np.array_equal(gs.refine(G.act(g, s), gb, priority=gp, pairs=True),
                               G.act(g, pair))
-    # predict: the pair refinement is opt-in; the default output is unchanged by the option
+    # predict: pair refinement is the default; refine_pairs=False is the single-flip descent
     torch.manual_seed(0)
     from spinsym.nn import build_model
 
     m = build_model("gcnn", width=2, depth=1).eval()
-    a = gs.predict(m, H, L, samples=2, seed=3)["spins"]
-    b = gs.predict(m, H, L, samples=2, seed=3, refine_pairs=True)["spins"]
-    assert np.array_equal(a, gs.refine(gs.predict(m, H, L, samples=2, seed=3,
-                                                  refine_output=False)["spins"], H,
-                                       rng=gs._priority_rng(3)))
+    raw = gs.predict(m, H, L, samples=2, seed=3, refine_output=False)["spins"]
+    a = gs.predict(m, H, L, samples=2, seed=3, refine_pairs=False)["spins"]
+    b = gs.predict(m, H, L, samples=2, seed=3)["spins"]
+    assert np.array_equal(a, gs.refine(raw, H, rng=gs._priority_rng(3)))
+    assert np.array_equal(b, gs.refine(raw, H, rng=gs._priority_rng(3), pairs=True))
     assert (gs.energies_per_site(b, H) <= gs.energies_per_site(a, H) + 1e-12).all()
+
+
+def test_descent_control_is_seeded_local_minima_and_keeps_the_best_start():
+    """groundstate.descent, the model-free control: uniformly random spins through the same
+    refinement; same seed → same spins; outputs are single- and pair-flip minima; with R
+    restarts each sample is the lowest-energy one of R such descents (brute force: the R = 1
+    outputs of the same starts are never lower)."""
+    L = 4
+    H = gs.sample_bonds(np.random.default_rng(7), 5, L, ("pm_j", "gaussian_glass"))[0]
+    a = gs.descent(H, L, samples=3, seed=2, restarts=4)
+    assert a.shape == (5, 3, L, L) and a.dtype == np.int8
+    assert np.array_equal(a, gs.descent(H, L, samples=3, seed=2, restarts=4))
+    assert not np.array_equal(a, gs.descent(H, L, samples=3, seed=5, restarts=4))
+    assert (gs.flip_gains(a, H) <= 0).all() and (_pair_gains(a, H) <= 1e-9).all()
+    single = gs.descent(H, L, samples=3, seed=2, restarts=4, pairs=False)
+    assert (gs.flip_gains(single, H) <= 0).all()
+    # the same starts and priorities as restarts=4, each kept: the best of each 4 is a's
+    rng = np.random.default_rng(np.random.SeedSequence([2, 5]))
+    starts = rng.choice(np.array([-1, 1], np.int8), size=(5, 12, L, L))
+    every = gs.refine(starts, H, rng=gs._priority_rng(2), pairs=True)
+    e = gs.energies_per_site(every, H).reshape(5, 3, 4)
+    assert np.allclose(gs.energies_per_site(a, H), e.min(-1))
+    with pytest.raises(ParameterError, match="restarts"):
+        gs.descent(H, L, restarts=0)
+
+
+def test_stored_configs_without_a_teacher_load_as_trained_without_one(tmp_path):
+    """The annealing teacher is on by default; a checkpoint written before the teacher existed
+    (no teacher keys in its stored config) is read as teacher = "none", not as the default."""
+    assert gs.TrainConfig().teacher == "anneal"
+    old = {k: v for k, v in gs.TrainConfig().to_dict().items()
+           if k not in ("teacher", "teacher_sweeps", "teacher_weight")}
+    cfg = gs.TrainConfig.from_dict(old, where="stored training config")
+    assert cfg.teacher == "none" and cfg.teacher_sweeps == 64
+    assert gs.TrainConfig.from_dict(old).teacher == "anneal"  # a user's config: the default
