@@ -903,23 +903,42 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
     ``rng``; distinct values per configuration for the local-minimum guarantee).
     ``params``: anything :func:`as_bonds` takes.
 
-    ``pairs``: then, repeatedly, each configuration flips the two spins of its best bond
-    (nearest or diagonal) whose joint flip lowers the energy, the best by (gain, larger
-    priority, smaller priority) of the two sites, and descends again by single flips; it ends
-    at a minimum under single and pair flips.  The choice is a G-invariant rule on priorities
-    that move with the input, so the output distribution stays equivariant; it needs distinct
-    priorities (``rng`` or ``priority``), else tied best pairs block."""
+    ``pairs``: then, repeatedly, each configuration flips the two spins of every bond (nearest
+    or diagonal) whose joint flip lowers the energy and whose (gain, larger priority, smaller
+    priority) beats that of every bond within one step of it (:func:`_pair_round`), and
+    descends again by single flips; it ends at a minimum under single and pair flips.  The
+    choice is a G-invariant rule on priorities that move with the input, so the output
+    distribution stays equivariant; it needs distinct priorities (``rng`` or ``priority``),
+    else bonds with tied keys block."""
     spins = np.asarray(spins)
     prio = _priorities(spins, rng, priority)
     b = _torch().tensor(as_bonds(params, spins.shape[-1]))
     s = _single_descent(spins, b, max_iter, prio)
     if pairs:
+        # distinct priorities in every configuration: no two bonds share a key (L > 2)
+        ranks = _distinct_ranks(prio)
         for _ in range(int(max_iter)):
-            s, moved = _pair_round(s, b, prio)
+            s, moved = _pair_round(s, b, prio, ranks)
             if not moved:
                 break
             s = _single_descent(s, b, max_iter, prio)
     return s.to(_torch().int8).numpy()
+
+
+def _distinct_ranks(prio):
+    """The priorities as ranks 0 … L²−1 (int64) if they are distinct in every configuration
+    and L > 2 (then distinct bonds have distinct priority pairs), else None."""
+    torch = _torch()
+    L = prio.shape[-1]
+    flat = prio.reshape(prio.shape[:-2] + (-1,))
+    if L <= 2 or flat.shape[-1] < 2:
+        return None
+    srt, order = torch.sort(flat, dim=-1)
+    if bool((srt[..., 1:] == srt[..., :-1]).any()):
+        return None
+    rank = torch.empty_like(order).scatter_(
+        -1, order, torch.arange(flat.shape[-1]).expand_as(order).contiguous())
+    return rank.reshape(prio.shape)
 
 
 def _priorities(spins: np.ndarray, rng, priority):
@@ -961,42 +980,93 @@ def _single_descent(spins, b, max_iter, prio):
 _BOND_VECTORS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
-def _pair_round(s, b, prio):
-    """One pair round of :func:`refine`: in each configuration, the best bond (i, j) by
-    (gain, max priority, min priority) flips both spins if that lowers the energy.  Gains
-    −ΔE_ij = g_i + g_j + 4 J_ij s_i s_j from the single-flip gains g (autograd of THE energy),
-    rounded to 1e-9 like them.  Returns (spins, whether anything flipped)."""
+def _pair_round(s, b, prio, ranks=None):
+    """One pair round of :func:`refine`.  Every bond (i, j) gets the key (gain, max priority,
+    min priority) of flipping both of its spins, gains −ΔE_ij = g_i + g_j + 4 J_ij s_i s_j from
+    the single-flip gains g (autograd of THE energy), rounded to 1e-9 like them.  A bond flips
+    if its gain is positive and its key beats that of every other bond with an end within one
+    step (nearest or diagonal) of one of its own ends.  Two bonds that both flip are then at
+    least two steps apart, so they do not interact and the energy drops by the sum of their
+    gains; the best bond of a configuration always flips.  The rule is G-invariant (Chebyshev
+    distance on the torus), so the output distribution stays equivariant.  ``ranks``: the
+    priorities as distinct ranks (:func:`_distinct_ranks`), for the fast path where each key
+    is one int64; None: keys are ranked by sorting, and bonds with a shared key never flip.
+    Returns (spins, whether anything flipped)."""
     torch = _torch()
     s = s.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         grad, = torch.autograd.grad(_bond_energy(s, b).sum(), s)
     s = s.detach()
     g = 2.0 * s * grad
-    n, K = s.shape[:2]
-    gains, pmax, pmin = [], [], []
+    n, K, L = s.shape[0], s.shape[1], s.shape[-1]
+    nb = len(_BOND_VECTORS)
+    gains, pairs = [], []
     for c, (dy, dx) in enumerate(_BOND_VECTORS):
         sj = s.roll((-dy, -dx), (-2, -1))
         gains.append(torch.round((g + g.roll((-dy, -dx), (-2, -1))
                                   + 4.0 * b[:, c, None] * s * sj) * 1e9))
         pj = prio.roll((-dy, -dx), (-2, -1))
-        pmax.append(torch.maximum(prio, pj))
-        pmin.append(torch.minimum(prio, pj))
-    gain = torch.stack(gains, 2).reshape(n, K, -1)
-    pmax = torch.stack(pmax, 2).reshape(n, K, -1)
-    pmin = torch.stack(pmin, 2).reshape(n, K, -1)
-    best = gain == gain.max(-1, keepdim=True).values
-    key = torch.where(best, pmax, torch.full_like(pmax, -1.0))
-    best &= key == key.max(-1, keepdim=True).values
-    key = torch.where(best, pmin, torch.full_like(pmin, -1.0))
-    best &= key == key.max(-1, keepdim=True).values
-    move = best & (gain > 0) & (best.sum(-1, keepdim=True) == 1)  # ties (equal priorities) block
+        pairs.append(torch.maximum(prio, pj) * (L * L) + torch.minimum(prio, pj))
+    gain = torch.stack(gains, 2).reshape(n, K, -1)  # (n, K, 4·L²): bond (c, y, x)
+    bits = 2 * max(1, (L * L - 1).bit_length())
+    big = float(gain.abs().max()) if gain.numel() else 0.0
+    if ranks is not None and big < 2.0 ** (62 - bits):
+        # fast path: distinct priority ranks, so the key (gain, max rank, min rank) is one int64
+        r = ranks.to(torch.int64)
+        pm = []
+        for c, (dy, dx) in enumerate(_BOND_VECTORS):
+            rj = r.roll((-dy, -dx), (-2, -1))
+            pm.append(torch.maximum(r, rj) * (L * L) + torch.minimum(r, rj))
+        key = gain.to(torch.int64) * (1 << bits) + torch.stack(pm, 2).reshape(n, K, -1)
+        return _flip_best_pairs(s, gain, key, None, nb, L)
+    pm = torch.stack(pairs, 2).reshape(n, K, -1)
+    # the dense lexicographic rank of (gain, max priority, min priority) among a
+    # configuration's bonds (equal keys, equal rank), and which keys are shared by two bonds
+    order = torch.sort(pm, dim=-1, stable=True).indices
+    order = order.gather(-1, torch.sort(gain.gather(-1, order), dim=-1, stable=True).indices)
+    gs_, ps_ = gain.gather(-1, order), pm.gather(-1, order)
+    same = (gs_[..., 1:] == gs_[..., :-1]) & (ps_[..., 1:] == ps_[..., :-1])
+    dense = torch.cat([torch.zeros_like(same[..., :1], dtype=torch.int64),
+                       (~same).long().cumsum(-1)], -1)
+    shared = torch.zeros_like(dense, dtype=torch.bool)
+    shared[..., 1:] |= same
+    shared[..., :-1] |= same
+    rank = torch.empty_like(dense).scatter_(-1, order, dense)
+    # a bond whose key another bond shares never flips (equal priorities: ties block)
+    unique = ~torch.empty_like(shared).scatter_(-1, order, shared)
+    return _flip_best_pairs(s, gain, rank, unique, nb, L)
+
+
+def _flip_best_pairs(s, gain, key, unique, nb: int, L: int):
+    """The selection of :func:`_pair_round` from the bonds' totally ordered keys (n, K, 4·L²):
+    flip both ends of every bond with a positive gain whose key is the largest of all bonds
+    with an end within one step of one of its ends (``unique``: which keys no other bond
+    shares; None: all)."""
+    torch = _torch()
+    n, K = s.shape[:2]
+    rank = key.reshape(n, K, nb, L, L)
+    # the best rank of a bond touching each site (its own four and the four it receives)
+    site = rank.max(2).values
+    for c, (dy, dx) in enumerate(_BOND_VECTORS):
+        site = torch.maximum(site, rank[:, :, c].roll((dy, dx), (-2, -1)))
+    box = site  # ... then of a bond with an end in each site's 3 × 3 neighbourhood
+    for r in ((0, 1), (0, -1)):
+        box = torch.maximum(box, site.roll(r, (-2, -1)))
+    row = box
+    for r in ((1, 0), (-1, 0)):
+        box = torch.maximum(box, row.roll(r, (-2, -1)))
+    gain = gain.reshape(n, K, nb, L, L)
+    move = torch.zeros_like(rank, dtype=torch.bool)
+    for c, (dy, dx) in enumerate(_BOND_VECTORS):
+        region = torch.maximum(box, box.roll((-dy, -dx), (-2, -1)))
+        move[:, :, c] = (rank[:, :, c] == region) & (gain[:, :, c] > 0)
+    if unique is not None:
+        move &= unique.reshape(move.shape)
     if not bool(move.any()):
         return s, False
-    L = s.shape[-1]
-    m = move.reshape(n, K, len(_BOND_VECTORS), L, L)
-    flip = m.any(2).clone()
+    flip = move.any(2).clone()
     for c, (dy, dx) in enumerate(_BOND_VECTORS):
-        flip |= m[:, :, c].roll((dy, dx), (-2, -1))  # the partner p + vector
+        flip |= move[:, :, c].roll((dy, dx), (-2, -1))  # the partner p + vector
     return torch.where(flip, -s, s), True
 
 

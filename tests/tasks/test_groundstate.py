@@ -555,3 +555,53 @@ def test_stored_configs_without_a_teacher_load_as_trained_without_one(tmp_path):
     cfg = gs.TrainConfig.from_dict(old, where="stored training config")
     assert cfg.teacher == "none" and cfg.teacher_sweeps == 64
     assert gs.TrainConfig.from_dict(old).teacher == "anneal"  # a user's config: the default
+
+
+def test_pair_round_flips_distant_pairs_at_once_and_drops_by_their_gains():
+    """One pair round flips, in parallel, improving pairs that are at least two steps apart
+    (Chebyshev distance on the torus, so they do not interact): the energy drops by exactly
+    the sum of their gains (brute force), the best pair of each configuration is among them,
+    and with all priorities equal, bonds with tied keys block."""
+    import torch
+
+    L = 8
+    H = gs.sample_bonds(np.random.default_rng(11), 4, L, ("pm_j", "gaussian_glass"))[0]
+    rng = np.random.default_rng(12)
+    s = rng.choice(np.array([-1, 1], np.int8), size=(4, 2, L, L))
+    prio = torch.tensor(rng.random((4, 2, L * L)).argsort(-1).reshape(4, 2, L, L),
+                        dtype=torch.float64)
+    b = torch.tensor(gs.as_bonds(H, L))
+    s0 = torch.tensor(s, dtype=torch.float64)
+    s1, moved = gs._pair_round(s0, b, prio)
+    assert moved
+    # the int64-key path (distinct priority ranks) selects the same pairs as the sorted one
+    assert torch.equal(gs._pair_round(s0, b, prio, gs._distinct_ranks(prio))[0], s1)
+    assert gs._distinct_ranks(torch.zeros_like(prio)) is None
+    flipped = (s1 != s0).numpy()
+    e0, e1 = gs.energies_per_site(s, H), gs.energies_per_site(s1.numpy().astype(np.int8), H)
+    pg = _pair_gains(s, H).reshape(4, 2, L, L, 4)  # (y, x, bond vector) as in _pair_gains
+    for i in range(4):
+        for k in range(2):
+            sites = np.argwhere(flipped[i, k])
+            assert len(sites) % 2 == 0 and len(sites) >= 4  # several pairs in one round
+            # which bonds flipped: both ends flipped, and every flipped site is in one of them
+            vec = ((0, 1), (1, 0), (1, 1), (1, -1))
+            pairs = [(y, x, c) for y, x in sites for c, (dy, dx) in enumerate(vec)
+                     if flipped[i, k, (y + dy) % L, (x + dx) % L]]
+            ends = {(y, x) for y, x, _ in pairs} | {
+                ((y + vec[c][0]) % L, (x + vec[c][1]) % L) for y, x, c in pairs}
+            assert ends == {tuple(p) for p in sites} and len(pairs) == len(sites) // 2
+            drop = sum(pg[i, k, y, x, c] for y, x, c in pairs) / (L * L)
+            assert e0[i, k] - e1[i, k] == pytest.approx(drop, abs=1e-9)
+            assert pg[i, k].max() in [pg[i, k, y, x, c] for y, x, c in pairs]
+    # a homogeneous input in a field against all-down spins: every pair of a bond direction
+    # has the same gain, so with equal priorities the best keys tie and nothing flips; with
+    # distinct priorities pairs flip
+    down = -torch.ones((1, 1, L, L), dtype=torch.float64)
+    for h in (5.0, -5.0):
+        hom = torch.tensor(gs.as_bonds(np.array([[1.0, 1.0, 0.0, h]]), L))
+        if gs._pair_round(down, hom, prio[:1, :1])[1]:
+            break
+    else:
+        raise AssertionError("no field direction made a pair flip improve")
+    assert not gs._pair_round(down, hom, torch.zeros_like(down))[1]
