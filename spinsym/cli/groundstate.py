@@ -58,6 +58,14 @@ def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of:
     return load_hamiltonians(params, L, check=lambda n: _check_predict(L, n, samples, best_of))
 
 
+def _refine_pairs(refine: bool, refine_pairs) -> bool:
+    """Whether the refinement makes pair flips: by default when it runs; asking for pair
+    flips without the refinement is an error (not silently nothing)."""
+    if refine_pairs and not refine:
+        raise ParameterError("--refine-pairs needs the refinement: drop --no-refine")
+    return refine and refine_pairs is not False
+
+
 _PARAMS_HELP = ('JSON list of Hamiltonians: {"Jx", "Jy", "J2", "h"} numbers, or per-bond '
                 '{"Jx", "Jy", "J2p", "J2m" (or "J2"), "h"} with numbers or L x L lists; '
                 'an optional "family" tag each.')
@@ -131,7 +139,8 @@ def train_groundstate(
     teacher: Optional[str] = typer.Option(None, help="none, or anneal: add a cross-entropy "
                                                      "term towards a short simulated anneal of "
                                                      "each training Hamiltonian where it beats "
-                                                     "the network's sample (default: none)"),
+                                                     "the network's sample (default: "
+                                                     f"{_GS.teacher})"),
     teacher_sweeps: Optional[int] = typer.Option(None, help="Sweeps of the teacher's anneal "
                                                             f"(default: {_GS.teacher_sweeps})"),
     checkpoint_every: Optional[int] = typer.Option(
@@ -180,10 +189,11 @@ def predict_cmd(
     refine: bool = typer.Option(True, "--refine/--no-refine",
                                 help="Equivariant local descent of the network's output "
                                      "(single and, by default, pair flips)."),
-    refine_pairs: bool = typer.Option(True, "--refine-pairs/--single-flips",
-                                      help="The descent also flips pairs of spins joined by a "
-                                           "bond (ends at a minimum under single and pair "
-                                           "flips); --single-flips: single flips only."),
+    refine_pairs: Optional[bool] = typer.Option(
+        None, "--refine-pairs/--single-flips",
+        help="The descent also flips pairs of spins joined by a bond (the default; ends at a "
+             "minimum under single and pair flips); --single-flips: single flips only.",
+        show_default=False),
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(an invariant selection; 1 = plain sampling)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -195,13 +205,13 @@ def predict_cmd(
     from ..tasks.groundstate import load_checkpoint, predict, resolve_device, scalar_rows
 
     _check_L(L)
+    pairs = _refine_pairs(refine, refine_pairs)
     H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
     _check_out(out, inputs=[ckpt, params])
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
     res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine,
-                  refine_pairs=refine and refine_pairs)
+                  best_of=best_of, refine_output=refine, refine_pairs=pairs)
     extra = {"g": res["g"]} if "g" in res else {}
     rows = scalar_rows(H.bonds)
     if not np.isnan(rows).any():
@@ -227,10 +237,11 @@ def evaluate_groundstate(
     refine: bool = typer.Option(True, "--refine/--no-refine",
                                 help="Equivariant local descent of the network's output "
                                      "(single and, by default, pair flips)."),
-    refine_pairs: bool = typer.Option(True, "--refine-pairs/--single-flips",
-                                      help="The descent also flips pairs of spins joined by a "
-                                           "bond (ends at a minimum under single and pair "
-                                           "flips); --single-flips: single flips only."),
+    refine_pairs: Optional[bool] = typer.Option(
+        None, "--refine-pairs/--single-flips",
+        help="The descent also flips pairs of spins joined by a bond (the default; ends at a "
+             "minimum under single and pair flips); --single-flips: single flips only.",
+        show_default=False),
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(1 = plain sampling, the default)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -240,13 +251,13 @@ def evaluate_groundstate(
                                      resolve_device)
 
     _check_L(L)
+    pairs = _refine_pairs(refine, refine_pairs)
     H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
     _check_gs_L(L, H)
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
     res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine,
-                  refine_pairs=refine and refine_pairs)
+                  best_of=best_of, refine_output=refine, refine_pairs=pairs)
     rep = evaluate(res["spins"], H)
     ties = canonical_ties(model, H.bonds, L)
     if ties is not None:
@@ -256,7 +267,7 @@ def evaluate_groundstate(
     rep["train_L"] = meta["train_config"]["L"]
     rep["best_of"] = best_of
     rep["refine"] = refine
-    rep["refine_pairs"] = refine and refine_pairs
+    rep["refine_pairs"] = pairs
     _print_report(rep, res["spins"], as_json,
                   f"model {meta['arch']} (trained at L={rep['train_L']}), L={L}, "
                   f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"

@@ -261,7 +261,7 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
 
     de = _table(data.get("descent", {}), "descent", ("restarts",), where)
     descent = DescentSpec(restarts=_int(de.get("restarts", DescentSpec.restarts),
-                                        "descent.restarts", 0, 10 ** 6))
+                                        "descent.restarts", 0, 4096))
 
     if not isinstance(data["sets"], list) or not data["sets"]:
         raise ParameterError(f"{where}: [[sets]] must list at least one evaluation set")
@@ -716,6 +716,11 @@ def descent_one(spec: Spec, seed: int, hset: HamiltonianSet, out_dir: str,
         return rec
     params = _network_input(hset)
     L = hset.entry.L
+    threads = spec.train.get("threads")
+    if threads:  # the networks' thread count: comparable times
+        import torch
+
+        torch.set_num_threads(int(threads))
     gs.descent(params[:1], L, samples=1, seed=seed, restarts=1, pairs=spec.refine_pairs)
     t0, c0 = time.perf_counter(), time.thread_time()
     spins = gs.descent(params, L, samples=spec.samples, seed=seed, restarts=R,

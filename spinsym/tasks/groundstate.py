@@ -903,7 +903,7 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
     ``rng``; distinct values per configuration for the local-minimum guarantee).
     ``params``: anything :func:`as_bonds` takes.
 
-    ``pairs``: then, repeatedly, each configuration flips the two spins of every bond (nearest
+    ``pairs`` (L > 2): then, repeatedly, each configuration flips the two spins of every bond (nearest
     or diagonal) whose joint flip lowers the energy and whose (gain, larger priority, smaller
     priority) beats that of every bond within one step of it (:func:`_pair_round`), and
     descends again by single flips; it ends at a minimum under single and pair flips.  The
@@ -911,11 +911,11 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
     distribution stays equivariant; it needs distinct priorities (``rng`` or ``priority``),
     else bonds with tied keys block."""
     spins = np.asarray(spins)
-    prio = _priorities(spins, rng, priority)
+    prio = _dense_ranks(_priorities(spins, rng, priority))  # (same order, same ties)
     b = _torch().tensor(as_bonds(params, spins.shape[-1]))
     s = _single_descent(spins, b, max_iter, prio)
-    if pairs:
-        # distinct priorities in every configuration: no two bonds share a key (L > 2)
+    if pairs and spins.shape[-1] > 2:  # (at L = 2 two bonds join the same two sites)
+        # distinct priorities in every configuration: no two bonds share a key
         ranks = _distinct_ranks(prio)
         for _ in range(int(max_iter)):
             s, moved = _pair_round(s, b, prio, ranks)
@@ -923,6 +923,18 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
                 break
             s = _single_descent(s, b, max_iter, prio)
     return s.to(_torch().int8).numpy()
+
+
+def _dense_ranks(prio):
+    """Priorities (…, L, L) → their dense ranks 0, 1, … within each configuration (float64):
+    the same order and the same ties, and small integers, so that (max, min) of two ranks
+    packs exactly into max·L² + min."""
+    torch = _torch()
+    flat = prio.reshape(prio.shape[:-2] + (-1,))
+    srt, order = torch.sort(flat, dim=-1)
+    step = torch.cat([torch.zeros_like(srt[..., :1]),
+                      (srt[..., 1:] != srt[..., :-1]).to(srt.dtype)], -1).cumsum(-1)
+    return torch.empty_like(step).scatter_(-1, order, step).reshape(prio.shape)
 
 
 def _distinct_ranks(prio):

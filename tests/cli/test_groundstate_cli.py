@@ -248,3 +248,18 @@ def test_evaluate_descent_the_model_free_control(cli, clean_error, trained):
     clean_error(cli("evaluate", "descent", "--params", params, "--L", "7"), "even")
     clean_error(cli("evaluate", "descent", "--params", d / "missing.json", "--L", "8"),
                 "missing.json")
+
+
+def test_refine_pairs_without_refinement_is_refused(cli, clean_error, trained, tmp_path):
+    """--refine-pairs once implied --refine; with --no-refine it is now a clear error, not a
+    silent run without refinement (and nothing is written)."""
+    d, ckpt, params = trained
+    out = tmp_path / "p.npz"
+    clean_error(cli("predict", ckpt, "--params", params, "--L", "8", "--no-refine",
+                    "--refine-pairs", "--out", out), "--refine-pairs", "--no-refine")
+    assert not out.exists()
+    clean_error(cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8",
+                    "--no-refine", "--refine-pairs"), "--refine-pairs")
+    rep = json.loads(cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8",
+                         "--samples", "2", "--no-refine", "--json").stdout)
+    assert rep["refine"] is False and rep["refine_pairs"] is False

@@ -605,3 +605,21 @@ def test_pair_round_flips_distant_pairs_at_once_and_drops_by_their_gains():
     else:
         raise AssertionError("no field direction made a pair flip improve")
     assert not gs._pair_round(down, hom, torch.zeros_like(down))[1]
+
+
+def test_refine_at_L2_makes_no_pair_flips_and_priorities_act_by_rank():
+    """At L = 2 two bonds join the same two sites (the one-bond pair gain would be wrong):
+    pairs=True is the single-flip descent there.  Priorities act only through their order
+    within a configuration: float priorities give the result of their ranks."""
+    H = gs.sample_bonds(np.random.default_rng(3), 3, 2, ("gaussian_glass",))[0]
+    s = np.random.default_rng(4).choice(np.array([-1, 1], np.int8), size=(3, 4, 2, 2))
+    prio = np.random.default_rng(5).random((3, 4, 2, 2))
+    assert np.array_equal(gs.refine(s, H, priority=prio, pairs=True),
+                          gs.refine(s, H, priority=prio))
+    L = 6
+    H = gs.sample_bonds(np.random.default_rng(6), 3, L, ("pm_j",))[0]
+    s = np.random.default_rng(7).choice(np.array([-1, 1], np.int8), size=(3, 2, L, L))
+    prio = np.random.default_rng(8).random((3, 2, L, L)) * 0.37 + 0.01
+    ranks = prio.reshape(3, 2, -1).argsort(-1).argsort(-1).reshape(prio.shape)
+    assert np.array_equal(gs.refine(s, H, priority=prio, pairs=True),
+                          gs.refine(s, H, priority=ranks, pairs=True))
