@@ -15,7 +15,7 @@ References.  On a set with L ≤ 10 every Hamiltonian gets its exact minimum
 the minimum over 4 × 4-periodic configurations (exact for that family: all its ground states
 are 4 × 4-periodic).  Everywhere else no exact minimum is available, and the reference is the
 best energy found by anything in the experiment: SA with the large reference budget, SA at every
-budget, and every network sample of every seed.  Such gaps are ≥ 0 by construction and are
+budget, every network sample and every descent sample of every seed.  Such gaps are ≥ 0 by construction and are
 labelled ``best-known`` in every output.
 
 The gap of one output is (E − E_ref) / |E_ref|.  A network's per-Hamiltonian gap is the mean
@@ -934,8 +934,8 @@ def markdown(result: dict) -> str:
         ref = {"exact": "exact minimum (ground_state_bonds)",
                "exact-periodic": "exact minimum (4 × 4-periodic, homogeneous family)",
                "best-known": "BEST-KNOWN energy (no exact reference at this L: the lowest "
-                             "energy found by SA with the reference budget, SA at every budget "
-                             "and every network sample)"}[s["reference"]]
+                             "energy found by SA with the reference budget, SA at every budget, "
+                             "every network sample and every descent sample)"}[s["reference"]]
         lines.append(f"**{name}** (L = {s['L']}, {s['n']} Hamiltonians, source {s['source']}"
                      + (f", disorder × {s['disorder']:g}" if s["disorder"] != 1 else "")
                      + "; families: " + ", ".join(f"{k} {v}" for k, v in s["families"].items())

@@ -216,6 +216,17 @@ def test_best_known_reference_and_gaps():
     assert out["curves"]["g"][0]["mean_gap"] > 0.05
     text = X.markdown(out)
     assert "BEST-KNOWN" in text and "| sa |" in text
+    # the descent control's samples join the best-known reference and get their own row
+    desc = {(s, "g"): {"energies": [[-103.0] * spec.samples, [-100.0] * spec.samples,
+                                    [-99.0] * spec.samples],
+                       "seconds_per_hamiltonian": 0.05, "cpu_seconds_per_hamiltonian": 0.05}
+            for s in spec.seeds}
+    out = X.summarize(spec, [hs], net, sa, curves, refs, timings, desc)
+    row = [r for r in out["results"] if r["model"] == "descent"][0]
+    assert row["variant"] == f"best of {spec.descent.restarts}"
+    assert row["families"]["glass"]["per_seed"][0] == pytest.approx(
+        np.mean([0.0, (-100.0 - best[1]) / abs(best[1])]))
+    assert "| descent |" in X.markdown(out)
 
 
 def test_unknown_family_is_refused():
