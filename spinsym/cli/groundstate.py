@@ -58,6 +58,17 @@ def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of:
     return load_hamiltonians(params, L, check=lambda n: _check_predict(L, n, samples, best_of))
 
 
+#: the refinement options of predict and evaluate groundstate
+_REFINE = typer.Option(True, "--refine/--no-refine",
+                       help="Equivariant local descent of the network's output (single and, "
+                            "by default, pair flips).")
+_REFINE_PAIRS = typer.Option(
+    None, "--refine-pairs/--single-flips",
+    help="The descent also flips pairs of spins joined by a bond (the default; ends at a "
+         "minimum under single and pair flips); --single-flips: single flips only.",
+    show_default=False)
+
+
 def _refine_pairs(refine: bool, refine_pairs) -> bool:
     """Whether the refinement makes pair flips: by default when it runs; asking for pair
     flips without the refinement is an error (not silently nothing)."""
@@ -186,14 +197,8 @@ def predict_cmd(
     samples: int = typer.Option(1, help="Samples per Hamiltonian (each draws its own g̃)."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
     out: str = typer.Option(..., help="Output .npz (spins int8 (n, K, L, L))."),
-    refine: bool = typer.Option(True, "--refine/--no-refine",
-                                help="Equivariant local descent of the network's output "
-                                     "(single and, by default, pair flips)."),
-    refine_pairs: Optional[bool] = typer.Option(
-        None, "--refine-pairs/--single-flips",
-        help="The descent also flips pairs of spins joined by a bond (the default; ends at a "
-             "minimum under single and pair flips); --single-flips: single flips only.",
-        show_default=False),
+    refine: bool = _REFINE,
+    refine_pairs: Optional[bool] = _REFINE_PAIRS,
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(an invariant selection; 1 = plain sampling)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -234,14 +239,8 @@ def evaluate_groundstate(
     samples: int = typer.Option(8, help="Samples per Hamiltonian."),
     seed: int = typer.Option(0, help="Seed of the g̃ / noise draws."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
-    refine: bool = typer.Option(True, "--refine/--no-refine",
-                                help="Equivariant local descent of the network's output "
-                                     "(single and, by default, pair flips)."),
-    refine_pairs: Optional[bool] = typer.Option(
-        None, "--refine-pairs/--single-flips",
-        help="The descent also flips pairs of spins joined by a bond (the default; ends at a "
-             "minimum under single and pair flips); --single-flips: single flips only.",
-        show_default=False),
+    refine: bool = _REFINE,
+    refine_pairs: Optional[bool] = _REFINE_PAIRS,
     best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
                                         "(1 = plain sampling, the default)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
