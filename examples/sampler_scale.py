@@ -18,9 +18,8 @@ variational bound ``free_energy_bound_per_site`` above the exact F.  ``--steps L
 incoming checkpoint at L as it is (no fine-tuning).  ``--row16 SAMPLES.h5`` adds a first row
 from an L = 16 sample file (the temperature closest to T_c), its checkpoint read from the file's
 ``checkpoint`` attribute and its timing from the ``timing.json`` beside it (else the
-checkpoint's own training record).  The defaults took 33 CPU-minutes single-threaded (a
-training step of batch 32 at L = 32 costs about 10 CPU-s, of batch 8 at L = 64 about 11; a MH
-proposal about 0.1 / 0.43 CPU-s at L = 32 / 64).
+checkpoint's own training record).  The defaults are sized for a single-threaded CPU run of
+about half an hour (README, "Equivariant samplers").
 
 Every step is a ``spinsym`` command, printed before it runs, with ``--threads`` (default 1)
 torch / Numba threads and OMP_NUM_THREADS = MKL_NUM_THREADS = ``--threads`` in its environment;
@@ -44,7 +43,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sampler_acceptance import Timings, analyze, spinsym  # noqa: E402
 
 TRAIN_T = "2.2,2.25,2.3,2.35"
-# about 33 CPU-minutes single-threaded on the shared development machine
 DEFAULT_STEPS = "32:80,64:50"
 DEFAULT_BATCH = "32:32,64:8"
 DEFAULT_N = "32:2000,64:1000"

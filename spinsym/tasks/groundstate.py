@@ -916,9 +916,9 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
     s = _single_descent(spins, b, max_iter, prio)
     if pairs and spins.shape[-1] > 2:  # (at L = 2 two bonds join the same two sites)
         # distinct priorities in every configuration: no two bonds share a key
-        ranks = _distinct_ranks(prio)
+        distinct = _all_distinct(prio)
         for _ in range(int(max_iter)):
-            s, moved = _pair_round(s, b, prio, ranks)
+            s, moved = _pair_round(s, b, prio, distinct)
             if not moved:
                 break
             s = _single_descent(s, b, max_iter, prio)
@@ -937,20 +937,11 @@ def _dense_ranks(prio):
     return torch.empty_like(step).scatter_(-1, order, step).reshape(prio.shape)
 
 
-def _distinct_ranks(prio):
-    """The priorities as ranks 0 … L²−1 (int64) if they are distinct in every configuration
-    and L > 2 (then distinct bonds have distinct priority pairs), else None."""
-    torch = _torch()
-    L = prio.shape[-1]
-    flat = prio.reshape(prio.shape[:-2] + (-1,))
-    if L <= 2 or flat.shape[-1] < 2:
-        return None
-    srt, order = torch.sort(flat, dim=-1)
-    if bool((srt[..., 1:] == srt[..., :-1]).any()):
-        return None
-    rank = torch.empty_like(order).scatter_(
-        -1, order, torch.arange(flat.shape[-1]).expand_as(order).contiguous())
-    return rank.reshape(prio.shape)
+def _all_distinct(ranks) -> bool:
+    """Whether dense ranks (:func:`_dense_ranks`) are distinct in every configuration (they
+    then run up to L² − 1), at L > 2: then distinct bonds have distinct priority pairs."""
+    L = ranks.shape[-1]
+    return L > 2 and bool((ranks.amax((-2, -1)) == L * L - 1).all())
 
 
 def _priorities(spins: np.ndarray, rng, priority):
@@ -992,7 +983,7 @@ def _single_descent(spins, b, max_iter, prio):
 _BOND_VECTORS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
-def _pair_round(s, b, prio, ranks=None):
+def _pair_round(s, b, prio, distinct: bool = False):
     """One pair round of :func:`refine`.  Every bond (i, j) gets the key (gain, max priority,
     min priority) of flipping both of its spins, gains −ΔE_ij = g_i + g_j + 4 J_ij s_i s_j from
     the single-flip gains g (autograd of THE energy), rounded to 1e-9 like them.  A bond flips
@@ -1000,10 +991,10 @@ def _pair_round(s, b, prio, ranks=None):
     step (nearest or diagonal) of one of its own ends.  Two bonds that both flip are then at
     least two steps apart, so they do not interact and the energy drops by the sum of their
     gains; the best bond of a configuration always flips.  The rule is G-invariant (Chebyshev
-    distance on the torus), so the output distribution stays equivariant.  ``ranks``: the
-    priorities as distinct ranks (:func:`_distinct_ranks`), for the fast path where each key
-    is one int64; None: keys are ranked by sorting, and bonds with a shared key never flip.
-    Returns (spins, whether anything flipped)."""
+    distance on the torus), so the output distribution stays equivariant.  ``prio``: dense
+    priority ranks (:func:`_dense_ranks`); ``distinct`` (:func:`_all_distinct`): each key is
+    one int64 (the fast path); else keys are ranked by sorting, and bonds with a shared key
+    never flip.  Returns (spins, whether anything flipped)."""
     torch = _torch()
     s = s.detach().clone().requires_grad_(True)
     with torch.enable_grad():
@@ -1012,26 +1003,22 @@ def _pair_round(s, b, prio, ranks=None):
     g = 2.0 * s * grad
     n, K, L = s.shape[0], s.shape[1], s.shape[-1]
     nb = len(_BOND_VECTORS)
+    r = prio.to(torch.int64)
     gains, pairs = [], []
     for c, (dy, dx) in enumerate(_BOND_VECTORS):
         sj = s.roll((-dy, -dx), (-2, -1))
         gains.append(torch.round((g + g.roll((-dy, -dx), (-2, -1))
                                   + 4.0 * b[:, c, None] * s * sj) * 1e9))
-        pj = prio.roll((-dy, -dx), (-2, -1))
-        pairs.append(torch.maximum(prio, pj) * (L * L) + torch.minimum(prio, pj))
+        rj = r.roll((-dy, -dx), (-2, -1))
+        pairs.append(torch.maximum(r, rj) * (L * L) + torch.minimum(r, rj))
     gain = torch.stack(gains, 2).reshape(n, K, -1)  # (n, K, 4·L²): bond (c, y, x)
+    pm = torch.stack(pairs, 2).reshape(n, K, -1)  # (max rank, min rank), exact in int64
     bits = 2 * max(1, (L * L - 1).bit_length())
     big = float(gain.abs().max()) if gain.numel() else 0.0
-    if ranks is not None and big < 2.0 ** (62 - bits):
+    if distinct and big < 2.0 ** (62 - bits):
         # fast path: distinct priority ranks, so the key (gain, max rank, min rank) is one int64
-        r = ranks.to(torch.int64)
-        pm = []
-        for c, (dy, dx) in enumerate(_BOND_VECTORS):
-            rj = r.roll((-dy, -dx), (-2, -1))
-            pm.append(torch.maximum(r, rj) * (L * L) + torch.minimum(r, rj))
-        key = gain.to(torch.int64) * (1 << bits) + torch.stack(pm, 2).reshape(n, K, -1)
+        key = gain.to(torch.int64) * (1 << bits) + pm
         return _flip_best_pairs(s, gain, key, None, nb, L)
-    pm = torch.stack(pairs, 2).reshape(n, K, -1)
     # the dense lexicographic rank of (gain, max priority, min priority) among a
     # configuration's bonds (equal keys, equal rank), and which keys are shared by two bonds
     order = torch.sort(pm, dim=-1, stable=True).indices

@@ -575,8 +575,8 @@ def test_pair_round_flips_distant_pairs_at_once_and_drops_by_their_gains():
     s1, moved = gs._pair_round(s0, b, prio)
     assert moved
     # the int64-key path (distinct priority ranks) selects the same pairs as the sorted one
-    assert torch.equal(gs._pair_round(s0, b, prio, gs._distinct_ranks(prio))[0], s1)
-    assert gs._distinct_ranks(torch.zeros_like(prio)) is None
+    assert gs._all_distinct(prio) and not gs._all_distinct(torch.zeros_like(prio))
+    assert torch.equal(gs._pair_round(s0, b, prio, distinct=True)[0], s1)
     flipped = (s1 != s0).numpy()
     e0, e1 = gs.energies_per_site(s, H), gs.energies_per_site(s1.numpy().astype(np.int8), H)
     pg = _pair_gains(s, H).reshape(4, 2, L, L, 4)  # (y, x, bond vector) as in _pair_gains
