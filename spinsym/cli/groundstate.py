@@ -43,7 +43,7 @@ def _check_predict(L: int, n: int, samples: int, best_of: int) -> None:
 
 
 def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of: int,
-               device: str):
+               device: str, sampling: str | None = None):
     """The checks predict and evaluate share, before anything loads: options, the params
     file (scalar or per-bond entries, at this L) and the checkpoint path.  Returns the
     :class:`spinsym.tasks.groundstate.HamiltonianSet`."""
@@ -54,6 +54,8 @@ def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of:
     validate.positive_int(best_of, "--best-of", maximum=1000)
     validate.seed(seed, "--seed")
     validate.choice(device.split(":")[0], "device", ("cpu", "cuda"))
+    if sampling is not None:
+        validate.choice(sampling, "--sampling", SAMPLING_MODES)
     validate.input_file(ckpt, "checkpoint")
     return load_hamiltonians(params, L, check=lambda n: _check_predict(L, n, samples, best_of))
 
@@ -83,6 +85,28 @@ _PARAMS_HELP = ('JSON list of Hamiltonians: {"Jx", "Jy", "J2", "h"} numbers, or 
 
 
 from ..tasks.groundstate import TrainConfig as _GS  # noqa: E402  (defaults for --help; no torch)
+from ..tasks.groundstate import PREDICT_BEST_OF, PREDICT_SAMPLING, SAMPLING_MODES  # noqa: E402
+
+#: the inference options of predict and evaluate groundstate
+_BEST_OF = typer.Option(PREDICT_BEST_OF, help="Keep the lowest-energy of R refined draws per "
+                                              "sample (an invariant selection; 1 = plain "
+                                              "sampling).")
+_SAMPLING = typer.Option(
+    None, help=f"How SymPE draws g̃: {', '.join(SAMPLING_MODES)} (default: "
+               f"{PREDICT_SAMPLING}; canonical is the canonicalizer's own draw). Only for "
+               f"models that draw g̃.", show_default=False)
+
+
+def _sampling(sampling, meta: dict):
+    """--sampling (already checked against SAMPLING_MODES) for this checkpoint: the default
+    for SymPE, none for the other models, and a one-line error where one is asked of a model
+    that draws no g̃."""
+    if sampling is None:
+        return PREDICT_SAMPLING if meta["arch"] == "sympe" else None
+    if meta["arch"] != "sympe":
+        raise ParameterError(f"--sampling applies to sympe checkpoints (they draw g̃), not "
+                             f"{meta['arch']}")
+    return sampling
 
 
 @train_app.command("groundstate")
@@ -199,8 +223,8 @@ def predict_cmd(
     out: str = typer.Option(..., help="Output .npz (spins int8 (n, K, L, L))."),
     refine: bool = _REFINE,
     refine_pairs: Optional[bool] = _REFINE_PAIRS,
-    best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
-                                        "(an invariant selection; 1 = plain sampling)."),
+    best_of: int = _BEST_OF,
+    sampling: Optional[str] = _SAMPLING,
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Predict ground-state configurations for the Hamiltonians in a JSON file."""
@@ -211,19 +235,21 @@ def predict_cmd(
 
     _check_L(L)
     pairs = _refine_pairs(refine, refine_pairs)
-    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
+    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling)
     _check_out(out, inputs=[ckpt, params])
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
+    sampling = _sampling(sampling, meta)
     res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine, refine_pairs=pairs)
+                  best_of=best_of, refine_output=refine, refine_pairs=pairs, sampling=sampling)
     extra = {"g": res["g"]} if "g" in res else {}
     rows = scalar_rows(H.bonds)
     if not np.isnan(rows).any():
         extra["params"] = rows  # (n, 4) Jx, Jy, J2, h as before, when all are homogeneous
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, spins=res["spins"], bonds=H.bonds, family=np.array(H.family), L=L,
-                 seed=seed, samples=samples, best_of=best_of, model=meta["arch"], **extra)
+                 seed=seed, samples=samples, best_of=best_of, sampling=str(sampling),
+                 model=meta["arch"], **extra)
     n = res["spins"].shape[0]
     typer.echo(f"wrote {out}: {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')} "
                f"at L={L}")
@@ -241,8 +267,8 @@ def evaluate_groundstate(
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     refine: bool = _REFINE,
     refine_pairs: Optional[bool] = _REFINE_PAIRS,
-    best_of: int = typer.Option(1, help="Keep the lowest-energy of R draws per sample "
-                                        "(1 = plain sampling, the default)."),
+    best_of: int = _BEST_OF,
+    sampling: Optional[str] = _SAMPLING,
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Relative energy gaps to the exact ground state, per Hamiltonian, phase and family."""
@@ -251,12 +277,13 @@ def evaluate_groundstate(
 
     _check_L(L)
     pairs = _refine_pairs(refine, refine_pairs)
-    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device)
+    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling)
     _check_gs_L(L, H)
     device = resolve_device(device)
     model, meta = load_checkpoint(ckpt, device)
+    sampling = _sampling(sampling, meta)
     res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine, refine_pairs=pairs)
+                  best_of=best_of, refine_output=refine, refine_pairs=pairs, sampling=sampling)
     rep = evaluate(res["spins"], H)
     ties = canonical_ties(model, H.bonds, L)
     if ties is not None:
@@ -265,12 +292,14 @@ def evaluate_groundstate(
     rep["L"] = L
     rep["train_L"] = meta["train_config"]["L"]
     rep["best_of"] = best_of
+    rep["sampling"] = sampling
     rep["refine"] = refine
     rep["refine_pairs"] = pairs
     _print_report(rep, res["spins"], as_json,
                   f"model {meta['arch']} (trained at L={rep['train_L']}), L={L}, "
                   f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"
-                  + (f" (best of {best_of} draws each)" if best_of > 1 else ""))
+                  + (f" (best of {best_of} draws each)" if best_of > 1 else "")
+                  + (f", g̃ {sampling}" if sampling else ""))
 
 
 def _check_gs_L(L: int, H) -> None:

@@ -347,13 +347,13 @@ class SymPE(Predictor):
         return g, w[..., 0] - w[..., 1]
 
     def forward_sites(self, x: torch.Tensor, samples: int = 1, generator=None, g=None,
-                      soft: bool | None = None) -> dict:
+                      soft: bool | None = None, mode: str | None = None) -> dict:
         B, L = x.shape[0], x.shape[-1]
         K = samples
         if soft is None:
             soft = self.training and torch.is_grad_enabled()
         if g is None:
-            g, w = self.sample_group(x, K, generator, soft=soft)
+            g, w = self.sample_group(x, K, generator, soft=soft, mode=mode)
         else:
             g = torch.as_tensor(g, dtype=torch.long, device=x.device).reshape(B, -1, 4)
             K = g.shape[1]

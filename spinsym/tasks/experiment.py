@@ -37,6 +37,9 @@ The spec (TOML; unknown keys are errors, everything is checked before any work):
     samples = 16          # samples per Hamiltonian at evaluation
     eval_seed = 1         # seed of the network samples
     refine_pairs = true   # the refined variant's descent also flips bond pairs
+    best_of = 1           # each sample: the lowest-energy of this many draws (raw and refined)
+    sampling = "uniform"  # how SymPE models draw g̃ (canonical, gumbel, uniform); absent: their
+                          # own canonical draw.  The other models draw no g̃.
     [train]               # TrainConfig fields shared by every network (steps, batch, width, …)
     steps = 300
     [[models]]            # networks; name unique, arch one of sympe, gcnn, noise, cnn
@@ -142,6 +145,12 @@ class Spec:
     configs: dict = field(default_factory=dict)   # model name -> validated TrainConfig (seed 0)
     refine_pairs: bool = True                     # the refined variant also flips bond pairs
     descent: DescentSpec = DescentSpec()
+    best_of: int = 1                              # draws per sample (the lowest energy kept)
+    sampling: str | None = None                   # SymPE's g̃ draws (None: canonical)
+
+    def sampling_for(self, model: "ModelEntry") -> str | None:
+        """The sampling mode for ``model``: the spec's for SymPE models, none otherwise."""
+        return self.sampling if model.arch == "sympe" else None
 
     def as_dict(self) -> dict:
         return {"format": SPEC_FORMAT, "L": self.L, "seeds": list(self.seeds),
@@ -149,7 +158,8 @@ class Spec:
                 "models": [dataclasses.asdict(m) for m in self.models],
                 "anneal": {**dataclasses.asdict(self.anneal), "curve": list(self.anneal.curve)},
                 "sets": [s.as_dict() for s in self.sets], "refine_pairs": self.refine_pairs,
-                "descent": dataclasses.asdict(self.descent)}
+                "descent": dataclasses.asdict(self.descent), "best_of": self.best_of,
+                "sampling": self.sampling}
 
     def config(self, model: ModelEntry, seed: int):
         return dataclasses.replace(self.configs[model.name], seed=int(seed))
@@ -184,13 +194,14 @@ def _name(v, what: str) -> str:
 
 def parse_spec(data: dict, path: str = "spec") -> Spec:
     """Validate a parsed spec completely (one-line ParameterError / DataError)."""
-    from .groundstate import TrainConfig
+    from .groundstate import SAMPLING_MODES, TrainConfig
 
     where = path
     _table(data, "top level", ("experiment", "train", "models", "anneal", "descent", "sets"),
            where, required=("experiment", "models", "sets"))
     ex = _table(data["experiment"], "experiment",
-                ("L", "seeds", "samples", "eval_seed", "refine_pairs"), where,
+                ("L", "seeds", "samples", "eval_seed", "refine_pairs", "best_of", "sampling"),
+                where,
                 required=("seeds",))
     L = _int(ex.get("L", 8), "experiment.L", minimum=4, maximum=1024)
     seeds = ex["seeds"]
@@ -208,6 +219,11 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
     if not isinstance(refine_pairs, bool):
         raise ParameterError(f"{where}: experiment.refine_pairs must be true or false, got "
                              f"{refine_pairs!r}")
+    best_of = _int(ex.get("best_of", 1), "experiment.best_of", 1, 4096)
+    sampling = ex.get("sampling")
+    if sampling is not None and sampling not in SAMPLING_MODES:
+        raise ParameterError(f"{where}: experiment.sampling must be one of "
+                             f"{', '.join(SAMPLING_MODES)}, got {sampling!r}")
 
     train = data.get("train", {})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -307,7 +323,7 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
                              V.seed(_int(s.get("seed", 0), f"set {name!r} seed", 0, V.SEED_MAX)),
                              params, disorder, fam))
     spec = Spec(path, L, seeds, samples, eval_seed, dict(train), tuple(models), anneal,
-                tuple(sets), configs, refine_pairs, descent)
+                tuple(sets), configs, refine_pairs, descent, best_of, sampling)
     return spec
 
 
@@ -669,8 +685,12 @@ def evaluate_one(spec: Spec, model: ModelEntry, seed: int, hset: HamiltonianSet,
 
     ck = os.path.join(out_dir, "checkpoints", f"{model.name}-seed{seed}.pt")
     cfg = spec.config(model, seed)
+    sampling = spec.sampling_for(model)
+    # (single flips, one canonical draw: the older keys)
     key = _digest(["net", cfg.to_dict(), hset.key(), spec.samples, spec.eval_seed]
-                  + (["pairs"] if spec.refine_pairs else []))  # (single flips: the older key)
+                  + (["pairs"] if spec.refine_pairs else [])
+                  + ([["best_of", spec.best_of]] if spec.best_of != 1 else [])
+                  + ([["sampling", sampling]] if sampling is not None else []))
     path = os.path.join(out_dir, "evals", f"{model.name}-seed{seed}-{hset.entry.name}.json")
     rec = _cached(path, key)
     if rec is not None:
@@ -688,10 +708,11 @@ def evaluate_one(spec: Spec, model: ModelEntry, seed: int, hset: HamiltonianSet,
         # warm-up (first-call costs are not inference time), then the timed run
         pairs = refine and spec.refine_pairs
         gs.predict(net, params[:1], L, samples=1, seed=spec.eval_seed, refine_output=refine,
-                   refine_pairs=pairs)
+                   refine_pairs=pairs, best_of=spec.best_of, sampling=sampling)
         t0, c0 = time.perf_counter(), time.thread_time()
         out = gs.predict(net, params, L, samples=spec.samples, seed=spec.eval_seed,
-                         refine_output=refine, refine_pairs=pairs)
+                         refine_output=refine, refine_pairs=pairs, best_of=spec.best_of,
+                         sampling=sampling)
         sec, cpu = time.perf_counter() - t0, time.thread_time() - c0
         rec[variant] = {"energies": energies(out["spins"], hset).tolist(),
                         "seconds_per_hamiltonian": sec / len(params),
@@ -926,8 +947,11 @@ def _pct(m, h=None) -> str:
 def markdown(result: dict) -> str:
     """The Markdown tables: one per set; rows model × variant, columns per family."""
     spec = result["spec"]
-    lines = [f"Seeds {spec['seeds']}; {spec['samples']} samples per Hamiltonian; gaps are "
-             "(E − E_ref)/|E_ref|, mean over seeds ± 95% t-interval half-width.", ""]
+    R, mode = spec.get("best_of", 1), spec.get("sampling")
+    draws = (f" (networks: each the lowest-energy of {R} draws" if R > 1 else " (networks: one "
+             "draw each") + (f"; SymPE draws g̃ {mode})" if mode else "; SymPE's canonical g̃)")
+    lines = [f"Seeds {spec['seeds']}; {spec['samples']} samples per Hamiltonian{draws}; gaps "
+             "are (E − E_ref)/|E_ref|, mean over seeds ± 95% t-interval half-width.", ""]
     for name, s in result["sets"].items():
         rows = [r for r in result["results"] if r["set"] == name]
         fams = list(rows[0]["families"])

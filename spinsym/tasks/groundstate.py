@@ -487,6 +487,22 @@ HELDOUT_BONDS = {"homogeneous": 8, "defect": 16, "superlattice": 16, "diluted": 
                  "unequal_diagonals": 12, "mixture": 12}
 
 
+def validation_bonds(seed: int = 20261130, L: int = 8) -> HamiltonianSet:
+    """The shipped validation set (data/validation_bonds_L8.json), disjoint from the held-out
+    set: the family draws of :func:`heldout_bonds` from another seed, without its hand-picked
+    cases.  Inference settings (``predict``'s defaults) are chosen on this set, so the held-out
+    set stays a test set."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    parts, fams = [], []
+    for f, k in HELDOUT_BONDS.items():
+        b, fam = sample_bonds(rng, k, L, (f,), special=0.5, hard=0.1)
+        parts.append(b)
+        fams += fam
+    bonds = np.round(np.concatenate(parts), 6) + 0.0
+    entries = [_entry_json(b, f) for b, f in zip(bonds, fams)]
+    return HamiltonianSet(bonds, fams, entries)
+
+
 def heldout_bonds(seed: int = 20260301, L: int = 8) -> HamiltonianSet:
     """The shipped per-bond held-out set (data/heldout_bonds_L8.json): for each family of
     :data:`HELDOUT_BONDS` that many draws of :func:`sample_bonds` (half of the non-homogeneous
@@ -1073,9 +1089,21 @@ def _priority_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
 
 
+#: the inference defaults of ``spinsym predict``, ``evaluate groundstate`` and the API
+#: (chosen on data/validation_bonds_L8.json, not on the held-out set): each sample is the
+#: lowest-energy of PREDICT_BEST_OF refined draws, SymPE drawing g̃ uniformly on G for them
+#: (the canonical draw is the best single guess; for a best-of selection the candidates
+#: should differ).  :func:`predict` itself defaults to one canonical draw.
+PREDICT_BEST_OF = 4
+PREDICT_SAMPLING = "uniform"
+#: how a model that draws g̃ (SymPE) may draw it at inference (SymPE.sample_group's modes)
+SAMPLING_MODES = ("canonical", "gumbel", "uniform")
+
+
 def predict(model, params, L: int, samples: int = 1, seed: int = 0,
             device: str = "cpu", batch: int = 64, best_of: int = 1,
-            refine_output: bool = True, refine_pairs: bool = True) -> dict:
+            refine_output: bool = True, refine_pairs: bool = True,
+            sampling: str | None = None) -> dict:
     """Spins int8 (n, K, L, L) (sign of the logit; 0 → +1) and, for SymPE, the sampled g̃
     (n, K, 4) = (ty, tx, d, z).  Each sample draws its own g̃; same seed → same output.
 
@@ -1085,10 +1113,14 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     ``best_of = R > 1``: each of the K samples is the lowest-energy one of R independent draws
     (the first among ties).  The energy is G-invariant, so this selection keeps the
     distribution equivariant and degenerate ground states equally likely; R = 1 is the plain
-    sampler.  ``refine_pairs`` (the default): the refinement also makes pair flips
-    (:func:`refine`, ``pairs``); False: single flips only.  ``refine_output``: each configuration then goes through :func:`refine` with
+    sampler.  ``refine_output``: each configuration goes through :func:`refine` with
     priorities drawn from the seed (equivariant in distribution; ends at single-flip local
-    minima)."""
+    minima); ``refine_pairs`` (the default): the refinement also makes pair flips
+    (:func:`refine`, ``pairs``); False: single flips only.
+
+    ``sampling``: how SymPE draws g̃ (one of :data:`SAMPLING_MODES`; None: the model's own
+    default, the canonical draw).  Every mode is equivariant in distribution.  Models that
+    draw no g̃ take only None."""
     torch = _torch()
 
     L = check_size(L, minimum=2)
@@ -1097,6 +1129,15 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     model.check_L(L)
     if int(samples) < 1 or int(best_of) < 1:
         raise ParameterError("samples and best_of must be at least 1")
+    kw = {}
+    if sampling is not None:
+        if sampling not in SAMPLING_MODES:
+            raise ParameterError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, "
+                                 f"got {sampling!r}")
+        if getattr(model, "kind", None) != "sympe":
+            raise ParameterError(f"sampling applies to models that draw g̃ (sympe), not "
+                                 f"{getattr(model, 'kind', type(model).__name__)}")
+        kw["mode"] = sampling
     K, R = int(samples), int(best_of)
     bonds = as_bonds(params, L)
     gen = _generator(seed, 2)
@@ -1107,7 +1148,7 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
         for i in range(0, len(bonds), step):
             chunk = bonds[i:i + step]
             bt = torch.tensor(chunk, dtype=torch.float32, device=device)
-            out = model(bt, samples=K * R, generator=gen)
+            out = model(bt, samples=K * R, generator=gen, **kw)
             s = torch.where(out["logits"] >= 0, 1, -1).to(torch.int8).cpu().numpy()
             if refine_output:
                 s = refine(s, chunk, rng=prio_rng, pairs=refine_pairs)

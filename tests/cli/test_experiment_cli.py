@@ -40,7 +40,9 @@ def test_end_to_end(finished):
         if r["model"] not in ("sa", "descent"):
             assert r["steps"] == [3, 3]
     assert [p["sweeps"] for p in res["curves"]["heldout"]] == [1, 8]
+    assert res["spec"]["best_of"] == 2 and res["spec"]["sampling"] == "uniform"
     table = (out / "table.md").read_text()
+    assert "lowest-energy of 2 draws; SymPE draws g̃ uniform" in table
     assert "| sympe | refined |" in table and "| sa | 20x2 |" in table
     assert "| descent | best of 2 |" in table
     assert sorted(os.listdir(out / "checkpoints")) == [

@@ -222,6 +222,7 @@ COMMANDS = {
         "--refine": switch("--refine", "--no-refine"),
         "--refine-pairs": switch("--refine-pairs", "--single-flips"),
         "--best-of": opt(["1", "2"], NO_BIG),
+        "--sampling": opt(["uniform", "canonical"], ["bogus", "", "Uniform"]),
         "--device": opt(*DEVICE),
     }, ["--out"], []),
     "evaluate groundstate": (["evaluate", "groundstate"],
@@ -234,6 +235,7 @@ COMMANDS = {
         "--refine": switch("--refine", "--no-refine"),
         "--refine-pairs": switch("--refine-pairs", "--single-flips"),
         "--best-of": opt(["1"], NO_BIG),
+        "--sampling": opt(["gumbel"], ["bogus", ""]),
         "--device": opt(*DEVICE),
     }, [], []),
     "evaluate descent": (["evaluate", "descent"], [], {

@@ -135,6 +135,39 @@ def test_bad_input_is_one_clear_line(cli, clean_error, trained, tmp_path):
     assert not os.path.exists(tmp_path / "p.npz")
 
 
+def test_inference_defaults_and_sampling(cli, clean_error, trained, tmp_path):
+    """predict records its inference settings (best of 4 uniform draws by default); an
+    explicit --sampling canonical --best-of 1 is the plain canonical sampler; --sampling is
+    refused for a model that draws no g̃."""
+    from spinsym.tasks.groundstate import PREDICT_BEST_OF, PREDICT_SAMPLING
+
+    d, ckpt, params = trained
+    outs = {}
+    for name, extra in (("def", []), ("can", ["--sampling", "canonical", "--best-of", "1"])):
+        out = tmp_path / f"{name}.npz"
+        proc = cli("predict", ckpt, "--params", params, "--L", "8", "--samples", "3",
+                   "--seed", "1", "--out", out, *extra)
+        assert proc.returncode == 0, proc.stderr
+        outs[name] = np.load(out)
+    assert int(outs["def"]["best_of"]) == PREDICT_BEST_OF == 4
+    assert str(outs["def"]["sampling"]) == PREDICT_SAMPLING == "uniform"
+    assert int(outs["can"]["best_of"]) == 1 and str(outs["can"]["sampling"]) == "canonical"
+    proc = cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8", "--samples",
+               "2", "--json", "--sampling", "gumbel")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["sampling"] == "gumbel" and rep["best_of"] == 4
+    gc = tmp_path / "gcnn.pt"
+    proc = cli("train", "groundstate", "--model", "gcnn", "--L", "4", "--seed", "0", "--out", gc,
+               *TINY)
+    assert proc.returncode == 0, proc.stderr
+    clean_error(cli("evaluate", "groundstate", gc, "--params", params, "--L", "8", "--samples",
+                    "2", "--sampling", "uniform"), "--sampling applies to sympe checkpoints")
+    proc = cli("evaluate", "groundstate", gc, "--params", params, "--L", "8", "--samples", "2",
+               "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["sampling"] is None
+
+
 @pytest.fixture
 def fake(tmp_path):
     """A checkpoint path that exists (option checks come before it is read) and good params."""
@@ -151,6 +184,7 @@ def fake(tmp_path):
     (["--seed", "-1"], "--seed must be at least 0"),
     (["--samples", "0"], "--samples must be at least 1"),
     (["--best-of", "100000"], "--best-of must be at most 1000"),
+    (["--sampling", "argmax"], "unknown --sampling 'argmax'; choose one of canonical, gumbel"),
     (["--device", "tpu"], "unknown device 'tpu'; choose one of cpu, cuda"),
 ])
 def test_hostile_predict_options(cli, clean_error, fake, tmp_path, args, words):

@@ -182,6 +182,44 @@ def test_best_of_keeps_the_lowest_energy_draw():
     assert np.allclose(gs.energies_per_site(best["spins"], P), e48)
 
 
+def test_sampling_modes_of_predict():
+    """canonical is the model's own draw; uniform spreads g̃ over G where the canonical draw
+    keeps one stabilizer coset; models without g̃ and unknown modes are refused."""
+    ck = gs.train(_cfg("sympe"))
+    from spinsym.nn import build_model
+
+    m = build_model("sympe", **ck["model_config"])
+    m.load_state_dict(ck["state_dict"])
+    m.eval()
+    H = gs.heldout_bonds()
+    P = H.bonds[[H.family.index("gaussian_glass")]]  # a trivial stabilizer
+    own = gs.predict(m, P, 8, samples=16, seed=3)
+    can = gs.predict(m, P, 8, samples=16, seed=3, sampling="canonical")
+    assert np.array_equal(own["spins"], can["spins"]) and np.array_equal(own["g"], can["g"])
+    assert len({tuple(g) for g in can["g"][0]}) == 1
+    uni = gs.predict(m, P, 8, samples=16, seed=3, sampling="uniform")
+    assert len({tuple(g) for g in uni["g"][0]}) > 8
+    assert np.array_equal(uni["spins"], gs.predict(m, P, 8, samples=16, seed=3,
+                                                   sampling="uniform")["spins"])
+    with pytest.raises(ParameterError, match="sampling must be one of"):
+        gs.predict(m, P, 8, sampling="argmax")
+    gc = build_model("gcnn", width=2, depth=1, kernel=3)
+    with pytest.raises(ParameterError, match="models that draw g̃"):
+        gs.predict(gc, P, 8, sampling="uniform")
+
+
+def test_validation_file_matches_its_generator_and_is_disjoint_from_the_heldout_set():
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "data",
+                        "validation_bonds_L8.json")
+    V = gs.load_hamiltonians(path, 8)
+    ref = gs.validation_bonds()
+    assert np.array_equal(V.bonds, ref.bonds) and V.family == ref.family
+    assert set(V.family) == set(gs.FAMILIES)
+    H = gs.heldout_bonds()
+    flat = {b.tobytes() for b in H.bonds}
+    assert not any(b.tobytes() in flat for b in V.bonds)
+
+
 def test_refine_is_equivariant_monotone_and_cannot_break_symmetry():
     """The deterministic rule (no priorities): equivariant, monotone, and ties block."""
     from spinsym.hamiltonians import ising_energy
