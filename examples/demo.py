@@ -71,7 +71,7 @@ def main() -> None:
     #    predicted phase diagram beside the exact one.
     #    The demo trains on the homogeneous family with the period-4 encoding, which folds the
     #    L = 8 computation onto 4 x 4 and takes seconds; the defaults (all per-bond families,
-    #    a full-lattice v) take a few CPU-minutes (see the README).
+    #    a full-lattice v, the annealing teacher) take a few CPU-minutes (see the README).
     brief = ["--families", "homogeneous", "--pe-period", 4, "--seed", args.seed, "--quiet"]
     step("train SymPE (brief)", "train", "groundstate", "--model", "sympe", "--L", 8,
          "--steps", 400, *brief, "--out", p("sympe.pt"))

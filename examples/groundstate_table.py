@@ -43,6 +43,8 @@ def main(argv=None):
     ap.add_argument("--retrain", action="store_true")
     ap.add_argument("--params", default=HELDOUT)
     ap.add_argument("--best-of", type=int, default=1)
+    ap.add_argument("--sampling", default="canonical", help="SymPE's g̃ draws (the table: "
+                    "one canonical draw, the plain sampler)")
     a = ap.parse_args(argv)
     os.makedirs(a.outdir, exist_ok=True)
     rows = {}
@@ -58,7 +60,8 @@ def main(argv=None):
         for L in (8, 16):
             rep = json.loads(spinsym("evaluate", "groundstate", ckpt, "--params", a.params, "--L",
                                      L, "--samples", a.samples, "--seed", a.seed, "--json",
-                                     "--best-of", a.best_of))
+                                     "--best-of", a.best_of,
+                                     *(["--sampling", a.sampling] if m == "sympe" else [])))
             rep.pop("per_hamiltonian")
             rows[m][L] = rep
     with open(os.path.join(a.outdir, "table.json"), "w") as f:

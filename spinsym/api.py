@@ -266,10 +266,12 @@ class GroundStatePredictor:
             best_of = PREDICT_BEST_OF
         if sampling is None:
             sampling = PREDICT_SAMPLING if self.arch == "sympe" else None
-        elif sampling not in SAMPLING_MODES or self.arch != "sympe":
-            raise ParameterError(f"sampling must be one of {', '.join(SAMPLING_MODES)} and "
-                                 f"applies to sympe only (this model: {self.arch}), got "
+        elif sampling not in SAMPLING_MODES:
+            raise ParameterError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, got "
                                  f"{sampling!r}")
+        elif self.arch != "sympe":
+            raise ParameterError(f"sampling applies to sympe models (they draw g̃), not "
+                                 f"{self.arch}")
 
         for name, value, low in (("L", L, 2), ("samples", samples, 1), ("best_of", best_of, 1)):
             if int(value) != value or value < low:

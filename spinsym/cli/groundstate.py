@@ -152,7 +152,10 @@ def train_groundstate(
                                                       "homogeneous, defect, superlattice, "
                                                       "diluted, random_field, pm_j, "
                                                       "gaussian_glass, unequal_diagonals, "
-                                                      "mixture; or all (default: all)"),
+                                                      "mixture, each optionally name:weight "
+                                                      "(drawn weight times as often); all: "
+                                                      "every family not named, weight 1 "
+                                                      f"(default: {_GS.families})"),
     pe_period: Optional[int] = typer.Option(None, help="Period of the sympe/cnn positional "
                                                        "encoding; 0: the training L, a "
                                                        "full-lattice encoding (default: 0)"),
@@ -248,7 +251,7 @@ def predict_cmd(
         extra["params"] = rows  # (n, 4) Jx, Jy, J2, h as before, when all are homogeneous
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, spins=res["spins"], bonds=H.bonds, family=np.array(H.family), L=L,
-                 seed=seed, samples=samples, best_of=best_of, sampling=str(sampling),
+                 seed=seed, samples=samples, best_of=best_of, sampling=sampling or "",
                  model=meta["arch"], **extra)
     n = res["spins"].shape[0]
     typer.echo(f"wrote {out}: {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')} "

@@ -149,8 +149,13 @@ class Spec:
     sampling: str | None = None                   # SymPE's g̃ draws (None: canonical)
 
     def sampling_for(self, model: "ModelEntry") -> str | None:
-        """The sampling mode for ``model``: the spec's for SymPE models, none otherwise."""
-        return self.sampling if model.arch == "sympe" else None
+        """The sampling mode for ``model``: the spec's for SymPE models (uniform for one
+        trained without a canonicalizer, whose g̃ is always uniform), none otherwise."""
+        if model.arch != "sympe" or self.sampling is None:
+            return None
+        if model.name in self.configs and self.configs[model.name].canonicalizer == "uniform":
+            return "uniform"
+        return self.sampling
 
     def as_dict(self) -> dict:
         return {"format": SPEC_FORMAT, "L": self.L, "seeds": list(self.seeds),

@@ -54,7 +54,8 @@ from ..training import resolve_device  # noqa: F401  (re-exported: the one devic
 CHECKPOINT_KIND = "groundstate"
 FORMAT_VERSION = 1
 MODELS = ("sympe", "gcnn", "noise", "cnn")
-#: the training families (``--families``: a comma-separated subset, or "all")
+#: the training families (``--families``: a comma-separated subset, each optionally with a
+#: weight, or "all")
 FAMILIES = ("homogeneous", "defect", "superlattice", "diluted", "random_field", "pm_j",
             "gaussian_glass", "unequal_diagonals", "mixture")
 #: the fields a stored config of an older spinsym (before per-bond input) gets
@@ -85,7 +86,7 @@ class TrainConfig(TrainingConfig):
     special: float = 0.3     # fraction of Hamiltonians on symmetric sub-families
     hard: float = 0.1        # fraction from the all-antiferro sector in a field (m = 1/2 phases)
     fold: bool = True        # compute on the 4 × 4 torus when that is exact (see compute_size)
-    families: str = "all"    # comma-separated subset of FAMILIES, or "all"
+    families: str = "all"    # FAMILIES to draw, comma-separated (name or name:weight), or "all"
     pe_period: int = 0       # period of SymPE's / the CNN's encoding v; 0: the training L
     encoding: str = "bonds"  # network input: "bonds" (injective) or "sites" (older)
     # ablations (sympe only, except group): how v enters, how g̃ is drawn, the spatial group
@@ -164,17 +165,46 @@ class TrainConfig(TrainingConfig):
         return cfg
 
 
+#: the most a family's weight in ``--families`` may be
+MAX_FAMILY_WEIGHT = 100
+
+
+def family_weights(text: str) -> dict:
+    """``--families`` → {name: weight}, in draw order.  Comma-separated items: a name of
+    :data:`FAMILIES` (weight 1), ``name:k`` (an integer weight 1 ≤ k ≤ 100: drawn k times as
+    often as a weight-1 family), or ``all`` (every family not yet named, weight 1); a name given
+    twice keeps its last weight."""
+    items = [t.strip() for t in str(text).split(",")]
+    weights: dict = {}
+    for item in items:
+        name, sep, k = item.partition(":")
+        name = name.strip()
+        if name == "all":
+            if sep:
+                raise ParameterError("--families: all takes no weight (give name:weight for "
+                                     "the families to weight)")
+            for f in FAMILIES:
+                weights.setdefault(f, 1)
+            continue
+        if name not in FAMILIES:
+            raise ParameterError(f"--families: unknown family {name or item!r}; choose from "
+                                 f"{', '.join(FAMILIES)} or all (each optionally name:weight)")
+        w = 1
+        if sep:
+            k = k.strip()
+            if not (k.isascii() and k.isdigit()) or not 1 <= int(k) <= MAX_FAMILY_WEIGHT:
+                raise ParameterError(f"--families: the weight of {name} must be an integer "
+                                     f"from 1 to {MAX_FAMILY_WEIGHT}, got {k!r}")
+            w = int(k)
+        weights[name] = w
+    return weights
+
+
 def parse_families(text: str) -> tuple:
-    """"all" or a comma-separated subset of :data:`FAMILIES` → the tuple of names."""
-    if text.strip() == "all":
-        return FAMILIES
-    names = tuple(t.strip() for t in text.split(","))
-    bad = [n for n in names if n not in FAMILIES]
-    if bad or not names:
-        raise ParameterError(f"--families: unknown famil{'ies' if len(bad) > 1 else 'y'} "
-                             f"{', '.join(repr(b) for b in bad) or repr(text)}; choose from "
-                             f"{', '.join(FAMILIES)} or all")
-    return tuple(dict.fromkeys(names))
+    """``--families`` (:func:`family_weights`) → the draw table: each name repeated by its
+    weight, so a uniform draw from it draws the families with those weights.  "all" is
+    :data:`FAMILIES` itself (the older draws, unchanged)."""
+    return tuple(f for f, w in family_weights(text).items() for _ in range(w))
 
 
 def model_config(cfg: TrainConfig) -> dict:
@@ -288,7 +318,9 @@ def _modify(rng: np.random.Generator, b: np.ndarray, kind: str) -> None:
 
 def sample_bonds(rng: np.random.Generator, n: int, L: int, families=FAMILIES,
                  special: float = 0.3, hard: float = 0.1) -> tuple[np.ndarray, list]:
-    """n per-bond Hamiltonians (n, 5, L, L) and their family names, each family equally likely.
+    """n per-bond Hamiltonians (n, 5, L, L) and their family names, each entry of ``families``
+    equally likely (a name repeated k times, as :func:`parse_families` gives for name:k, is
+    drawn k times as often).
 
     * homogeneous: :func:`sample_family` (``special``, ``hard`` as there);
     * defect: a homogeneous one with a flipped or removed bond, a vacancy or a line defect;
@@ -742,7 +774,7 @@ def compute_size(cfg: TrainConfig) -> int:
     is the same.  Training "at L" is then *exactly* the computation on the 4 × 4 torus
     (tested).  Per-bond families, a full-lattice encoding and the noise baseline (i.i.d. noise
     per site) are computed at L."""
-    homogeneous = cfg.family_list() == ("homogeneous",)
+    homogeneous = set(cfg.family_list()) == {"homogeneous"}
     if cfg.fold and homogeneous and cfg.L % 4 == 0 and (
             cfg.arch == "gcnn" or (cfg.arch in ("sympe", "cnn") and 4 % cfg.period == 0)):
         return 4
@@ -804,7 +836,7 @@ def train(cfg: TrainConfig, log=None, out: str | None = None,
         trainer.restore(prev, resume)
     Lc = compute_size(cfg)
     families = cfg.family_list()
-    homogeneous_only = families == ("homogeneous",)
+    homogeneous_only = set(families) == {"homogeneous"}
 
     def step_fn(step: int) -> training.Step:
         if homogeneous_only:  # the older stream of draws (same Hamiltonians as before)
@@ -1137,6 +1169,10 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
         if getattr(model, "kind", None) != "sympe":
             raise ParameterError(f"sampling applies to models that draw g̃ (sympe), not "
                                  f"{getattr(model, 'kind', type(model).__name__)}")
+        if getattr(model, "canonicalizer", "learned") == "uniform" and sampling != "uniform":
+            raise ParameterError(f"sampling {sampling!r} needs a canonicalizer; this model was "
+                                 "trained without one (--canonicalizer uniform): its g̃ is "
+                                 "always uniform")
         kw["mode"] = sampling
     K, R = int(samples), int(best_of)
     bonds = as_bonds(params, L)
@@ -1167,12 +1203,23 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     return res
 
 
+#: relative energy difference below which two configurations count as equally good (far
+#: above float64 round-off of a sum over bonds, far below any real energy difference)
+ENERGY_TIE = 1e-12
+
+
 def _best_of(s: np.ndarray, bonds: np.ndarray, K: int, R: int) -> tuple:
     """Spins (n, K·R, L, L) → the lowest-energy one of each group of R (the first among ties),
-    (n, K, L, L), and the index picked in each group (n, K)."""
+    (n, K, L, L), and the index picked in each group (n, K).
+
+    Energies within :data:`ENERGY_TIE` (relative) of the minimum are ties: the float sum over
+    bonds runs in site order, so a configuration and its image under a symmetry of the input
+    can differ in the last bit, and an exact argmin would then prefer one image over the other
+    (the selection would not be equivariant)."""
     n = len(bonds)
     e = energies_per_site(s, bonds).reshape(n, K, R)
-    pick = e.argmin(-1)  # first minimum
+    low = e.min(-1, keepdims=True)
+    pick = (e <= low + ENERGY_TIE * np.maximum(1.0, np.abs(low))).argmax(-1)  # first tie
     s = s.reshape((n, K, R) + s.shape[-2:])[np.arange(n)[:, None], np.arange(K)[None, :], pick]
     return s, pick
 

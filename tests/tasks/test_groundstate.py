@@ -182,6 +182,21 @@ def test_best_of_keeps_the_lowest_energy_draw():
     assert np.allclose(gs.energies_per_site(best["spins"], P), e48)
 
 
+def test_best_of_treats_symmetric_images_as_ties():
+    """The energy of a configuration and of its translate can differ in the last bit (the sum
+    over bonds runs in site order); best-of must still pick the first of them, or it would
+    prefer some images of a configuration over others."""
+    rng = np.random.default_rng(0)
+    b = np.round(gs._constant_bonds(np.array([rng.normal(size=4)]), 8)[0], 6)
+    s = rng.choice(np.array([-1, 1], np.int8), size=(8, 8))
+    tr = np.stack([np.roll(s, (dy, dx), (0, 1)) for dy in range(8) for dx in range(8)])
+    e = gs.energies_per_site(tr[None], b[None])[0]
+    assert np.ptp(e) > 0  # the round-off this test is about
+    order = np.argsort(-e, kind="stable")  # the slightly higher images first
+    picked, pick = gs._best_of(tr[order][None], b[None], 1, 64)
+    assert pick.tolist() == [[0]] and np.array_equal(picked[0, 0], tr[order[0]])
+
+
 def test_sampling_modes_of_predict():
     """canonical is the model's own draw; uniform spreads g̃ over G where the canonical draw
     keeps one stabilizer coset; models without g̃ and unknown modes are refused."""
@@ -206,6 +221,11 @@ def test_sampling_modes_of_predict():
     gc = build_model("gcnn", width=2, depth=1, kernel=3)
     with pytest.raises(ParameterError, match="models that draw g̃"):
         gs.predict(gc, P, 8, sampling="uniform")
+    uc = build_model("sympe", **{**ck["model_config"], "canonicalizer": "uniform"})
+    uc.eval()
+    assert gs.predict(uc, P, 8, samples=2, sampling="uniform")["spins"].shape == (1, 2, 8, 8)
+    with pytest.raises(ParameterError, match="trained without one"):
+        gs.predict(uc, P, 8, sampling="canonical")
 
 
 def test_validation_file_matches_its_generator_and_is_disjoint_from_the_heldout_set():
@@ -302,6 +322,29 @@ def test_family_generator_covers_every_family():
         gs.parse_families("glass")
     with pytest.raises(ParameterError, match="families"):
         gs.TrainConfig(families="ferro").validate()
+
+
+def test_family_weights():
+    """name:k draws a family k times as often; "all" alone is the older equal draw."""
+    assert gs.parse_families("all") == gs.FAMILIES
+    assert gs.parse_families("defect:2, pm_j") == ("defect", "defect", "pm_j")
+    assert gs.parse_families("pm_j,pm_j:2") == ("pm_j", "pm_j")  # the last weight counts
+    table = gs.parse_families("all,superlattice:3")
+    assert set(table) == set(gs.FAMILIES) and table.count("superlattice") == 3
+    assert len(table) == len(gs.FAMILIES) + 2
+    gs.TrainConfig(families="all,superlattice:3").validate()
+    n = 4000
+    _, fam = gs.sample_bonds(np.random.default_rng(5), n, 4, table)
+    p = 3 / len(table)
+    k = fam.count("superlattice")
+    assert abs(k - n * p) < 5 * np.sqrt(n * p * (1 - p))
+    for text, words in (("superlattice:0", "from 1 to 100, got '0'"),
+                        ("superlattice:x", "got 'x'"), ("superlattice:101", "got '101'"),
+                        ("superlattice:-1", "got '-1'"),
+                        ("glass:2", "unknown family 'glass'"), ("", "unknown family ''"),
+                        ("all:2", "all takes no weight"), ("superlattice:²", "got '²'")):
+        with pytest.raises(ParameterError, match=words.replace("(", "\\(")):
+            gs.parse_families(text)
 
 
 def test_shipped_per_bond_heldout_file_matches_its_generator():
