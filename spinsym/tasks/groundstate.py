@@ -519,17 +519,24 @@ HELDOUT_BONDS = {"homogeneous": 8, "defect": 16, "superlattice": 16, "diluted": 
                  "unequal_diagonals": 12, "mixture": 12}
 
 
-def validation_bonds(seed: int = 20261130, L: int = 8) -> HamiltonianSet:
-    """The shipped validation set (data/validation_bonds_L8.json), disjoint from the held-out
-    set: the family draws of :func:`heldout_bonds` from another seed, without its hand-picked
-    cases.  Inference settings (``predict``'s defaults) are chosen on this set, so the held-out
-    set stays a test set."""
+def _family_draws(seed: int, L: int) -> tuple:
+    """For each family of :data:`HELDOUT_BONDS` that many draws of :func:`sample_bonds` (half
+    of the non-homogeneous ones at h = 0): a list of bond arrays and the family names."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     parts, fams = [], []
     for f, k in HELDOUT_BONDS.items():
         b, fam = sample_bonds(rng, k, L, (f,), special=0.5, hard=0.1)
         parts.append(b)
         fams += fam
+    return parts, fams
+
+
+def validation_bonds(seed: int = 20261130, L: int = 8) -> HamiltonianSet:
+    """The shipped validation set (data/validation_bonds_L8.json), disjoint from the held-out
+    set: the family draws of :func:`heldout_bonds` from another seed, without its hand-picked
+    cases.  Inference settings (``predict``'s defaults) are chosen on this set, so the held-out
+    set stays a test set."""
+    parts, fams = _family_draws(seed, L)
     bonds = np.round(np.concatenate(parts), 6) + 0.0
     entries = [_entry_json(b, f) for b, f in zip(bonds, fams)]
     return HamiltonianSet(bonds, fams, entries)
@@ -541,12 +548,7 @@ def heldout_bonds(seed: int = 20260301, L: int = 8) -> HamiltonianSet:
     ones at h = 0), plus hand-picked cases: the triangular antiferromagnet, a ±J glass, the
     ferromagnet with one flipped bond, a vacancy in the Néel state, a period-2 dimerized chain
     lattice, all at h = 0.  Values rounded to 6 decimals."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    parts, fams = [], []
-    for f, k in HELDOUT_BONDS.items():
-        b, fam = sample_bonds(rng, k, L, (f,), special=0.5, hard=0.1)
-        parts.append(b)
-        fams += fam
+    parts, fams = _family_draws(seed, L)
     yy, xx = np.indices((L, L))
     extra = []
     tri = np.zeros((5, L, L))
