@@ -260,18 +260,12 @@ class GroundStatePredictor:
         sample is the lowest-energy of that many refined draws.  ``sampling`` (SymPE only;
         default ``groundstate.PREDICT_SAMPLING``): how g̃ is drawn, one of
         ``groundstate.SAMPLING_MODES``.  The defaults are the CLI's."""
-        from .tasks.groundstate import PREDICT_BEST_OF, PREDICT_SAMPLING, SAMPLING_MODES, predict
+        from .tasks.groundstate import PREDICT_BEST_OF, default_sampling, predict
 
         if best_of is None:
             best_of = PREDICT_BEST_OF
         if sampling is None:
-            sampling = PREDICT_SAMPLING if self.arch == "sympe" else None
-        elif sampling not in SAMPLING_MODES:
-            raise ParameterError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, got "
-                                 f"{sampling!r}")
-        elif self.arch != "sympe":
-            raise ParameterError(f"sampling applies to sympe models (they draw g̃), not "
-                                 f"{self.arch}")
+            sampling = default_sampling(self.network)
 
         for name, value, low in (("L", L, 2), ("samples", samples, 1), ("best_of", best_of, 1)):
             if int(value) != value or value < low:

@@ -97,16 +97,19 @@ _SAMPLING = typer.Option(
                f"models that draw g̃.", show_default=False)
 
 
-def _sampling(sampling, meta: dict):
-    """--sampling (already checked against SAMPLING_MODES) for this checkpoint: the default
-    for SymPE, none for the other models, and a one-line error where one is asked of a model
-    that draws no g̃."""
+def _predict(ckpt: str, H, L: int, samples: int, seed: int, best_of: int, refine: bool,
+             pairs: bool, sampling, device: str) -> tuple:
+    """Load the checkpoint and predict (predict, evaluate groundstate): (model, meta, result,
+    the sampling mode used).  ``sampling`` None: the inference default for this model."""
+    from ..tasks.groundstate import default_sampling, load_checkpoint, predict, resolve_device
+
+    device = resolve_device(device)
+    model, meta = load_checkpoint(ckpt, device)
     if sampling is None:
-        return PREDICT_SAMPLING if meta["arch"] == "sympe" else None
-    if meta["arch"] != "sympe":
-        raise ParameterError(f"--sampling applies to sympe checkpoints (they draw g̃), not "
-                             f"{meta['arch']}")
-    return sampling
+        sampling = default_sampling(model)
+    res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
+                  best_of=best_of, refine_output=refine, refine_pairs=pairs, sampling=sampling)
+    return model, meta, res, sampling
 
 
 @train_app.command("groundstate")
@@ -234,17 +237,14 @@ def predict_cmd(
     import numpy as np
 
     from ..fileio import atomic_path
-    from ..tasks.groundstate import load_checkpoint, predict, resolve_device, scalar_rows
+    from ..tasks.groundstate import scalar_rows
 
     _check_L(L)
     pairs = _refine_pairs(refine, refine_pairs)
     H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling)
     _check_out(out, inputs=[ckpt, params])
-    device = resolve_device(device)
-    model, meta = load_checkpoint(ckpt, device)
-    sampling = _sampling(sampling, meta)
-    res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine, refine_pairs=pairs, sampling=sampling)
+    _, meta, res, sampling = _predict(ckpt, H, L, samples, seed, best_of, refine, pairs,
+                                      sampling, device)
     extra = {"g": res["g"]} if "g" in res else {}
     rows = scalar_rows(H.bonds)
     if not np.isnan(rows).any():
@@ -275,18 +275,14 @@ def evaluate_groundstate(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Relative energy gaps to the exact ground state, per Hamiltonian, phase and family."""
-    from ..tasks.groundstate import (canonical_ties, evaluate, load_checkpoint, predict,
-                                     resolve_device)
+    from ..tasks.groundstate import canonical_ties, evaluate
 
     _check_L(L)
     pairs = _refine_pairs(refine, refine_pairs)
     H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling)
     _check_gs_L(L, H)
-    device = resolve_device(device)
-    model, meta = load_checkpoint(ckpt, device)
-    sampling = _sampling(sampling, meta)
-    res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine, refine_pairs=pairs, sampling=sampling)
+    model, meta, res, sampling = _predict(ckpt, H, L, samples, seed, best_of, refine, pairs,
+                                          sampling, device)
     rep = evaluate(res["spins"], H)
     ties = canonical_ties(model, H.bonds, L)
     if ties is not None:
@@ -373,8 +369,6 @@ def _print_report(rep: dict, spins, as_json: bool, header: str) -> None:
                    f"{deg['neel'][1]}")
 
 
-
-
 @evaluate_app.command("descent")
 def evaluate_descent(
     params: str = typer.Option(..., help=_PARAMS_HELP),
@@ -409,8 +403,6 @@ def evaluate_descent(
                   f"descent (random starts, {'single and pair' if refine_pairs else 'single'} "
                   f"flips), L={L}, {rep['n_hamiltonians']} Hamiltonians x {samples} samples"
                   + (f" (best of {restarts} starts each)" if restarts > 1 else ""))
-
-
 @plot_app.command("phase-diagram")
 def plot_phase_diagram(
     ckpt: str = typer.Argument(..., help="Ground-state checkpoint (.pt), e.g. SymPE; or a "

@@ -8,6 +8,8 @@ from __future__ import annotations
 from ..errors import ParameterError
 
 MODELS = ("sympe", "gcnn", "noise", "cnn")
+#: how SymPE may draw g̃ outside training (``SymPE.sample_group``'s modes)
+SAMPLING_MODES = ("canonical", "gumbel", "uniform")
 
 
 def build_model(kind: str, **config):

@@ -51,6 +51,7 @@ from torch import nn
 
 from ..errors import ParameterError
 from ..symmetry import N_FLIP, point_group
+from . import SAMPLING_MODES
 from .fields import TorusGroup, encode, escnn, even_channels, normalize
 from .gcnn import GCNN, GROUPS, check_group, group_fiber_matrices, group_input_types, group_space
 from .stabilizer import Orbit
@@ -307,7 +308,7 @@ class SymPE(Predictor):
         if self.canonicalizer == "uniform":
             mode = "uniform"  # no canonicalizer: every draw is uniform on G
         mode = ("gumbel" if soft else self.sampling) if mode is None else mode
-        if mode not in ("gumbel", "canonical", "uniform") or (
+        if mode not in SAMPLING_MODES or (
                 soft and mode not in ("gumbel", "uniform")):
             raise ValueError(f"unknown sampling mode {mode!r} (soft draws are gumbel)")
         B, L = x.shape[0], x.shape[-1]

@@ -49,6 +49,7 @@ from ..fileio import atomic_path
 from ..hamiltonians import Couplings, ising_energy
 from ..lattice import check_size
 from ..training import TrainingConfig
+from ..nn import SAMPLING_MODES  # noqa: F401  (torch-free; re-exported for the CLI)
 from ..training import resolve_device  # noqa: F401  (re-exported: the one device check)
 
 CHECKPOINT_KIND = "groundstate"
@@ -1130,8 +1131,12 @@ def _priority_rng(seed: int) -> np.random.Generator:
 #: should differ).  :func:`predict` itself defaults to one canonical draw.
 PREDICT_BEST_OF = 4
 PREDICT_SAMPLING = "uniform"
-#: how a model that draws g̃ (SymPE) may draw it at inference (SymPE.sample_group's modes)
-SAMPLING_MODES = ("canonical", "gumbel", "uniform")
+
+
+def default_sampling(model) -> str | None:
+    """The inference default of ``sampling`` for ``model``: :data:`PREDICT_SAMPLING` for a
+    model that draws g̃ (SymPE), None for the others."""
+    return PREDICT_SAMPLING if getattr(model, "kind", None) == "sympe" else None
 
 
 def predict(model, params, L: int, samples: int = 1, seed: int = 0,
@@ -1192,10 +1197,7 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
                 s = refine(s, chunk, rng=prio_rng, pairs=refine_pairs)
             g = out["g"].cpu().numpy() if out.get("g") is not None else None
             if R > 1:
-                s, pick = _best_of(s, chunk, K, R)
-                if g is not None:
-                    g = g.reshape(len(chunk), K, R, 4)[np.arange(len(chunk))[:, None],
-                                                       np.arange(K)[None, :], pick]
+                s, g = _best_of(s, chunk, K, R, g)
             spins.append(s)
             if g is not None:
                 gs.append(g)
@@ -1210,9 +1212,9 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
 ENERGY_TIE = 1e-12
 
 
-def _best_of(s: np.ndarray, bonds: np.ndarray, K: int, R: int) -> tuple:
+def _best_of(s: np.ndarray, bonds: np.ndarray, K: int, R: int, g=None) -> tuple:
     """Spins (n, K·R, L, L) → the lowest-energy one of each group of R (the first among ties),
-    (n, K, L, L), and the index picked in each group (n, K).
+    (n, K, L, L), and the same pick of the draws' g̃ (n, K·R, 4) → (n, K, 4) (None stays None).
 
     Energies within :data:`ENERGY_TIE` (relative) of the minimum are ties: the float sum over
     bonds runs in site order, so a configuration and its image under a symmetry of the input
@@ -1222,8 +1224,9 @@ def _best_of(s: np.ndarray, bonds: np.ndarray, K: int, R: int) -> tuple:
     e = energies_per_site(s, bonds).reshape(n, K, R)
     low = e.min(-1, keepdims=True)
     pick = (e <= low + ENERGY_TIE * np.maximum(1.0, np.abs(low))).argmax(-1)  # first tie
-    s = s.reshape((n, K, R) + s.shape[-2:])[np.arange(n)[:, None], np.arange(K)[None, :], pick]
-    return s, pick
+    rows, cols = np.arange(n)[:, None], np.arange(K)[None, :]
+    s = s.reshape((n, K, R) + s.shape[-2:])[rows, cols, pick]
+    return s, None if g is None else g.reshape(n, K, R, -1)[rows, cols, pick]
 
 
 def descent(params, L: int, samples: int = 1, seed: int = 0, restarts: int = 1,

@@ -162,7 +162,8 @@ def test_inference_defaults_and_sampling(cli, clean_error, trained, tmp_path):
                *TINY)
     assert proc.returncode == 0, proc.stderr
     clean_error(cli("evaluate", "groundstate", gc, "--params", params, "--L", "8", "--samples",
-                    "2", "--sampling", "uniform"), "--sampling applies to sympe checkpoints")
+                    "2", "--sampling", "uniform"),
+                "sampling applies to models that draw g̃ (sympe), not gcnn")
     proc = cli("evaluate", "groundstate", gc, "--params", params, "--L", "8", "--samples", "2",
                "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["sampling"] is None

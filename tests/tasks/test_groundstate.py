@@ -193,8 +193,10 @@ def test_best_of_treats_symmetric_images_as_ties():
     e = gs.energies_per_site(tr[None], b[None])[0]
     assert np.ptp(e) > 0  # the round-off this test is about
     order = np.argsort(-e, kind="stable")  # the slightly higher images first
-    picked, pick = gs._best_of(tr[order][None], b[None], 1, 64)
-    assert pick.tolist() == [[0]] and np.array_equal(picked[0, 0], tr[order[0]])
+    g = np.arange(64 * 4).reshape(1, 64, 4)  # stands for each draw's g̃: the same pick
+    picked, g_picked = gs._best_of(tr[order][None], b[None], 1, 64, g)
+    assert np.array_equal(picked[0, 0], tr[order[0]]) and g_picked.tolist() == [[[0, 1, 2, 3]]]
+    assert gs._best_of(tr[order][None], b[None], 1, 64)[1] is None
 
 
 def test_sampling_modes_of_predict():
