@@ -200,13 +200,20 @@ class SymPE(Predictor):
     def encodings(self, L: int) -> torch.Tensor:
         """All distinct g·v with z = 0: (P, P, |D4|, C, L, L), indexed by (t mod P, d)."""
         idx = self._encoding_index(L).to(self.v.device)
-        return self.v.reshape(-1)[idx.reshape(-1)].reshape(idx.shape)
+        # index_select, not v[idx]: its gradient is an index_add, summed in a fixed order (the
+        # gradient of advanced indexing, an accumulating index_put, is not reproducible with
+        # several CPU threads)
+        return torch.index_select(self.v.reshape(-1), 0, idx.reshape(-1)).reshape(idx.shape)
 
     def encode(self, g: torch.Tensor, L: int) -> torch.Tensor:
         """g̃·v for integer elements g (..., 4) = (ty, tx, d, z)."""
         V = self.encodings(L)
         P = self.period
-        e = V[g[..., 0] % P, g[..., 1] % P, g[..., 2]]
+        n_point = V.shape[2]
+        row = ((g[..., 0] % P) * P + g[..., 1] % P) * n_point + g[..., 2]
+        # (a row gather by index_select: a reproducible gradient, as in encodings)
+        e = torch.index_select(V.reshape((-1,) + V.shape[3:]), 0, row.reshape(-1))
+        e = e.reshape(row.shape + V.shape[3:])
         sign = 1.0 - 2.0 * g[..., 3].to(e.dtype)
         return e * sign.reshape(sign.shape + (1, 1, 1))
 
