@@ -45,6 +45,9 @@ def main(argv=None):
     ap.add_argument("--best-of", type=int, default=1)
     ap.add_argument("--sampling", default="canonical", help="SymPE's g̃ draws (the table: "
                     "one canonical draw, the plain sampler)")
+    ap.add_argument("--decode", default="sign", help="logits to spins (the table: their sign)")
+    ap.add_argument("--refine-lines", action="store_true", help="also line-block flips (the "
+                    "table: single and pair flips)")
     a = ap.parse_args(argv)
     os.makedirs(a.outdir, exist_ok=True)
     rows = {}
@@ -60,7 +63,8 @@ def main(argv=None):
         for L in (8, 16):
             rep = json.loads(spinsym("evaluate", "groundstate", ckpt, "--params", a.params, "--L",
                                      L, "--samples", a.samples, "--seed", a.seed, "--json",
-                                     "--best-of", a.best_of,
+                                     "--best-of", a.best_of, "--decode", a.decode,
+                                     "--refine-lines" if a.refine_lines else "--no-refine-lines",
                                      *(["--sampling", a.sampling] if m == "sympe" else [])))
             rep.pop("per_hamiltonian")
             rows[m][L] = rep

@@ -250,22 +250,28 @@ class GroundStatePredictor:
 
     def predict(self, hamiltonians: Iterable, *, L: int = 8, samples: int = 1, seed: int = 0,
                 refine: bool = True, best_of: int | None = None, refine_pairs: bool = True,
-                sampling: str | None = None) -> np.ndarray:
+                sampling: str | None = None, refine_lines: bool = True,
+                decode: str | None = None) -> np.ndarray:
         """Spins int8 (P, samples, L, L) for P Hamiltonians (dicts of Jx, Jy, J2, h or per-bond
         dicts of Jx, Jy, J2p, J2m, h with numbers or L × L lists, Couplings / BondCouplings
         objects, or an array (P, 4)); each sample draws its own symmetry-breaking frame.
         ``refine``: the equivariant local descent of the output; ``refine_pairs`` (the default):
         it also flips improving bond pairs (``refine_pairs=False``: single flips only, the CLI's
-        ``--single-flips``).  ``best_of`` (default ``groundstate.PREDICT_BEST_OF``): each
-        sample is the lowest-energy of that many refined draws.  ``sampling`` (SymPE only;
-        default ``groundstate.PREDICT_SAMPLING``): how g̃ is drawn, one of
-        ``groundstate.SAMPLING_MODES``.  The defaults are the CLI's."""
-        from .tasks.groundstate import PREDICT_BEST_OF, default_sampling, predict
+        ``--single-flips``); ``refine_lines`` (the default): also blocks of whole rows or
+        columns (``False``: the CLI's ``--no-refine-lines``).  ``best_of`` (default
+        ``groundstate.PREDICT_BEST_OF``): each sample is the lowest-energy of that many refined
+        draws.  ``sampling`` (SymPE only; default ``groundstate.PREDICT_SAMPLING``): how g̃ is
+        drawn, one of ``groundstate.SAMPLING_MODES``.  ``decode`` (default
+        ``groundstate.PREDICT_DECODE``): how logits become spins, one of
+        ``groundstate.DECODE_MODES``.  The defaults are the CLI's."""
+        from .tasks.groundstate import PREDICT_BEST_OF, PREDICT_DECODE, default_sampling, predict
 
         if best_of is None:
             best_of = PREDICT_BEST_OF
         if sampling is None:
             sampling = default_sampling(self.network)
+        if decode is None:
+            decode = PREDICT_DECODE
 
         for name, value, low in (("L", L, 2), ("samples", samples, 1), ("best_of", best_of, 1)):
             if int(value) != value or value < low:
@@ -275,7 +281,9 @@ class GroundStatePredictor:
         P = _hamiltonians(hamiltonians, int(L))
         res = predict(self.network, P, int(L), samples=int(samples), seed=int(seed),
                       device=self.device, best_of=int(best_of), refine_output=bool(refine),
-                      refine_pairs=bool(refine) and bool(refine_pairs), sampling=sampling)
+                      refine_pairs=bool(refine) and bool(refine_pairs),
+                      refine_lines=bool(refine) and bool(refine_lines), sampling=sampling,
+                      decode=decode)
         return res["spins"]
 
 

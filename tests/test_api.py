@@ -115,11 +115,15 @@ def test_learning_classes_from_cli_checkpoints(cli, tmp_path):
     a = predictor.predict(H, L=8, samples=3, seed=4)
     b = predictor.predict(H, L=8, samples=3, seed=4)
     assert a.shape == (2, 3, 8, 8) and a.dtype == np.int8 and np.array_equal(a, b)
-    # the defaults are the CLI's: best of 4 draws, g̃ uniform on G
+    # the defaults are the CLI's: best of 4 draws, g̃ uniform on G, spins drawn from the output,
+    # descent by single, pair and line-block flips
     assert np.array_equal(a, predictor.predict(H, L=8, samples=3, seed=4, best_of=4,
-                                               sampling="uniform"))
+                                               sampling="uniform", decode="sample",
+                                               refine_pairs=True, refine_lines=True))
     with pytest.raises(spinsym.ParameterError, match="sampling must be one of"):
         predictor.predict(H, L=8, sampling="argmax")
+    with pytest.raises(spinsym.ParameterError, match="decode must be one of sign, sample"):
+        predictor.predict(H, L=8, decode="argmax")
     # pair refinement (the default) never ends higher than single flips of the same draws
     from spinsym.hamiltonians import Couplings, energy
 

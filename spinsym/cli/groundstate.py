@@ -43,7 +43,7 @@ def _check_predict(L: int, n: int, samples: int, best_of: int) -> None:
 
 
 def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of: int,
-               device: str, sampling: str | None = None):
+               device: str, sampling: str | None = None, decode: str = "sign"):
     """The checks predict and evaluate share, before anything loads: options, the params
     file (scalar or per-bond entries, at this L) and the checkpoint path.  Returns the
     :class:`spinsym.tasks.groundstate.HamiltonianSet`."""
@@ -56,14 +56,15 @@ def _gs_inputs(ckpt: str, params: str, L: int, samples: int, seed: int, best_of:
     validate.choice(device.split(":")[0], "device", ("cpu", "cuda"))
     if sampling is not None:
         validate.choice(sampling, "--sampling", SAMPLING_MODES)
+    validate.choice(decode, "--decode", DECODE_MODES)
     validate.input_file(ckpt, "checkpoint")
     return load_hamiltonians(params, L, check=lambda n: _check_predict(L, n, samples, best_of))
 
 
 #: the refinement options of predict and evaluate groundstate
 _REFINE = typer.Option(True, "--refine/--no-refine",
-                       help="Equivariant local descent of the network's output (single and, "
-                            "by default, pair flips).")
+                       help="Equivariant local descent of the network's output (single "
+                            "flips and, by default, pair and line-block flips).")
 _REFINE_PAIRS = typer.Option(
     None, "--refine-pairs/--single-flips",
     help="The descent also flips pairs of spins joined by a bond (the default; ends at a "
@@ -71,12 +72,19 @@ _REFINE_PAIRS = typer.Option(
     show_default=False)
 
 
-def _refine_pairs(refine: bool, refine_pairs) -> bool:
-    """Whether the refinement makes pair flips: by default when it runs; asking for pair
-    flips without the refinement is an error (not silently nothing)."""
-    if refine_pairs and not refine:
-        raise ParameterError("--refine-pairs needs the refinement: drop --no-refine")
-    return refine and refine_pairs is not False
+_REFINE_LINES = typer.Option(
+    None, "--refine-lines/--no-refine-lines",
+    help="The descent also flips blocks of whole rows or columns (the default; repairs the "
+         "stacking of layered states, which no local flip can).",
+    show_default=False)
+
+
+def _refine_move(refine: bool, value, flag: str) -> bool:
+    """Whether the refinement makes a kind of move (pair or line flips): by default when it
+    runs; asking for it without the refinement is an error (not silently nothing)."""
+    if value and not refine:
+        raise ParameterError(f"{flag} needs the refinement: drop --no-refine")
+    return refine and value is not False
 
 
 _PARAMS_HELP = ('JSON list of Hamiltonians: {"Jx", "Jy", "J2", "h"} numbers, or per-bond '
@@ -85,7 +93,8 @@ _PARAMS_HELP = ('JSON list of Hamiltonians: {"Jx", "Jy", "J2", "h"} numbers, or 
 
 
 from ..tasks.groundstate import TrainConfig as _GS  # noqa: E402  (defaults for --help; no torch)
-from ..tasks.groundstate import PREDICT_BEST_OF, PREDICT_SAMPLING, SAMPLING_MODES  # noqa: E402
+from ..tasks.groundstate import (DECODE_MODES, PREDICT_BEST_OF, PREDICT_DECODE,  # noqa: E402
+                                 PREDICT_SAMPLING, SAMPLING_MODES)
 
 #: the inference options of predict and evaluate groundstate
 _BEST_OF = typer.Option(PREDICT_BEST_OF, help="Keep the lowest-energy of R refined draws per "
@@ -97,8 +106,14 @@ _SAMPLING = typer.Option(
                f"models that draw g̃.", show_default=False)
 
 
+_DECODE = typer.Option(PREDICT_DECODE, help=f"How the network's logits become spins: "
+                                             f"{' or '.join(DECODE_MODES)} (a draw from its "
+                                             f"product distribution; sign: the most likely "
+                                             f"configuration).")
+
+
 def _predict(ckpt: str, H, L: int, samples: int, seed: int, best_of: int, refine: bool,
-             pairs: bool, sampling, device: str) -> tuple:
+             pairs: bool, lines: bool, sampling, decode: str, device: str) -> tuple:
     """Load the checkpoint and predict (predict, evaluate groundstate): (model, meta, result,
     the sampling mode used).  ``sampling`` None: the inference default for this model."""
     from ..tasks.groundstate import default_sampling, load_checkpoint, predict, resolve_device
@@ -108,7 +123,8 @@ def _predict(ckpt: str, H, L: int, samples: int, seed: int, best_of: int, refine
     if sampling is None:
         sampling = default_sampling(model)
     res = predict(model, H.bonds, L, samples=samples, seed=seed, device=device,
-                  best_of=best_of, refine_output=refine, refine_pairs=pairs, sampling=sampling)
+                  best_of=best_of, refine_output=refine, refine_pairs=pairs,
+                  refine_lines=lines, sampling=sampling, decode=decode)
     return model, meta, res, sampling
 
 
@@ -229,8 +245,10 @@ def predict_cmd(
     out: str = typer.Option(..., help="Output .npz (spins int8 (n, K, L, L))."),
     refine: bool = _REFINE,
     refine_pairs: Optional[bool] = _REFINE_PAIRS,
+    refine_lines: Optional[bool] = _REFINE_LINES,
     best_of: int = _BEST_OF,
     sampling: Optional[str] = _SAMPLING,
+    decode: str = _DECODE,
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Predict ground-state configurations for the Hamiltonians in a JSON file."""
@@ -240,11 +258,12 @@ def predict_cmd(
     from ..tasks.groundstate import scalar_rows
 
     _check_L(L)
-    pairs = _refine_pairs(refine, refine_pairs)
-    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling)
+    pairs = _refine_move(refine, refine_pairs, "--refine-pairs")
+    lines = _refine_move(refine, refine_lines, "--refine-lines")
+    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling, decode)
     _check_out(out, inputs=[ckpt, params])
-    _, meta, res, sampling = _predict(ckpt, H, L, samples, seed, best_of, refine, pairs,
-                                      sampling, device)
+    _, meta, res, sampling = _predict(ckpt, H, L, samples, seed, best_of, refine, pairs, lines,
+                                      sampling, decode, device)
     extra = {"g": res["g"]} if "g" in res else {}
     rows = scalar_rows(H.bonds)
     if not np.isnan(rows).any():
@@ -252,6 +271,7 @@ def predict_cmd(
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, spins=res["spins"], bonds=H.bonds, family=np.array(H.family), L=L,
                  seed=seed, samples=samples, best_of=best_of, sampling=sampling or "",
+                 decode=decode, refine=refine, refine_pairs=pairs, refine_lines=lines,
                  model=meta["arch"], **extra)
     n = res["spins"].shape[0]
     typer.echo(f"wrote {out}: {plural(n, 'Hamiltonian')} x {plural(samples, 'sample')} "
@@ -270,19 +290,22 @@ def evaluate_groundstate(
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     refine: bool = _REFINE,
     refine_pairs: Optional[bool] = _REFINE_PAIRS,
+    refine_lines: Optional[bool] = _REFINE_LINES,
     best_of: int = _BEST_OF,
     sampling: Optional[str] = _SAMPLING,
+    decode: str = _DECODE,
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Relative energy gaps to the exact ground state, per Hamiltonian, phase and family."""
     from ..tasks.groundstate import canonical_ties, evaluate
 
     _check_L(L)
-    pairs = _refine_pairs(refine, refine_pairs)
-    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling)
+    pairs = _refine_move(refine, refine_pairs, "--refine-pairs")
+    lines = _refine_move(refine, refine_lines, "--refine-lines")
+    H = _gs_inputs(ckpt, params, L, samples, seed, best_of, device, sampling, decode)
     _check_gs_L(L, H)
     model, meta, res, sampling = _predict(ckpt, H, L, samples, seed, best_of, refine, pairs,
-                                          sampling, device)
+                                          lines, sampling, decode, device)
     rep = evaluate(res["spins"], H)
     ties = canonical_ties(model, H.bonds, L)
     if ties is not None:
@@ -292,13 +315,15 @@ def evaluate_groundstate(
     rep["train_L"] = meta["train_config"]["L"]
     rep["best_of"] = best_of
     rep["sampling"] = sampling
+    rep["decode"] = decode
     rep["refine"] = refine
     rep["refine_pairs"] = pairs
+    rep["refine_lines"] = lines
     _print_report(rep, res["spins"], as_json,
                   f"model {meta['arch']} (trained at L={rep['train_L']}), L={L}, "
                   f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"
                   + (f" (best of {best_of} draws each)" if best_of > 1 else "")
-                  + (f", g̃ {sampling}" if sampling else ""))
+                  + (f", g̃ {sampling}" if sampling else "") + f", spins by {decode}")
 
 
 def _check_gs_L(L: int, H) -> None:
@@ -381,6 +406,9 @@ def evaluate_descent(
     refine_pairs: bool = typer.Option(True, "--refine-pairs/--single-flips",
                                       help="The descent also flips bond pairs (as the "
                                            "networks' refinement)."),
+    refine_lines: bool = typer.Option(True, "--refine-lines/--no-refine-lines",
+                                      help="The descent also flips blocks of whole rows or "
+                                           "columns (as the networks' refinement)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
 ):
     """The model-free control: uniformly random spins through the networks' refinement
@@ -395,13 +423,14 @@ def evaluate_descent(
     H = load_hamiltonians(params, L, check=lambda n: _check_predict(L, n, samples, restarts))
     _check_gs_L(L, H)
     spins = descent(H.bonds, L, samples=samples, seed=seed, restarts=restarts,
-                    pairs=refine_pairs)
+                    pairs=refine_pairs, lines=refine_lines)
     rep = evaluate(spins, H)
     rep.update(model="descent", L=L, restarts=restarts, refine=True,
-               refine_pairs=refine_pairs)
+               refine_pairs=refine_pairs, refine_lines=refine_lines)
+    moves = ("single, pair" if refine_pairs else "single") + (", line" if refine_lines else "")
     _print_report(rep, spins, as_json,
-                  f"descent (random starts, {'single and pair' if refine_pairs else 'single'} "
-                  f"flips), L={L}, {rep['n_hamiltonians']} Hamiltonians x {samples} samples"
+                  f"descent (random starts, {moves} flips), L={L}, "
+                  f"{rep['n_hamiltonians']} Hamiltonians x {samples} samples"
                   + (f" (best of {restarts} starts each)" if restarts > 1 else ""))
 @plot_app.command("phase-diagram")
 def plot_phase_diagram(

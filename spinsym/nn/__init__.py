@@ -10,6 +10,10 @@ from ..errors import ParameterError
 MODELS = ("sympe", "gcnn", "noise", "cnn")
 #: how SymPE may draw g̃ outside training (``SymPE.sample_group``'s modes)
 SAMPLING_MODES = ("canonical", "gumbel", "uniform")
+#: how a predictor's logits l become spins at inference: "sign" (the most likely configuration
+#: of its product distribution, s = sign l) or "sample" (a draw from it: independent spins with
+#: mean tanh l, the distribution whose energy the training loss takes)
+DECODE_MODES = ("sign", "sample")
 
 
 def build_model(kind: str, **config):

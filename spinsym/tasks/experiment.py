@@ -5,7 +5,8 @@ Every network model of the spec is trained for each seed with the same training 
 Hamiltonian set of the spec, raw (``refine_output=False``) and refined; simulated annealing
 (:mod:`spinsym.mc.anneal`) runs on the same sets with one stream per seed, and at a range of
 sweep budgets for the gap-versus-wall-time curve.  The refinement is the equivariant descent of
-``groundstate.refine``, with pair flips unless ``refine_pairs = false``.  The model-free
+``groundstate.refine``, with pair flips unless ``refine_pairs = false`` and line-block flips
+if ``refine_lines = true``.  The model-free
 ``descent`` control (``groundstate.descent``) sends uniformly random spins through the same
 descent and keeps the best of ``[descent] restarts`` starts per sample: what a network's
 output adds to the refinement is measured against it.
@@ -37,9 +38,12 @@ The spec (TOML; unknown keys are errors, everything is checked before any work):
     samples = 16          # samples per Hamiltonian at evaluation
     eval_seed = 1         # seed of the network samples
     refine_pairs = true   # the refined variant's descent also flips bond pairs
+    refine_lines = true   # ... and blocks of whole rows or columns (absent: false)
     best_of = 1           # each sample: the lowest-energy of this many draws (raw and refined)
     sampling = "uniform"  # how SymPE models draw g̃ (canonical, gumbel, uniform); absent: their
                           # own canonical draw.  The other models draw no g̃.
+    decode = "sample"     # logits → spins: a draw from the network's product distribution
+                          # (every model); absent: "sign", the most likely configuration
     [train]               # TrainConfig fields shared by every network (steps, batch, width, …)
     steps = 300
     [[models]]            # networks; name unique, arch one of sympe, gcnn, noise, cnn
@@ -144,9 +148,11 @@ class Spec:
     sets: tuple
     configs: dict = field(default_factory=dict)   # model name -> validated TrainConfig (seed 0)
     refine_pairs: bool = True                     # the refined variant also flips bond pairs
+    refine_lines: bool = False                    # ... and blocks of rows / columns
     descent: DescentSpec = DescentSpec()
     best_of: int = 1                              # draws per sample (the lowest energy kept)
     sampling: str | None = None                   # SymPE's g̃ draws (None: canonical)
+    decode: str = "sign"                          # logits → spins: sign or sample
 
     def sampling_for(self, model: "ModelEntry") -> str | None:
         """The sampling mode for ``model``: the spec's for SymPE models (uniform for one
@@ -163,8 +169,9 @@ class Spec:
                 "models": [dataclasses.asdict(m) for m in self.models],
                 "anneal": {**dataclasses.asdict(self.anneal), "curve": list(self.anneal.curve)},
                 "sets": [s.as_dict() for s in self.sets], "refine_pairs": self.refine_pairs,
+                "refine_lines": self.refine_lines,
                 "descent": dataclasses.asdict(self.descent), "best_of": self.best_of,
-                "sampling": self.sampling}
+                "sampling": self.sampling, "decode": self.decode}
 
     def config(self, model: ModelEntry, seed: int):
         return dataclasses.replace(self.configs[model.name], seed=int(seed))
@@ -199,13 +206,14 @@ def _name(v, what: str) -> str:
 
 def parse_spec(data: dict, path: str = "spec") -> Spec:
     """Validate a parsed spec completely (one-line ParameterError / DataError)."""
-    from .groundstate import SAMPLING_MODES, TrainConfig
+    from .groundstate import DECODE_MODES, SAMPLING_MODES, TrainConfig
 
     where = path
     _table(data, "top level", ("experiment", "train", "models", "anneal", "descent", "sets"),
            where, required=("experiment", "models", "sets"))
     ex = _table(data["experiment"], "experiment",
-                ("L", "seeds", "samples", "eval_seed", "refine_pairs", "best_of", "sampling"),
+                ("L", "seeds", "samples", "eval_seed", "refine_pairs", "refine_lines", "best_of",
+                 "sampling", "decode"),
                 where,
                 required=("seeds",))
     L = _int(ex.get("L", 8), "experiment.L", minimum=4, maximum=1024)
@@ -220,15 +228,20 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
     samples = _int(ex.get("samples", 16), "experiment.samples", 1, 4096)
     eval_seed = V.seed(_int(ex.get("eval_seed", 1), "experiment.eval_seed", 0, V.SEED_MAX),
                        "experiment.eval_seed")
-    refine_pairs = ex.get("refine_pairs", True)
-    if not isinstance(refine_pairs, bool):
-        raise ParameterError(f"{where}: experiment.refine_pairs must be true or false, got "
-                             f"{refine_pairs!r}")
+    refine_pairs, refine_lines = ex.get("refine_pairs", True), ex.get("refine_lines", False)
+    for name, value in (("refine_pairs", refine_pairs), ("refine_lines", refine_lines)):
+        if not isinstance(value, bool):
+            raise ParameterError(f"{where}: experiment.{name} must be true or false, got "
+                                 f"{value!r}")
     best_of = _int(ex.get("best_of", 1), "experiment.best_of", 1, 4096)
     sampling = ex.get("sampling")
     if sampling is not None and sampling not in SAMPLING_MODES:
         raise ParameterError(f"{where}: experiment.sampling must be one of "
                              f"{', '.join(SAMPLING_MODES)}, got {sampling!r}")
+    decode = ex.get("decode", "sign")
+    if decode not in DECODE_MODES:
+        raise ParameterError(f"{where}: experiment.decode must be one of "
+                             f"{', '.join(DECODE_MODES)}, got {decode!r}")
 
     train = data.get("train", {})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -328,7 +341,8 @@ def parse_spec(data: dict, path: str = "spec") -> Spec:
                              V.seed(_int(s.get("seed", 0), f"set {name!r} seed", 0, V.SEED_MAX)),
                              params, disorder, fam))
     spec = Spec(path, L, seeds, samples, eval_seed, dict(train), tuple(models), anneal,
-                tuple(sets), configs, refine_pairs, descent, best_of, sampling)
+                tuple(sets), configs, refine_pairs, refine_lines, descent, best_of, sampling,
+                decode)
     return spec
 
 
@@ -691,11 +705,13 @@ def evaluate_one(spec: Spec, model: ModelEntry, seed: int, hset: HamiltonianSet,
     ck = os.path.join(out_dir, "checkpoints", f"{model.name}-seed{seed}.pt")
     cfg = spec.config(model, seed)
     sampling = spec.sampling_for(model)
-    # (single flips, one canonical draw: the older keys)
+    # (single flips, no line flips, one canonical draw, sign of the logits: the older keys)
     key = _digest(["net", cfg.to_dict(), hset.key(), spec.samples, spec.eval_seed]
                   + (["pairs"] if spec.refine_pairs else [])
+                  + (["lines"] if spec.refine_lines else [])
                   + ([["best_of", spec.best_of]] if spec.best_of != 1 else [])
-                  + ([["sampling", sampling]] if sampling is not None else []))
+                  + ([["sampling", sampling]] if sampling is not None else [])
+                  + ([["decode", spec.decode]] if spec.decode != "sign" else []))
     path = os.path.join(out_dir, "evals", f"{model.name}-seed{seed}-{hset.entry.name}.json")
     rec = _cached(path, key)
     if rec is not None:
@@ -711,13 +727,14 @@ def evaluate_one(spec: Spec, model: ModelEntry, seed: int, hset: HamiltonianSet,
         torch.set_num_threads(int(cfg.threads))
     for variant, refine in (("raw", False), ("refined", True)):
         # warm-up (first-call costs are not inference time), then the timed run
-        pairs = refine and spec.refine_pairs
+        pairs, lines = refine and spec.refine_pairs, refine and spec.refine_lines
         gs.predict(net, params[:1], L, samples=1, seed=spec.eval_seed, refine_output=refine,
-                   refine_pairs=pairs, best_of=spec.best_of, sampling=sampling)
+                   refine_pairs=pairs, refine_lines=lines, best_of=spec.best_of,
+                   sampling=sampling, decode=spec.decode)
         t0, c0 = time.perf_counter(), time.thread_time()
         out = gs.predict(net, params, L, samples=spec.samples, seed=spec.eval_seed,
-                         refine_output=refine, refine_pairs=pairs, best_of=spec.best_of,
-                         sampling=sampling)
+                         refine_output=refine, refine_pairs=pairs, refine_lines=lines,
+                         best_of=spec.best_of, sampling=sampling, decode=spec.decode)
         sec, cpu = time.perf_counter() - t0, time.thread_time() - c0
         rec[variant] = {"energies": energies(out["spins"], hset).tolist(),
                         "seconds_per_hamiltonian": sec / len(params),
@@ -735,7 +752,8 @@ def descent_one(spec: Spec, seed: int, hset: HamiltonianSet, out_dir: str,
     from . import groundstate as gs
 
     R = spec.descent.restarts
-    key = _digest(["descent", R, spec.refine_pairs, spec.samples, seed, hset.key()])
+    key = _digest(["descent", R, spec.refine_pairs, spec.samples, seed, hset.key()]
+                  + (["lines"] if spec.refine_lines else []))
     path = os.path.join(out_dir, "evals", f"{DESCENT_NAME}-seed{seed}-{hset.entry.name}.json")
     rec = _cached(path, key)
     if rec is not None:
@@ -747,10 +765,11 @@ def descent_one(spec: Spec, seed: int, hset: HamiltonianSet, out_dir: str,
         import torch
 
         torch.set_num_threads(int(threads))
-    gs.descent(params[:1], L, samples=1, seed=seed, restarts=1, pairs=spec.refine_pairs)
+    gs.descent(params[:1], L, samples=1, seed=seed, restarts=1, pairs=spec.refine_pairs,
+               lines=spec.refine_lines)
     t0, c0 = time.perf_counter(), time.thread_time()
     spins = gs.descent(params, L, samples=spec.samples, seed=seed, restarts=R,
-                       pairs=spec.refine_pairs)
+                       pairs=spec.refine_pairs, lines=spec.refine_lines)
     sec, cpu = time.perf_counter() - t0, time.thread_time() - c0
     rec = {"key": key, "seed": seed, "set": hset.entry.name, "restarts": R,
            "energies": energies(spins, hset).tolist(),
@@ -953,10 +972,16 @@ def markdown(result: dict) -> str:
     """The Markdown tables: one per set; rows model × variant, columns per family."""
     spec = result["spec"]
     R, mode = spec.get("best_of", 1), spec.get("sampling")
+    decode = {"sign": "; spins: sign of the logits",
+              "sample": "; spins drawn from the network's output"}[spec.get("decode", "sign")]
     draws = (f" (networks: each the lowest-energy of {R} draws" if R > 1 else " (networks: one "
-             "draw each") + (f"; SymPE draws g̃ {mode})" if mode else "; SymPE's canonical g̃)")
-    lines = [f"Seeds {spec['seeds']}; {spec['samples']} samples per Hamiltonian{draws}; gaps "
-             "are (E − E_ref)/|E_ref|, mean over seeds ± 95% t-interval half-width.", ""]
+             "draw each") + (f"; SymPE draws g̃ {mode}" if mode else "; SymPE's canonical g̃") \
+        + decode + ")"
+    moves = "single" + (", pair" if spec.get("refine_pairs", True) else "") \
+        + (" and line-block" if spec.get("refine_lines") else "")
+    lines = [f"Seeds {spec['seeds']}; {spec['samples']} samples per Hamiltonian{draws}; "
+             f"refined: descent by {moves} flips; gaps are (E − E_ref)/|E_ref|, mean over "
+             "seeds ± 95% t-interval half-width.", ""]
     for name, s in result["sets"].items():
         rows = [r for r in result["results"] if r["set"] == name]
         fams = list(rows[0]["families"])

@@ -49,7 +49,7 @@ from ..fileio import atomic_path
 from ..hamiltonians import Couplings, ising_energy
 from ..lattice import check_size
 from ..training import TrainingConfig
-from ..nn import SAMPLING_MODES  # noqa: F401  (torch-free; re-exported for the CLI)
+from ..nn import DECODE_MODES, SAMPLING_MODES  # noqa: F401  (torch-free; re-exported)
 from ..training import resolve_device  # noqa: F401  (re-exported: the one device check)
 
 CHECKPOINT_KIND = "groundstate"
@@ -934,7 +934,8 @@ def flip_gains(spins: np.ndarray, params) -> np.ndarray:
 
 
 def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
-           priority: np.ndarray | None = None, pairs: bool = False) -> np.ndarray:
+           priority: np.ndarray | None = None, pairs: bool = False,
+           lines: bool = False) -> np.ndarray:
     """Equivariant zero-temperature descent of predicted configurations (n, K, L, L).
 
     Each round flips, simultaneously, every site whose flip lowers the energy (gain > 0) and
@@ -960,20 +961,111 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
     descends again by single flips; it ends at a minimum under single and pair flips.  The
     choice is a G-invariant rule on priorities that move with the input, so the output
     distribution stays equivariant; it needs distinct priorities (``rng`` or ``priority``),
-    else bonds with tied keys block."""
+    else bonds with tied keys block.
+
+    ``lines``: when no single (or pair) flip lowers the energy, each configuration flips the
+    block of whole rows, or of whole columns, whose flip lowers the energy most
+    (:func:`_line_round`), and descends again; it ends at a minimum under single (pair) and
+    line-block flips.  A block flip moves two parallel domain walls at once: the stacking
+    errors of layered states (e.g. the period-4 ground states of sign-modulated superlattices)
+    that no local flip can repair.  The best block is chosen by a G-invariant rule on
+    priorities that move with the input (ties between equal gains go to the block whose
+    sites' priorities hash highest: with ``rng``, each tied block equally likely), so the output
+    distribution stays equivariant."""
     spins = np.asarray(spins)
     prio = _dense_ranks(_priorities(spins, rng, priority))  # (same order, same ties)
     b = _torch().tensor(as_bonds(params, spins.shape[-1]))
     s = _single_descent(spins, b, max_iter, prio)
-    if pairs and spins.shape[-1] > 2:  # (at L = 2 two bonds join the same two sites)
-        # distinct priorities in every configuration: no two bonds share a key
-        distinct = _all_distinct(prio)
-        for _ in range(int(max_iter)):
+    pairs = pairs and spins.shape[-1] > 2  # (at L = 2 two bonds join the same two sites)
+    # distinct priorities in every configuration: no two bonds share a key
+    distinct = pairs and _all_distinct(prio)
+    for _ in range(int(max_iter) if pairs or lines else 0):
+        moved = False
+        if pairs:
             s, moved = _pair_round(s, b, prio, distinct)
-            if not moved:
-                break
-            s = _single_descent(s, b, max_iter, prio)
+        if lines and not moved:
+            s, moved = _line_round(s, b, prio)
+        if not moved:
+            break
+        s = _single_descent(s, b, max_iter, prio)
     return s.to(_torch().int8).numpy()
+
+
+def _line_round(s, b, prio):
+    """One line round of :func:`refine`: in each configuration, flip the block of whole rows
+    y = a, …, a + k − 1 (mod L; 1 ≤ k < L), or of whole columns, with the largest energy gain,
+    if that gain is positive.  Flipping the block reverses the bonds across its two edges and
+    the fields inside it: ΔE = 2 (I_{a−1} + I_{a+k−1} + Σ_block Σ h s), where I_y is the sum of
+    J s s over the bonds from row y to row y + 1 (the energy is −Σ J s s − Σ h s), so every
+    block's gain is a difference of prefix sums.  Gains are rounded to 1e-9 like the flip
+    gains; among equal gains the block with the highest key wins, built from sums over its
+    sites of hashed priority ranks (exact, in int64; with random priorities the tied blocks are
+    equally likely), and a tie there blocks.  The rule is G-invariant (a rotation maps row blocks
+    to column blocks, a reflection or translation maps blocks to blocks, and the hash moves with
+    the priorities).  Returns (spins, whether anything flipped)."""
+    torch = _torch()
+    L = s.shape[-1]
+    Jx, Jy, J2p, J2m, h = (b[:, i, None] for i in range(5))
+    down = s.roll(-1, -2)
+    down_right, down_left = down.roll(-1, -1), down.roll(1, -1)
+    # the bonds across the cut below row y, and across the cut right of column x
+    # (J2m at (y, x) joins (y, x) to (y + 1, x − 1): it crosses the cut right of column x − 1)
+    rows = (Jy * s * down + J2p * s * down_right + J2m * s * down_left).sum(-1)
+    cols = (Jx * s * s.roll(-1, -1) + J2p * s * down_right).sum(-2) \
+        + (J2m * s * down_left).sum(-2).roll(-1, -1)
+    hs = h * s
+    # priorities of blocks: two sums over their sites of hashed priority ranks, each modulo
+    # 2^31, packed in one int64 (exact): distinct blocks almost surely get distinct keys, and
+    # blocks of every size get keys spread alike (a sum of the ranks would favour large blocks)
+    key = 0
+    for salt in (0x9E3779B9, 0x7F4A7C15):
+        u = _hash32(prio.to(torch.int64) + salt)
+        part = torch.stack([_block_sums(None, u.sum(-1)), _block_sums(None, u.sum(-2))], 2)
+        key = key * (1 << 31) + part % (1 << 31)
+    gain = torch.stack([_block_sums(rows, hs.sum(-1), True),
+                        _block_sums(cols, hs.sum(-2), True)], 2)
+    n, K = s.shape[:2]
+    gain = torch.round(gain * 1e9).reshape(n, K, -1)
+    key = key.reshape(n, K, -1)
+    best = gain.amax(-1, keepdim=True)
+    key = torch.where(gain == best, key, torch.full_like(key, -1))
+    top = key.amax(-1, keepdim=True)
+    move = (best[..., 0] > 0) & ((key == top).sum(-1) == 1)
+    if not bool(move.any()):
+        return s, False
+    pick = key.argmax(-1)  # (direction, start a, length k − 1) flattened
+    direction, rest = pick // (L * (L - 1)), pick % (L * (L - 1))
+    a, k = rest // (L - 1), rest % (L - 1) + 1
+    idx = torch.arange(L)
+    inside = ((idx - a[..., None]) % L) < k[..., None]  # (n, K, L)
+    flip = torch.where((direction == 0)[..., None, None], inside[..., :, None],
+                       inside[..., None, :]) & move[..., None, None]
+    return torch.where(flip, -s, s), True
+
+
+def _hash32(x):
+    """A 32-bit integer hash (xor-shift-multiply, in int64 without overflow) of int64 tensors
+    with values in [0, 2^32): well-mixed pseudo-random values in [0, 2^32)."""
+    x = x % (1 << 32)
+    for _ in range(2):
+        x = ((x ^ (x >> 16)) * 0x45D9F3B) % (1 << 32)
+    return x ^ (x >> 16)
+
+
+def _block_sums(cut, f, gain: bool = False):
+    """Over the cyclic blocks y = a, …, a + k − 1 of L rows (a < L, 1 ≤ k < L), the sums of
+    ``f`` (…, L) (…, L, L − 1); ``gain``: the energy gain −2 (cut[a − 1] + cut[a + k − 1] +
+    sum) of flipping the block, from the cut terms ``cut`` (…, L)."""
+    torch = _torch()
+    L = f.shape[-1]
+    a = torch.arange(L)[:, None]
+    k = torch.arange(1, L)[None, :]
+    prefix = torch.cat([torch.zeros_like(f[..., :1]), torch.cat([f, f], -1).cumsum(-1)], -1)
+    total = prefix[..., a + k] - prefix[..., a.expand(L, L - 1)]
+    if not gain:
+        return total
+    return -2.0 * (cut[..., (a - 1) % L].expand(total.shape) + cut[..., (a + k - 1) % L]
+                   + total)
 
 
 def _dense_ranks(prio):
@@ -1131,6 +1223,7 @@ def _priority_rng(seed: int) -> np.random.Generator:
 #: should differ).  :func:`predict` itself defaults to one canonical draw.
 PREDICT_BEST_OF = 4
 PREDICT_SAMPLING = "uniform"
+PREDICT_DECODE = "sample"
 
 
 def default_sampling(model) -> str | None:
@@ -1142,9 +1235,15 @@ def default_sampling(model) -> str | None:
 def predict(model, params, L: int, samples: int = 1, seed: int = 0,
             device: str = "cpu", batch: int = 64, best_of: int = 1,
             refine_output: bool = True, refine_pairs: bool = True,
-            sampling: str | None = None) -> dict:
-    """Spins int8 (n, K, L, L) (sign of the logit; 0 → +1) and, for SymPE, the sampled g̃
-    (n, K, 4) = (ty, tx, d, z).  Each sample draws its own g̃; same seed → same output.
+            sampling: str | None = None, refine_lines: bool = True,
+            decode: str = "sign") -> dict:
+    """Spins int8 (n, K, L, L) and, for SymPE, the sampled g̃ (n, K, 4) = (ty, tx, d, z).  Each
+    sample draws its own g̃; same seed → same output.
+
+    ``decode`` (:data:`DECODE_MODES`): "sign" takes the sign of each logit (0 → +1), the
+    most likely configuration of the network's product distribution; "sample" draws each spin
+    from it, +1 with probability (1 + tanh l) / 2 (the mean spin tanh l is what the training
+    loss uses), from a stream of the seed.  Both are equivariant (in distribution).
 
     ``params``: (n, 4) scalar rows (Jx, Jy, J2, h), (n, 5, L, L) bond fields, a
     :class:`HamiltonianSet`, or a sequence of couplings (:func:`as_bonds`).
@@ -1155,7 +1254,8 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     sampler.  ``refine_output``: each configuration goes through :func:`refine` with
     priorities drawn from the seed (equivariant in distribution; ends at single-flip local
     minima); ``refine_pairs`` (the default): the refinement also makes pair flips
-    (:func:`refine`, ``pairs``); False: single flips only.
+    (:func:`refine`, ``pairs``); False: single flips only.  ``refine_lines`` (the default):
+    it also flips blocks of whole rows or columns (:func:`refine`, ``lines``).
 
     ``sampling``: how SymPE draws g̃ (one of :data:`SAMPLING_MODES`; None: the model's own
     default, the canonical draw).  Every mode is equivariant in distribution.  Models that
@@ -1181,9 +1281,12 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
                                  "trained without one (--canonicalizer uniform): its g̃ is "
                                  "always uniform")
         kw["mode"] = sampling
+    if decode not in DECODE_MODES:
+        raise ParameterError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     K, R = int(samples), int(best_of)
     bonds = as_bonds(params, L)
     gen = _generator(seed, 2)
+    spin_gen = _generator(seed, 6) if decode == "sample" else None
     prio_rng = _priority_rng(seed)
     spins, gs = [], []
     step = max(1, batch // R)
@@ -1192,9 +1295,9 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
             chunk = bonds[i:i + step]
             bt = torch.tensor(chunk, dtype=torch.float32, device=device)
             out = model(bt, samples=K * R, generator=gen, **kw)
-            s = torch.where(out["logits"] >= 0, 1, -1).to(torch.int8).cpu().numpy()
+            s = _decode(out["logits"].cpu(), spin_gen).numpy()
             if refine_output:
-                s = refine(s, chunk, rng=prio_rng, pairs=refine_pairs)
+                s = refine(s, chunk, rng=prio_rng, pairs=refine_pairs, lines=refine_lines)
             g = out["g"].cpu().numpy() if out.get("g") is not None else None
             if R > 1:
                 s, g = _best_of(s, chunk, K, R, g)
@@ -1205,6 +1308,16 @@ def predict(model, params, L: int, samples: int = 1, seed: int = 0,
     if gs:
         res["g"] = np.concatenate(gs)
     return res
+
+
+def _decode(logits, gen=None):
+    """Spins int8 from logits: their sign (0 → +1), or with a torch Generator ``gen`` a draw
+    of independent spins, +1 with probability (1 + tanh l) / 2 = sigmoid(2 l)."""
+    torch = _torch()
+    if gen is None:
+        return torch.where(logits >= 0, 1, -1).to(torch.int8)
+    u = torch.rand(logits.shape, generator=gen, dtype=torch.float64)
+    return torch.where(u < torch.sigmoid(2.0 * logits.to(torch.float64)), 1, -1).to(torch.int8)
 
 
 #: relative energy difference below which two configurations count as equally good (far
@@ -1230,11 +1343,12 @@ def _best_of(s: np.ndarray, bonds: np.ndarray, K: int, R: int, g=None) -> tuple:
 
 
 def descent(params, L: int, samples: int = 1, seed: int = 0, restarts: int = 1,
-            pairs: bool = True, batch: int = 64) -> np.ndarray:
+            pairs: bool = True, batch: int = 64, lines: bool = True) -> np.ndarray:
     """The model-free control of the networks: uniformly random spins through the same
     equivariant descent as :func:`predict`'s refinement (:func:`refine`; ``pairs``: also pair
-    flips), the lowest-energy of ``restarts`` such starts per sample.  int8 (n, samples, L, L);
-    same seed → same output.  What a network adds is measured against this."""
+    flips; ``lines``: also line-block flips), the lowest-energy of ``restarts`` such starts per
+    sample.  int8 (n, samples, L, L); same seed → same output.  What a network adds is
+    measured against this."""
     L = check_size(L, minimum=2)
     if int(samples) < 1 or int(restarts) < 1:
         raise ParameterError("samples and restarts must be at least 1")
@@ -1247,7 +1361,7 @@ def descent(params, L: int, samples: int = 1, seed: int = 0, restarts: int = 1,
     for i in range(0, len(bonds), step):
         chunk = bonds[i:i + step]
         s = rng.choice(np.array([-1, 1], np.int8), size=(len(chunk), K * R, L, L))
-        s = refine(s, chunk, rng=prio_rng, pairs=pairs)
+        s = refine(s, chunk, rng=prio_rng, pairs=pairs, lines=lines)
         if R > 1:
             s, _ = _best_of(s, chunk, K, R)
         out.append(s)

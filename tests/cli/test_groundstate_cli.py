@@ -138,8 +138,9 @@ def test_bad_input_is_one_clear_line(cli, clean_error, trained, tmp_path):
 def test_inference_defaults_and_sampling(cli, clean_error, trained, tmp_path):
     """predict records its inference settings (best of 4 uniform draws by default); an
     explicit --sampling canonical --best-of 1 is the plain canonical sampler; --sampling is
-    refused for a model that draws no g̃."""
-    from spinsym.tasks.groundstate import PREDICT_BEST_OF, PREDICT_SAMPLING
+    refused for a model that draws no g̃.  The defaults also draw the spins from the network's
+    output (--decode sample) and refine by single, pair and line-block flips."""
+    from spinsym.tasks.groundstate import PREDICT_BEST_OF, PREDICT_DECODE, PREDICT_SAMPLING
 
     d, ckpt, params = trained
     outs = {}
@@ -151,12 +152,15 @@ def test_inference_defaults_and_sampling(cli, clean_error, trained, tmp_path):
         outs[name] = np.load(out)
     assert int(outs["def"]["best_of"]) == PREDICT_BEST_OF == 4
     assert str(outs["def"]["sampling"]) == PREDICT_SAMPLING == "uniform"
+    assert str(outs["def"]["decode"]) == PREDICT_DECODE == "sample"
+    assert bool(outs["def"]["refine_pairs"]) and bool(outs["def"]["refine_lines"])
     assert int(outs["can"]["best_of"]) == 1 and str(outs["can"]["sampling"]) == "canonical"
     proc = cli("evaluate", "groundstate", ckpt, "--params", params, "--L", "8", "--samples",
                "2", "--json", "--sampling", "gumbel")
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
-    assert rep["sampling"] == "gumbel" and rep["best_of"] == 4
+    assert rep["sampling"] == "gumbel" and rep["best_of"] == 4 and rep["decode"] == "sample"
+    assert rep["refine_pairs"] and rep["refine_lines"]
     gc = tmp_path / "gcnn.pt"
     proc = cli("train", "groundstate", "--model", "gcnn", "--L", "4", "--seed", "0", "--out", gc,
                *TINY)
@@ -186,6 +190,8 @@ def fake(tmp_path):
     (["--samples", "0"], "--samples must be at least 1"),
     (["--best-of", "100000"], "--best-of must be at most 1000"),
     (["--sampling", "argmax"], "unknown --sampling 'argmax'; choose one of canonical, gumbel"),
+    (["--decode", "argmax"], "unknown --decode 'argmax'; choose one of sign, sample"),
+    (["--no-refine", "--refine-lines"], "--refine-lines needs the refinement: drop --no-refine"),
     (["--device", "tpu"], "unknown device 'tpu'; choose one of cpu, cuda"),
 ])
 def test_hostile_predict_options(cli, clean_error, fake, tmp_path, args, words):

@@ -33,9 +33,10 @@ def test_shipped_specs_parse(path):
     assert len(steps) == 1  # equal budgets
     assert spec.refine_pairs and spec.descent.restarts >= 1  # pair descent, the control
     # the networks are evaluated with the inference defaults of `evaluate groundstate`
-    from spinsym.tasks.groundstate import PREDICT_BEST_OF, PREDICT_SAMPLING
+    from spinsym.tasks.groundstate import PREDICT_BEST_OF, PREDICT_DECODE, PREDICT_SAMPLING
     if path == SHIPPED:
-        assert (spec.best_of, spec.sampling) == (PREDICT_BEST_OF, PREDICT_SAMPLING)
+        assert (spec.best_of, spec.sampling, spec.decode, spec.refine_lines) == (
+            PREDICT_BEST_OF, PREDICT_SAMPLING, PREDICT_DECODE, True)
     assert spec.sampling_for(spec.models[0]) == (spec.sampling if spec.models[0].arch == "sympe"
                                                  else None)
     assert all(spec.sampling_for(m) is None for m in spec.models if m.arch != "sympe")
@@ -75,6 +76,8 @@ def _edit(fn):
     (lambda d: d["experiment"].update(refine_pairs="yes"), "refine_pairs must be true"),
     (lambda d: d["experiment"].update(best_of=0), "experiment.best_of must be at least 1"),
     (lambda d: d["experiment"].update(sampling="argmax"), "experiment.sampling must be one of"),
+    (lambda d: d["experiment"].update(refine_lines=1), "refine_lines must be true or false"),
+    (lambda d: d["experiment"].update(decode="argmax"), "experiment.decode must be one of"),
     (lambda d: d["anneal"].update(temperature=1), "unknown key(s) temperature"),
     (lambda d: d["anneal"].update(curve=[4, 4]), "repeats"),
     (lambda d: d["anneal"].update(sweeps=0), "anneal.sweeps"),

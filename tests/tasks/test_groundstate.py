@@ -598,16 +598,159 @@ def test_refine_pairs_reaches_pair_minima_monotonically_and_equivariantly():
 
     m = build_model("gcnn", width=2, depth=1).eval()
     raw = gs.predict(m, H, L, samples=2, seed=3, refine_output=False)["spins"]
-    a = gs.predict(m, H, L, samples=2, seed=3, refine_pairs=False)["spins"]
-    b = gs.predict(m, H, L, samples=2, seed=3)["spins"]
+    a = gs.predict(m, H, L, samples=2, seed=3, refine_pairs=False, refine_lines=False)["spins"]
+    b = gs.predict(m, H, L, samples=2, seed=3, refine_lines=False)["spins"]
     assert np.array_equal(a, gs.refine(raw, H, rng=gs._priority_rng(3)))
     assert np.array_equal(b, gs.refine(raw, H, rng=gs._priority_rng(3), pairs=True))
     assert (gs.energies_per_site(b, H) <= gs.energies_per_site(a, H) + 1e-12).all()
+    # the default refinement also makes line-block flips
+    c = gs.predict(m, H, L, samples=2, seed=3)["spins"]
+    assert np.array_equal(c, gs.refine(raw, H, rng=gs._priority_rng(3), pairs=True, lines=True))
+
+
+def test_predict_decode_sample_draws_spins_from_the_output_distribution():
+    """decode = "sample": each spin is +1 with probability (1 + tanh l) / 2 for the network's
+    logit l (binomial bounds per site over 3000 draws of a deterministic G-CNN); same seed,
+    same spins; sign is the old decoding; an unknown mode is a ParameterError."""
+    from spinsym.nn import build_model
+
+    torch.manual_seed(1)
+    m = build_model("gcnn", width=2, depth=1).eval()
+    L, n = 4, 3000
+    H = gs.sample_bonds(np.random.default_rng(9), 2, L, ("gaussian_glass",))[0]
+    with torch.no_grad():
+        logit = m(torch.tensor(H, dtype=torch.float32), samples=1)["logits"][:, 0].double()
+    p = ((1 + torch.tanh(logit)) / 2).numpy()
+    assert ((p > 0.05) & (p < 0.95)).sum() >= 8  # an untrained net: many uncertain sites
+    s = gs.predict(m, H, L, samples=n, seed=2, refine_output=False, decode="sample")["spins"]
+    assert np.array_equal(s, gs.predict(m, H, L, samples=n, seed=2, refine_output=False,
+                                        decode="sample")["spins"])
+    f = (s == 1).mean(1)
+    assert (np.abs(f - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-3).all()
+    sign = gs.predict(m, H, L, samples=2, seed=2, refine_output=False)["spins"]
+    assert np.array_equal(sign, np.broadcast_to(np.where(logit.numpy()[:, None] >= 0, 1, -1),
+                                                sign.shape))
+    with pytest.raises(ParameterError, match="decode must be one of sign, sample"):
+        gs.predict(m, H, L, decode="argmax")
+
+
+def _line_gains(s: np.ndarray, bonds) -> np.ndarray:
+    """Brute force: −ΔE (total) of flipping each cyclic block of 1 … L − 1 whole rows, and of
+    whole columns, for spins (n, K, L, L): (n, K, 2·L·(L − 1))."""
+    L = s.shape[-1]
+    e0 = gs.energies_per_site(s, bonds)
+    out = []
+    for axis in (-2, -1):
+        for a in range(L):
+            for k in range(1, L):
+                t = s.copy()
+                idx = [(a + j) % L for j in range(k)]
+                if axis == -2:
+                    t[..., idx, :] *= -1
+                else:
+                    t[..., :, idx] *= -1
+                out.append((e0 - gs.energies_per_site(t, bonds)) * L * L)
+    return np.stack(out, -1)
+
+
+def _stacked_superlattice(L: int = 8) -> np.ndarray:
+    """An antiferromagnetic-x superlattice whose y bonds alternate −1.70 / +0.85 (diagonals
+    −0.51): rows are Néel, and the best relative sign of neighbouring rows alternates too, so
+    the ground state has period 4 along y (E = −2.395 per site), while the state whose rows
+    are all equal (−1.715) is a minimum under single and pair flips (gap 28 %)."""
+    b = np.zeros((1, 5, L, L))
+    b[0, 0] = -1.12
+    b[0, 1] = np.where(np.arange(L) % 2 == 0, 0.85, -1.70)[:, None]
+    b[0, 2:4] = -0.51
+    return b
+
+
+def test_refine_lines_reaches_line_block_minima_monotonically_and_equivariantly():
+    """lines = True: every output is a minimum under single, pair and row / column block flips
+    (brute force), never above the pair refinement's energy, lower on some superlattices and
+    defects, and refine(g·s, g·J, g·π) = g·refine(s, J, π) exactly for elements of G (the
+    block priorities move with the site priorities)."""
+    from spinsym.nn import fields as F
+
+    L = 6
+    H = gs.sample_bonds(np.random.default_rng(15), 8, L, ("superlattice", "defect", "pm_j"))[0]
+    rng = np.random.default_rng(16)
+    s = rng.choice(np.array([-1, 1], np.int8), size=(8, 3, L, L))
+    prio = rng.random((8, 3, L, L))
+    pair = gs.refine(s, H, priority=prio, pairs=True)
+    line = gs.refine(s, H, priority=prio, pairs=True, lines=True)
+    assert (gs.flip_gains(line, H) <= 0).all() and (_pair_gains(line, H) <= 1e-9).all()
+    assert (_line_gains(line, H) <= 1e-9).all()
+    assert (_line_gains(pair, H) > 1e-9).any()  # the pair minima were not all line minima
+    e1, e2 = gs.energies_per_site(pair, H), gs.energies_per_site(line, H)
+    assert (e2 <= e1 + 1e-12).all() and (e2 < e1 - 1e-9).any()
+    only = gs.refine(s, H, priority=prio, lines=True)  # lines without pairs: single + lines
+    assert (gs.flip_gains(only, H) <= 0).all() and (_line_gains(only, H) <= 1e-9).all()
+    G = F.TorusGroup(L)
+    for g in [(1, 0, 0, 0), (0, 2, 0, 0), (0, 0, 1, 0), (0, 0, 4, 0), (0, 0, 5, 0),
+              (0, 0, 0, 1), (3, 1, 6, 1)]:
+        gb = np.stack([F.transform_bonds(G, g, b) for b in H])
+        gp = G.act(g[:3] + (0,), prio)
+        assert np.array_equal(gs.refine(G.act(g, s), gb, priority=gp, pairs=True, lines=True),
+                              G.act(g, line))
+
+
+def test_refine_lines_repairs_the_stacking_of_a_period_4_superlattice():
+    """The all-rows-equal state of :func:`_stacked_superlattice` is a single- and pair-flip
+    minimum 28 % above the exact ground state; flipping blocks of rows reaches the exact
+    minimum (exact.ground_state_bonds).  The descent control gains the same move."""
+    from spinsym.couplings import BondCouplings
+    from spinsym.exact import ground_state_bonds
+
+    L = 8
+    b = _stacked_superlattice(L)
+    e_exact = ground_state_bonds(BondCouplings(*b[0]), L)["energy_per_site"]
+    assert e_exact == pytest.approx(-1.12 - (1.70 - 1.02 + 0.85 + 1.02) / 2, abs=1e-12)
+    neel = np.where(np.arange(L) % 2 == 0, 1, -1).astype(np.int8)
+    s = np.broadcast_to(neel[None, :], (L, L))[None, None].copy()
+    e_rows = -1.12 - (0.85 + 1.02 - 1.70 + 1.02) / 2  # every row pair with the same sign
+    assert gs.energies_per_site(s, b)[0, 0] == pytest.approx(e_rows, abs=1e-12)
+    rng = np.random.default_rng(0)
+    stuck = gs.refine(s, b, rng=rng, pairs=True)
+    assert np.array_equal(stuck, s)  # no single or pair flip improves it
+    fixed = gs.refine(s, b, rng=rng, pairs=True, lines=True)
+    assert gs.energies_per_site(fixed, b)[0, 0] == pytest.approx(e_exact, abs=1e-12)
+    d_lines = gs.descent(b, L, samples=16, seed=0)
+    d_pairs = gs.descent(b, L, samples=16, seed=0, lines=False)
+    assert gs.energies_per_site(d_lines, b).mean() < gs.energies_per_site(d_pairs, b).mean()
+
+
+def test_line_round_breaks_ties_uniformly_and_blocks_them_without_priorities():
+    """From the all-rows-equal state of the period-4 superlattice, 12 row blocks have the best
+    gain: 2, 4 or 6 rows starting below a +0.85 bond (both of their edges are −1.70 bonds).
+    With random priorities each is chosen with equal probability, whatever its size
+    (chi-square); with all priorities equal they tie and nothing flips."""
+    from scipy.stats import chisquare
+
+    L = 8
+    b = torch.tensor(_stacked_superlattice(L))
+    neel = np.where(np.arange(L) % 2 == 0, 1.0, -1.0)
+    s = torch.tensor(np.broadcast_to(neel[None, :], (L, L))[None, None].copy())
+    n = 1600
+    rng = np.random.default_rng(3)
+    prio = torch.tensor(rng.random((1, n, L * L)).argsort(-1).reshape(1, n, L, L),
+                        dtype=torch.float64)
+    out, moved = gs._line_round(s.expand(1, n, L, L), b, prio)
+    assert moved
+    rows = (out != s).all(-1)[0]  # (n, L): which rows flipped (whole rows only)
+    assert bool(((out != s).any(-1) == (out != s).all(-1)).all())
+    counts = {}
+    for r in rows.numpy():
+        counts[tuple(np.flatnonzero(r))] = counts.get(tuple(np.flatnonzero(r)), 0) + 1
+    assert len(counts) == 12
+    assert all(len(k) in (2, 4, 6) and k[0] % 2 == 0 for k in counts)
+    assert chisquare(list(counts.values())).pvalue > 1e-3
+    assert not gs._line_round(s, b, torch.zeros_like(s))[1]
 
 
 def test_descent_control_is_seeded_local_minima_and_keeps_the_best_start():
     """groundstate.descent, the model-free control: uniformly random spins through the same
-    refinement; same seed → same spins; outputs are single- and pair-flip minima; with R
+    refinement; same seed → same spins; outputs are single-, pair- and line-flip minima; with R
     restarts each sample is the lowest-energy one of R such descents (brute force: the R = 1
     outputs of the same starts are never lower)."""
     L = 4
@@ -617,12 +760,13 @@ def test_descent_control_is_seeded_local_minima_and_keeps_the_best_start():
     assert np.array_equal(a, gs.descent(H, L, samples=3, seed=2, restarts=4))
     assert not np.array_equal(a, gs.descent(H, L, samples=3, seed=5, restarts=4))
     assert (gs.flip_gains(a, H) <= 0).all() and (_pair_gains(a, H) <= 1e-9).all()
-    single = gs.descent(H, L, samples=3, seed=2, restarts=4, pairs=False)
+    assert (_line_gains(a, H) <= 1e-9).all()  # and line-block minima (the default)
+    single = gs.descent(H, L, samples=3, seed=2, restarts=4, pairs=False, lines=False)
     assert (gs.flip_gains(single, H) <= 0).all()
     # the same starts and priorities as restarts=4, each kept: the best of each 4 is a's
     rng = np.random.default_rng(np.random.SeedSequence([2, 5]))
     starts = rng.choice(np.array([-1, 1], np.int8), size=(5, 12, L, L))
-    every = gs.refine(starts, H, rng=gs._priority_rng(2), pairs=True)
+    every = gs.refine(starts, H, rng=gs._priority_rng(2), pairs=True, lines=True)
     e = gs.energies_per_site(every, H).reshape(5, 3, 4)
     assert np.allclose(gs.energies_per_site(a, H), e.min(-1))
     with pytest.raises(ParameterError, match="restarts"):
