@@ -68,7 +68,8 @@ _REFINE = typer.Option(True, "--refine/--no-refine",
 _REFINE_PAIRS = typer.Option(
     None, "--refine-pairs/--single-flips",
     help="The descent also flips pairs of spins joined by a bond (the default; ends at a "
-         "minimum under single and pair flips); --single-flips: single flips only.",
+         "minimum under single and pair flips, and line-block flips unless "
+         "--no-refine-lines); --single-flips: no pair flips.",
     show_default=False)
 
 

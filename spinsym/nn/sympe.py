@@ -210,7 +210,7 @@ class SymPE(Predictor):
         V = self.encodings(L)
         P = self.period
         n_point = V.shape[2]
-        row = ((g[..., 0] % P) * P + g[..., 1] % P) * n_point + g[..., 2]
+        row = ((g[..., 0] % P) * P + g[..., 1] % P) * n_point + g[..., 2] % n_point
         # (a row gather by index_select: a reproducible gradient, as in encodings)
         e = torch.index_select(V.reshape((-1,) + V.shape[3:]), 0, row.reshape(-1))
         e = e.reshape(row.shape + V.shape[3:])

@@ -977,8 +977,9 @@ def markdown(result: dict) -> str:
     draws = (f" (networks: each the lowest-energy of {R} draws" if R > 1 else " (networks: one "
              "draw each") + (f"; SymPE draws g̃ {mode}" if mode else "; SymPE's canonical g̃") \
         + decode + ")"
-    moves = "single" + (", pair" if spec.get("refine_pairs", True) else "") \
-        + (" and line-block" if spec.get("refine_lines") else "")
+    kinds = ["single"] + (["pair"] if spec.get("refine_pairs", True) else []) \
+        + (["line-block"] if spec.get("refine_lines") else [])
+    moves = ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
     lines = [f"Seeds {spec['seeds']}; {spec['samples']} samples per Hamiltonian{draws}; "
              f"refined: descent by {moves} flips; gaps are (E − E_ref)/|E_ref|, mean over "
              "seeds ± 95% t-interval half-width.", ""]

@@ -970,8 +970,9 @@ def refine(spins: np.ndarray, params, max_iter: int = 1000, rng=None,
     errors of layered states (e.g. the period-4 ground states of sign-modulated superlattices)
     that no local flip can repair.  The best block is chosen by a G-invariant rule on
     priorities that move with the input (ties between equal gains go to the block whose
-    sites' priorities hash highest: with ``rng``, each tied block equally likely), so the output
-    distribution stays equivariant."""
+    sites' priorities hash highest: with ``rng``, each tied block almost exactly equally
+    likely; without distinct priorities, ties block), so the output distribution stays
+    equivariant."""
     spins = np.asarray(spins)
     prio = _dense_ranks(_priorities(spins, rng, priority))  # (same order, same ties)
     b = _torch().tensor(as_bonds(params, spins.shape[-1]))
@@ -1000,7 +1001,8 @@ def _line_round(s, b, prio):
     block's gain is a difference of prefix sums.  Gains are rounded to 1e-9 like the flip
     gains; among equal gains the block with the highest key wins, built from sums over its
     sites of hashed priority ranks (exact, in int64; with random priorities the tied blocks are
-    equally likely), and a tie there blocks.  The rule is G-invariant (a rotation maps row blocks
+    almost exactly equally likely), and a tie there blocks; without distinct priorities any
+    tie of gains blocks.  The rule is G-invariant (a rotation maps row blocks
     to column blocks, a reflection or translation maps blocks to blocks, and the hash moves with
     the priorities).  Returns (spins, whether anything flipped)."""
     torch = _torch()
@@ -1028,9 +1030,13 @@ def _line_round(s, b, prio):
     gain = torch.round(gain * 1e9).reshape(n, K, -1)
     key = key.reshape(n, K, -1)
     best = gain.amax(-1, keepdim=True)
-    key = torch.where(gain == best, key, torch.full_like(key, -1))
+    tied = gain == best
+    key = torch.where(tied, key, torch.full_like(key, -1))
     top = key.amax(-1, keepdim=True)
-    move = (best[..., 0] > 0) & ((key == top).sum(-1) == 1)
+    # without distinct priorities (dense ranks short of L² − 1) keys differ only by block
+    # size: tied gains then block, as for single and pair flips
+    distinct = prio.amax((-2, -1)) == L * L - 1
+    move = (best[..., 0] > 0) & ((key == top).sum(-1) == 1) & (distinct | (tied.sum(-1) == 1))
     if not bool(move.any()):
         return s, False
     pick = key.argmax(-1)  # (direction, start a, length k − 1) flattened
@@ -1220,7 +1226,8 @@ def _priority_rng(seed: int) -> np.random.Generator:
 #: (chosen on data/validation_bonds_L8.json, not on the held-out set): each sample is the
 #: lowest-energy of PREDICT_BEST_OF refined draws, SymPE drawing g̃ uniformly on G for them
 #: (the canonical draw is the best single guess; for a best-of selection the candidates
-#: should differ).  :func:`predict` itself defaults to one canonical draw.
+#: should differ); and the spins are drawn from the network's output distribution
+#: (PREDICT_DECODE).  :func:`predict` itself defaults to one canonical draw, its sign.
 PREDICT_BEST_OF = 4
 PREDICT_SAMPLING = "uniform"
 PREDICT_DECODE = "sample"

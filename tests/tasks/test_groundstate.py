@@ -746,6 +746,18 @@ def test_line_round_breaks_ties_uniformly_and_blocks_them_without_priorities():
     assert all(len(k) in (2, 4, 6) and k[0] % 2 == 0 for k in counts)
     assert chisquare(list(counts.values())).pvalue > 1e-3
     assert not gs._line_round(s, b, torch.zeros_like(s))[1]
+    # with h = 0 a block and its complement (another size) always tie: without priorities
+    # that tie blocks too (brute force: a configuration moves only if its best gain is unique)
+    L = 5
+    H = gs.sample_bonds(np.random.default_rng(21), 40, L, ("gaussian_glass",))[0]
+    H[:, 4] = 0.0
+    s = np.random.default_rng(22).choice(np.array([-1, 1], np.int8), size=(40, 1, L, L))
+    out, _ = gs._line_round(torch.tensor(s, dtype=torch.float64), torch.tensor(H),
+                            torch.zeros((40, 1, L, L), dtype=torch.float64))
+    moved = (out.numpy() != s).any((-2, -1))[:, 0]
+    g = _line_gains(s, H)[:, 0]
+    unique = (np.isclose(g, g.max(-1, keepdims=True), atol=1e-9).sum(-1) == 1) & (g.max(-1) > 0)
+    assert not moved.any() and not unique.any()  # every best gain has its complement's twin
 
 
 def test_descent_control_is_seeded_local_minima_and_keeps_the_best_start():
